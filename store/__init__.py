@@ -1,0 +1,65 @@
+"""The System State Store: an append-only, totally ordered SQLite event log
+from which any aggregate's state can be rebuilt as of any moment.
+
+    >>> from store import EventStore, NewEvent, NO_STREAM
+    >>> with EventStore(":memory:") as es:
+    ...     _ = es.append([NewEvent("OrderPlaced", {"total": 30})],
+    ...                   aggregate_id="order-1", aggregate_type="Order",
+    ...                   expected_version=NO_STREAM)
+    ...     es.state_at("order-1").state
+    {'total': 30}
+"""
+
+from .errors import (
+    ConcurrencyError,
+    CorruptStoreError,
+    DuplicateEventError,
+    LockedError,
+    NotFoundError,
+    ReadOnlyError,
+    StoreError,
+    ValidationError,
+)
+from .eventstore import EventStore
+from .models import (
+    ANY,
+    NO_STREAM,
+    AggregateInfo,
+    AggregateState,
+    Change,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+    Step,
+    VerifyReport,
+)
+from .reducers import Reducers, Upcasters, diff, load_object, merge_patch
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "ANY",
+    "NO_STREAM",
+    "AggregateInfo",
+    "AggregateState",
+    "Change",
+    "ConcurrencyError",
+    "CorruptStoreError",
+    "DuplicateEventError",
+    "EventStore",
+    "ExpectedVersion",
+    "LockedError",
+    "NewEvent",
+    "NotFoundError",
+    "ReadOnlyError",
+    "RecordedEvent",
+    "Reducers",
+    "Step",
+    "StoreError",
+    "Upcasters",
+    "ValidationError",
+    "VerifyReport",
+    "diff",
+    "load_object",
+    "merge_patch",
+]

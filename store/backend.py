@@ -1,0 +1,184 @@
+"""The boundary between the store's logic and a database.
+
+:class:`~store.eventstore.EventStore` owns every rule (validation, idempotency,
+optimistic concurrency, the hash chain, replay); a :class:`Backend` only moves
+rows. Everything SQLite-specific lives in :mod:`store.sqlite`; a server backend
+implements the same methods.
+
+The one thing a backend must guarantee for gapless positions and a correct hash
+chain is in :meth:`Backend.write`: while a write transaction is open no other
+writer can read the head or commit, so positions are handed out in commit
+order (SQLite: ``BEGIN IMMEDIATE`` takes the single write lock; a server
+database: lock a one-row head table with ``SELECT ... FOR UPDATE``).
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any
+
+from .models import AggregateInfo, RecordedEvent
+
+__all__ = ["Backend", "ChainRow", "Head", "Query", "Row", "Snapshot", "WriteTransaction"]
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A read's filters, with the time range already turned into positions
+    (``recorded_at`` never decreases as ``position`` grows)."""
+
+    lo: int
+    hi: int | None
+    aggregate_id: str | None = None
+    aggregate_type: str | None = None
+    types: tuple[str, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Head:
+    position: int
+    hash: str
+    recorded_at: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    aggregate_id: str
+    version: int
+    position: int
+    state: dict[str, Any]
+
+
+Row = tuple[Any, ...]
+"""An event row to insert, in this column order: position, event_id,
+aggregate_id, aggregate_type, version, type, schema_version, data (text),
+metadata (text), occurred_at (text), recorded_at (text), data_hash, hash."""
+
+ChainRow = tuple[
+    int, str, "str | None", "str | None", "int | None", str, int, str, str, str, str, str, str
+]
+"""A stored row as :meth:`Backend.chain_page` gives it, in the order of
+:data:`Row`, with data and metadata as stored text and times as ISO text."""
+
+
+class WriteTransaction(abc.ABC):
+    """What an append may do while it holds the write lock."""
+
+    @abc.abstractmethod
+    def head(self) -> Head:
+        """The last event's position, hash and recorded time (position 0 when empty)."""
+
+    @abc.abstractmethod
+    def aggregate(self, aggregate_id: str) -> tuple[str | None, int] | None:
+        """The aggregate's type and version, or None when it has no events."""
+
+    @abc.abstractmethod
+    def find_events(self, event_ids: Sequence[str]) -> list[RecordedEvent]:
+        """The stored events among these ids (in any order)."""
+
+    @abc.abstractmethod
+    def insert(self, rows: Sequence[Row], aggregate: AggregateInfo | None) -> None:
+        """Insert the rows and create or update the aggregate's row."""
+
+    @abc.abstractmethod
+    def save_snapshot(self, snapshot: Snapshot, fingerprint: str, created_at: str) -> None:
+        """Store a snapshot (replacing one with the same key)."""
+
+
+class Backend(abc.ABC):
+    """A database holding one event store.
+
+    Thread-safety: a backend is used by one thread at a time; the EventStore
+    serialises calls with its lock.
+    """
+
+    readonly: bool
+    location: str
+
+    @abc.abstractmethod
+    def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def write(self) -> AbstractContextManager[WriteTransaction]:
+        """A write transaction holding the store's single write lock; nested
+        calls join the outer transaction as a savepoint."""
+
+    @abc.abstractmethod
+    def head(self) -> int: ...
+
+    @abc.abstractmethod
+    def page(
+        self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int
+    ) -> list[RecordedEvent]:
+        """One page of events in position order. ``type_`` narrows to one event
+        type (the store merges several). With ``query.aggregate_id`` the keyset
+        ``after`` is a version, otherwise a position; None starts at the end
+        the direction begins from."""
+
+    @abc.abstractmethod
+    def count(self, query: Query) -> int: ...
+
+    @abc.abstractmethod
+    def first_position_since(self, since: str) -> int | None:
+        """The first position whose recorded_at >= since."""
+
+    @abc.abstractmethod
+    def last_position_until(self, until: str) -> int:
+        """The last position whose recorded_at <= until, 0 if none."""
+
+    @abc.abstractmethod
+    def aggregate(self, aggregate_id: str) -> AggregateInfo | None: ...
+
+    @abc.abstractmethod
+    def aggregates(self, aggregate_type: str | None, after: str | None, limit: int) -> list[AggregateInfo]:
+        """A page of aggregates ordered by id (keyset ``after``)."""
+
+    @abc.abstractmethod
+    def aggregate_types(self) -> dict[str | None, int]: ...
+
+    @abc.abstractmethod
+    def event_types(self) -> dict[str, int]: ...
+
+    @abc.abstractmethod
+    def version_at(self, aggregate_id: str, position: int) -> int:
+        """The aggregate's last version at or below ``position``, 0 if none."""
+
+    @abc.abstractmethod
+    def snapshot(self, aggregate_id: str, fingerprint: str, max_version: int) -> Snapshot | None:
+        """The newest snapshot at or below ``max_version`` built with ``fingerprint``."""
+
+    @abc.abstractmethod
+    def chain_page(self, after: int, limit: int) -> list[ChainRow]:
+        """Stored rows after a position, exactly as stored, for verification."""
+
+    @abc.abstractmethod
+    def aggregate_rows(self) -> Iterable[tuple[str, int, int]]:
+        """Every aggregate's (id, version, last_position) as its table records it."""
+
+    @abc.abstractmethod
+    def change_token(self) -> int:
+        """A cheap value that changes when another connection commits."""
+
+    def wait_for_change(self, token: int, timeout: float) -> None:
+        """Block up to ``timeout`` seconds for a commit by anyone; the default polls."""
+        import time
+
+        deadline = time.monotonic() + timeout
+        while self.change_token() == token and time.monotonic() < deadline:
+            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+
+    def info(self) -> dict[str, Any]:
+        """Facts about the database for ``sss stats`` (file size, engine version)."""
+        return {}
+
+    def iter_all(self, query: Query, page: int = 1000) -> Iterator[RecordedEvent]:
+        after: int | None = None
+        while True:
+            rows = self.page(query, None, after, False, page)
+            yield from rows
+            if len(rows) < page:
+                return
+            after = rows[-1].position

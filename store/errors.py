@@ -1,0 +1,80 @@
+"""Errors raised by the store.
+
+Every error derives from :class:`StoreError`, so ``except StoreError`` catches
+anything the store raises; driver errors (``sqlite3``, ``psycopg``) are
+translated in the backend and never leak out raw::
+
+    StoreError
+    ├── ValidationError        bad input: types, JSON, naive datetimes (also a ValueError)
+    ├── ConcurrencyError       expected_version did not match the aggregate's version
+    ├── DuplicateEventError    an event_id is stored already with other content
+    ├── NotFoundError          unknown aggregate, position or event; missing file read-only
+    ├── ReadOnlyError          a write on a store opened with readonly=True
+    ├── LockedError            another process held the write lock past the timeout
+    └── CorruptStoreError      the file is not an event store, or is damaged
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "ConcurrencyError",
+    "CorruptStoreError",
+    "DuplicateEventError",
+    "LockedError",
+    "NotFoundError",
+    "ReadOnlyError",
+    "StoreError",
+    "ValidationError",
+]
+
+
+class StoreError(Exception):
+    """Root of every error the store raises."""
+
+
+class ValidationError(StoreError, ValueError):
+    """An argument or event was malformed; nothing was stored."""
+
+
+class ConcurrencyError(StoreError):
+    """The aggregate was not at the expected version; nothing was stored.
+
+    Attributes:
+        aggregate_id: the aggregate appended to.
+        expected: the version the caller expected (an int, or ``"no stream"``).
+        actual: the version the aggregate is at.
+    """
+
+    def __init__(self, aggregate_id: str, expected: object, actual: int) -> None:
+        self.aggregate_id = aggregate_id
+        self.expected = expected
+        self.actual = actual
+        super().__init__(
+            f"expected version {expected} of {aggregate_id} but it is at {actual}; "
+            "reload and retry"
+        )
+
+
+class DuplicateEventError(StoreError):
+    """An event id is stored already with different content (or a batch mixes
+    stored and new ids); nothing was stored."""
+
+    def __init__(self, event_id: str, reason: str) -> None:
+        self.event_id = event_id
+        super().__init__(f"event {event_id} {reason}")
+
+
+class NotFoundError(StoreError, LookupError):
+    """An aggregate, position, event or file does not exist."""
+
+
+class ReadOnlyError(StoreError):
+    """A write was attempted on a store opened read-only."""
+
+
+class LockedError(StoreError):
+    """The store stayed locked by another writer for longer than the timeout."""
+
+
+class CorruptStoreError(StoreError):
+    """The file is not an event store or is damaged."""

@@ -1,0 +1,824 @@
+"""The event store: every rule of the log lives here, whatever the database."""
+
+from __future__ import annotations
+
+import copy
+import heapq
+import threading
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import replace
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+from .backend import Backend, Query, Row, Snapshot, WriteTransaction
+from .codec import (
+    GENESIS_HASH,
+    canonical,
+    chain_hash,
+    data_digest,
+    digest,
+    encode_object,
+    format_time,
+    loads,
+    parse_time,
+    require_aware,
+)
+from .errors import (
+    ConcurrencyError,
+    DuplicateEventError,
+    NotFoundError,
+    ReadOnlyError,
+    StoreError,
+    ValidationError,
+)
+from .models import (
+    ANY,
+    NO_STREAM,
+    AggregateInfo,
+    AggregateState,
+    ExpectedVersion,
+    NewEvent,
+    RecordedEvent,
+    Step,
+    VerifyReport,
+)
+from .reducers import Reducers, Upcasters, diff
+
+__all__ = ["EventStore"]
+
+PAGE = 1000
+T = TypeVar("T")
+
+
+def _open_backend(location: str, readonly: bool, durable: bool, timeout: float) -> Backend:
+    if location.startswith(("postgresql://", "postgres://")):
+        try:
+            from .postgres import PostgresBackend
+        except ImportError as e:  # pragma: no cover - depends on the install
+            raise StoreError(f"PostgreSQL support is not available: {e}") from e
+        return PostgresBackend(location, readonly=readonly, timeout=timeout)
+    from .sqlite import SQLiteBackend
+
+    return SQLiteBackend(location, readonly=readonly, durable=durable, timeout=timeout)
+
+
+def _check_name(value: object, what: str, optional: bool = True) -> str | None:
+    if value is None and optional:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError(f"{what} must be a non-empty string, not {value!r}")
+    return value
+
+
+def _check_event_id(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(f"event_id must be a UUID string, not {value!r}")
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        raise ValidationError(f"event_id {value!r} is not a UUID") from None
+
+
+def _same_content(
+    stored: RecordedEvent,
+    new: NewEvent,
+    aggregate_id: str | None,
+    aggregate_type: str | None,
+    occurred_at: str | None,
+) -> bool:
+    return (
+        stored.type == new.type
+        and stored.aggregate_id == aggregate_id
+        and (aggregate_type is None or stored.aggregate_type == aggregate_type)
+        and stored.schema_version == new.schema_version
+        and canonical(stored.data) == canonical(new.data)
+        and canonical(stored.metadata) == canonical(new.metadata)
+        and (occurred_at is None or format_time(stored.occurred_at) == occurred_at)
+    )
+
+
+class EventStore:
+    """An append-only, totally ordered log of domain events.
+
+    Args:
+        path: an SQLite file (created when missing), ``":memory:"``, or a
+            ``postgresql://`` URL.
+        readonly: audit mode; every write raises :class:`ReadOnlyError`, and the
+            database is opened read-only, so nothing can change it.
+        reducers: how state is rebuilt (default: JSON merge patch of ``data``).
+        upcasters: payload upgrades applied on read, before reducers.
+        snapshot_every: store a snapshot of an aggregate's state every N versions,
+            inside the append's transaction.
+        durable: when ``True`` (the default) an acknowledged append survives
+            power loss. ``False`` trades that for speed in bulk imports; a
+            crashed process still loses nothing that was committed.
+        timeout: seconds to wait for another writer before :class:`LockedError`.
+
+    Example:
+        >>> with EventStore(":memory:") as es:
+        ...     _ = es.append([NewEvent("OrderPlaced", {"total": 30})],
+        ...                   aggregate_id="order-1", aggregate_type="Order")
+        ...     es.state_at("order-1").state
+        {'total': 30}
+
+    Thread-safety: one EventStore may be shared by threads; its calls are
+    serialised by an internal lock, and lazy iterators take the lock one page
+    at a time. Separate processes coordinate through the database's own lock.
+    """
+
+    def __init__(
+        self,
+        path: str | Any = ":memory:",
+        *,
+        readonly: bool = False,
+        reducers: Reducers | None = None,
+        upcasters: Upcasters | None = None,
+        snapshot_every: int | None = None,
+        durable: bool = True,
+        timeout: float = 5.0,
+    ) -> None:
+        if snapshot_every is not None and (
+            not isinstance(snapshot_every, int) or isinstance(snapshot_every, bool) or snapshot_every < 1
+        ):
+            raise ValidationError(f"snapshot_every must be a positive int, not {snapshot_every!r}")
+        if reducers is not None and not isinstance(reducers, Reducers):
+            raise ValidationError(f"reducers must be a store.Reducers, not {type(reducers).__name__}")
+        if upcasters is not None and not isinstance(upcasters, Upcasters):
+            raise ValidationError(f"upcasters must be a store.Upcasters, not {type(upcasters).__name__}")
+        self.path = str(path)
+        self.readonly = readonly
+        self.reducers = reducers if reducers is not None else Reducers()
+        self.upcasters = upcasters if upcasters is not None else Upcasters()
+        self.snapshot_every = snapshot_every
+        self._lock = threading.RLock()
+        self._backend = _open_backend(self.path, readonly, durable, timeout)
+        self._fingerprint = digest(self.reducers.fingerprint + self.upcasters.fingerprint)
+        self._closed = False
+
+    # -- lifecycle ---------------------------------------------------------
+
+    def close(self) -> None:
+        with self._lock:
+            if not self._closed:
+                self._closed = True
+                self._backend.close()
+
+    def __enter__(self) -> EventStore:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"EventStore({self.path!r}{', readonly=True' if self.readonly else ''})"
+
+    @property
+    def backend(self) -> Backend:
+        """The database behind the store (for diagnostics such as query plans)."""
+        return self._backend
+
+    def _call(self, fn: Callable[[], T]) -> T:
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"{self.path} is closed")
+            return fn()
+
+    # -- writing -------------------------------------------------------------
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Make several appends one atomic unit: all are stored or none.
+
+        Example:
+            >>> es = EventStore()
+            >>> with es.transaction():
+            ...     _ = es.append([NewEvent("A")], aggregate_id="a-1")
+            ...     _ = es.append([NewEvent("B")], aggregate_id="b-1")
+        """
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"{self.path} is closed")
+            with self._backend.write():
+                yield
+
+    def append(
+        self,
+        events: Iterable[NewEvent],
+        aggregate_id: str | None = None,
+        aggregate_type: str | None = None,
+        expected_version: int | ExpectedVersion = ANY,
+    ) -> list[RecordedEvent]:
+        """Append a batch atomically and return the recorded events.
+
+        Raises:
+            ConcurrencyError: ``expected_version`` did not match; nothing stored.
+            DuplicateEventError: an event id is stored with other content.
+            ValidationError: malformed input; nothing stored.
+            ReadOnlyError: the store is read-only.
+        """
+        if self.readonly:
+            raise ReadOnlyError(f"{self.path} is open read-only; appends are refused")
+        if isinstance(events, NewEvent):
+            events = [events]
+        batch = list(events)
+        aggregate_id = _check_name(aggregate_id, "aggregate_id")
+        aggregate_type = _check_name(aggregate_type, "aggregate_type")
+        if isinstance(expected_version, bool) or not isinstance(
+            expected_version, (int, ExpectedVersion)
+        ):
+            raise ValidationError(
+                f"expected_version must be an int, ANY or NO_STREAM, not {expected_version!r}"
+            )
+        if isinstance(expected_version, int) and expected_version < 0:
+            raise ValidationError(f"expected_version must be >= 0, not {expected_version}")
+        if aggregate_id is None:
+            if expected_version is not ANY:
+                raise ValidationError("expected_version needs an aggregate_id")
+            if aggregate_type is not None:
+                raise ValidationError("aggregate_type needs an aggregate_id")
+        prepared = [self._prepare(event, index) for index, event in enumerate(batch)]
+        ids = [p[0] for p in prepared]
+        if len(set(ids)) != len(ids):
+            dup = next(i for i in ids if ids.count(i) > 1)
+            raise DuplicateEventError(dup, "appears twice in the batch")
+        with self._lock:
+            if self._closed:
+                raise StoreError(f"{self.path} is closed")
+            with self._backend.write() as tx:
+                return self._append(
+                    tx, batch, prepared, aggregate_id, aggregate_type, expected_version
+                )
+
+    @staticmethod
+    def _prepare(event: object, index: int) -> tuple[str, str, str, str | None]:
+        if not isinstance(event, NewEvent):
+            raise ValidationError(f"event {index} must be a NewEvent, not {type(event).__name__}")
+        _check_name(event.type, f"event {index}: type", optional=False)
+        if isinstance(event.schema_version, bool) or not isinstance(event.schema_version, int) or event.schema_version < 1:
+            raise ValidationError(f"event {index}: schema_version must be an int >= 1")
+        data = encode_object(event.data, f"event {index} ({event.type}): data")
+        metadata = encode_object(event.metadata, f"event {index} ({event.type}): metadata")
+        occurred = (
+            None
+            if event.occurred_at is None
+            else format_time(require_aware(event.occurred_at, f"event {index}: occurred_at"))
+        )
+        return _check_event_id(event.event_id), data, metadata, occurred
+
+    def _append(
+        self,
+        tx: WriteTransaction,
+        batch: list[NewEvent],
+        prepared: list[tuple[str, str, str, str | None]],
+        aggregate_id: str | None,
+        aggregate_type: str | None,
+        expected_version: int | ExpectedVersion,
+    ) -> list[RecordedEvent]:
+        ids = [p[0] for p in prepared]
+        if ids:
+            stored = {event.event_id: event for event in tx.find_events(ids)}
+            if stored:
+                if len(stored) != len(ids):
+                    some = next(i for i in ids if i in stored)
+                    raise DuplicateEventError(
+                        some, "is stored already, but others in the batch are new; nothing stored"
+                    )
+                for new, (event_id, _, _, occurred) in zip(batch, prepared, strict=True):
+                    if not _same_content(stored[event_id], new, aggregate_id, aggregate_type, occurred):
+                        raise DuplicateEventError(event_id, "is stored already with other content")
+                return [self._upcast(stored[i]) for i in ids]
+        current_type: str | None = None
+        current = 0
+        if aggregate_id is not None:
+            found = tx.aggregate(aggregate_id)
+            if found is not None:
+                current_type, current = found
+                if aggregate_type is not None and aggregate_type != current_type:
+                    raise ValidationError(
+                        f"{aggregate_id} is a {current_type}, not a {aggregate_type}; "
+                        "an aggregate keeps its type"
+                    )
+                aggregate_type = current_type
+            expected = 0 if expected_version is NO_STREAM else expected_version
+            if expected is not ANY and expected != current:
+                raise ConcurrencyError(aggregate_id, expected_version, current)
+        if not batch:
+            return []
+        head = tx.head()
+        now = datetime.now(UTC)
+        if head.recorded_at is not None:
+            # The clock may step back; "as of T" must stay a prefix of the log.
+            now = max(now, parse_time(head.recorded_at))
+        recorded_text = format_time(now)
+        prev_hash = head.hash
+        rows: list[Row] = []
+        recorded: list[RecordedEvent] = []
+        for offset, (new, (event_id, data, metadata, occurred)) in enumerate(
+            zip(batch, prepared, strict=True)
+        ):
+            position = head.position + offset + 1
+            version = current + offset + 1 if aggregate_id is not None else None
+            occurred_text = occurred or recorded_text
+            data_obj = loads(data)
+            meta_obj = loads(metadata)
+            data_hash = data_digest(data_obj)
+            event_hash = chain_hash(
+                prev_hash,
+                position=position,
+                event_id=event_id,
+                aggregate_id=aggregate_id,
+                aggregate_type=aggregate_type,
+                version=version,
+                type=new.type,
+                schema_version=new.schema_version,
+                data_hash=data_hash,
+                metadata=meta_obj,
+                occurred_at=occurred_text,
+                recorded_at=recorded_text,
+            )
+            prev_hash = event_hash
+            rows.append(
+                (
+                    position,
+                    event_id,
+                    aggregate_id,
+                    aggregate_type,
+                    version,
+                    new.type,
+                    new.schema_version,
+                    data,
+                    metadata,
+                    occurred_text,
+                    recorded_text,
+                    data_hash,
+                    event_hash,
+                )
+            )
+            recorded.append(
+                RecordedEvent(
+                    position,
+                    event_id,
+                    aggregate_id,
+                    aggregate_type,
+                    version,
+                    new.type,
+                    new.schema_version,
+                    data_obj,
+                    meta_obj,
+                    parse_time(occurred_text),
+                    now,
+                    event_hash,
+                )
+            )
+        info = None
+        if aggregate_id is not None:
+            first = self._backend.aggregate(aggregate_id) if current else None
+            info = AggregateInfo(
+                aggregate_id,
+                aggregate_type,
+                current + len(batch),
+                first.first_position if first else head.position + 1,
+                head.position + len(batch),
+                first.created_at if first else now,
+                now,
+            )
+        tx.insert(rows, info)
+        if info is not None and self.snapshot_every:
+            every = self.snapshot_every
+            for version in range((current // every + 1) * every, info.version + 1, every):
+                self._take_snapshot(tx, aggregate_id, version, recorded_text)  # type: ignore[arg-type]
+        return [self._upcast(event) for event in recorded]
+
+    def _take_snapshot(
+        self, tx: WriteTransaction, aggregate_id: str, version: int, created_at: str
+    ) -> None:
+        snapshot = self._fold(aggregate_id, version)
+        tx.save_snapshot(snapshot, self._fingerprint, created_at)
+
+    def snapshot(self, aggregate_id: str) -> AggregateState:
+        """Store a snapshot of the aggregate at its current version and return it."""
+        if self.readonly:
+            raise ReadOnlyError(f"{self.path} is open read-only; snapshots are refused")
+        with self._lock, self._backend.write() as tx:
+            info = self._backend.aggregate(aggregate_id)
+            if info is None:
+                raise NotFoundError(f"no aggregate {aggregate_id!r} in {self.path}")
+            snapshot = self._fold(aggregate_id, info.version)
+            tx.save_snapshot(snapshot, self._fingerprint, format_time(datetime.now(UTC)))
+            return AggregateState(
+                aggregate_id, info.aggregate_type, info.version, info.last_position,
+                info.updated_at, snapshot.state,
+            )
+
+    # -- reading -------------------------------------------------------------
+
+    def head(self) -> int:
+        """The last position, 0 when the store is empty."""
+        return self._call(self._backend.head)
+
+    def _query(
+        self,
+        from_position: int | None,
+        aggregate_id: str | None,
+        aggregate_type: str | None,
+        types: Iterable[str] | None,
+        since: datetime | None,
+        until: datetime | None,
+        backwards: bool,
+    ) -> Query | None:
+        """Turn read filters into a Query, or None when nothing can match."""
+        if from_position is not None and (
+            isinstance(from_position, bool) or not isinstance(from_position, int)
+        ):
+            raise ValidationError(f"from_position must be an int, not {from_position!r}")
+        _check_name(aggregate_id, "aggregate_id")
+        _check_name(aggregate_type, "aggregate_type")
+        type_tuple: tuple[str, ...] | None = None
+        if types is not None:
+            if isinstance(types, str):
+                types = [types]
+            type_tuple = tuple(sorted({_check_name(t, "event type", optional=False) or "" for t in types}))
+            if not type_tuple:
+                return None
+        lo, hi = 1, None
+        if from_position is not None:
+            if backwards:
+                hi = from_position
+            else:
+                lo = max(1, from_position)
+        if since is not None:
+            first = self._backend.first_position_since(format_time(require_aware(since, "since")))
+            if first is None:
+                return None
+            lo = max(lo, first)
+        if until is not None:
+            last = self._backend.last_position_until(format_time(require_aware(until, "until")))
+            hi = last if hi is None else min(hi, last)
+        if hi is not None and hi < lo:
+            return None
+        return Query(lo, hi, aggregate_id, aggregate_type, type_tuple)
+
+    def read(
+        self,
+        from_position: int | None = None,
+        aggregate_id: str | None = None,
+        aggregate_type: str | None = None,
+        types: Iterable[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        backwards: bool = False,
+    ) -> Iterator[RecordedEvent]:
+        """Events in position order (newest first with ``backwards``), lazily.
+
+        Every filter combines with the others. ``since`` and ``until`` bound
+        ``recorded_at`` inclusively. Pages are fetched by position keyset, so
+        reading ten million events holds only one page in memory.
+        """
+        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+            raise ValidationError(f"limit must be a non-negative int, not {limit!r}")
+        query = self._call(
+            lambda: self._query(from_position, aggregate_id, aggregate_type, types, since, until, backwards)
+        )
+        return self._read(query, limit, backwards)
+
+    def _read(self, query: Query | None, limit: int | None, backwards: bool) -> Iterator[RecordedEvent]:
+        if query is None or limit == 0:
+            return
+        if query.types is not None and len(query.types) > 1 and query.aggregate_id is None:
+            # One keyset scan per type over its (type, position) index, merged:
+            # no scan ever sorts more than a page.
+            key: Callable[[RecordedEvent], int] = (
+                (lambda e: -e.position) if backwards else (lambda e: e.position)
+            )
+            events: Iterator[RecordedEvent] = heapq.merge(
+                *(self._scan(query, t, backwards, limit) for t in query.types), key=key
+            )
+        else:
+            only = query.types[0] if query.types and query.aggregate_id is None else None
+            events = self._scan(query, only, backwards, limit)
+        if self.upcasters:
+            events = map(self._upcast, events)
+        count = 0
+        for event in events:
+            yield event
+            count += 1
+            if limit is not None and count >= limit:
+                return
+
+    def _scan(
+        self, query: Query, type_: str | None, backwards: bool, limit: int | None
+    ) -> Iterator[RecordedEvent]:
+        size = PAGE if limit is None else max(1, min(PAGE, limit))
+        after: int | None = None
+        by_version = query.aggregate_id is not None
+        while True:
+            page = self._call(lambda: self._backend.page(query, type_, after, backwards, size))
+            yield from page
+            if len(page) < size:
+                return
+            last = page[-1]
+            after = last.version if by_version else last.position
+            size = PAGE
+
+    def _upcast(self, event: RecordedEvent) -> RecordedEvent:
+        if not self.upcasters:
+            return event
+        version, data = self.upcasters.upcast(event.type, event.schema_version, event.data)
+        if version == event.schema_version:
+            return event
+        return replace(event, schema_version=version, data=data)
+
+    def count(
+        self,
+        aggregate_id: str | None = None,
+        aggregate_type: str | None = None,
+        types: Iterable[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> int:
+        """How many events ``read`` would yield with these filters."""
+
+        def run() -> int:
+            query = self._query(None, aggregate_id, aggregate_type, types, since, until, False)
+            if query is None:
+                return 0
+            if query == Query(1, None):
+                return self._backend.head()  # positions are gapless
+            return self._backend.count(query)
+
+        return self._call(run)
+
+    def get(self, position: int) -> RecordedEvent:
+        """The event at ``position``."""
+        for event in self.read(from_position=position, limit=1):
+            if event.position == position:
+                return event
+        raise NotFoundError(f"no event at position {position} in {self.path}")
+
+    def stream(
+        self, aggregate_id: str, from_version: int = 1, to_version: int | None = None
+    ) -> Iterator[RecordedEvent]:
+        """One aggregate's events from ``from_version`` to ``to_version`` (inclusive)."""
+        _check_name(aggregate_id, "aggregate_id", optional=False)
+        return self._stream(aggregate_id, from_version, to_version)
+
+    def _stream(
+        self, aggregate_id: str, from_version: int, to_version: int | None
+    ) -> Iterator[RecordedEvent]:
+        query = Query(1, None, aggregate_id)
+        after = max(0, from_version - 1)
+        while True:
+            page = self._call(lambda: self._backend.page(query, None, after, False, PAGE))
+            for event in page:
+                assert event.version is not None
+                if to_version is not None and event.version > to_version:
+                    return
+                yield self._upcast(event)
+            if len(page) < PAGE:
+                return
+            after = page[-1].version or 0
+
+    def aggregate(self, aggregate_id: str) -> AggregateInfo:
+        """One aggregate's facts; :class:`NotFoundError` when it has no events."""
+        _check_name(aggregate_id, "aggregate_id", optional=False)
+        info = self._call(lambda: self._backend.aggregate(aggregate_id))
+        if info is None:
+            raise NotFoundError(f"no aggregate {aggregate_id!r} in {self.path}")
+        return info
+
+    def aggregates(self, aggregate_type: str | None = None) -> Iterator[AggregateInfo]:
+        """Every aggregate (of one type), ordered by id, from the aggregates table."""
+        after: str | None = None
+        while True:
+            page = self._call(lambda: self._backend.aggregates(aggregate_type, after, PAGE))
+            yield from page
+            if len(page) < PAGE:
+                return
+            after = page[-1].aggregate_id
+
+    def aggregate_types(self) -> dict[str | None, int]:
+        """Number of aggregates per aggregate type."""
+        return self._call(self._backend.aggregate_types)
+
+    def event_types(self) -> dict[str, int]:
+        """Number of events per event type."""
+        return self._call(self._backend.event_types)
+
+    def position_at(self, at: datetime) -> int:
+        """The last position recorded at or before ``at``; 0 if none."""
+        moment = format_time(require_aware(at, "at"))
+        return self._call(lambda: self._backend.last_position_until(moment))
+
+    def info(self) -> dict[str, Any]:
+        """Facts about the database (backend, file size) for ``sss stats``."""
+        return self._call(self._backend.info)
+
+    # -- replay --------------------------------------------------------------
+
+    def _fold(self, aggregate_id: str, version: int) -> Snapshot:
+        """The state after ``version``, from the nearest usable snapshot."""
+        start = self._backend.snapshot(aggregate_id, self._fingerprint, version)
+        state: dict[str, Any] = start.state if start else {}
+        position = start.position if start else 0
+        done = start.version if start else 0
+        if done < version:
+            apply = self.reducers.apply
+            for event in self._stream(aggregate_id, done + 1, version):
+                state = apply(state, event)
+                position = event.position
+                done = event.version or done
+        return Snapshot(aggregate_id, done, position, state)
+
+    def state_at(
+        self,
+        aggregate_id: str,
+        version: int | None = None,
+        position: int | None = None,
+        at: datetime | None = None,
+    ) -> AggregateState:
+        """The aggregate's state as of a version, a global position or a time.
+
+        Give at most one of ``version``, ``position`` and ``at`` (matched against
+        ``recorded_at``, inclusive); none means the latest state. A point before
+        the aggregate's first event gives version 0 and ``{}``.
+        """
+        given = [name for name, value in (("version", version), ("position", position), ("at", at)) if value is not None]
+        if len(given) > 1:
+            raise ValidationError(f"give at most one of version, position, at (got {', '.join(given)})")
+        for name, value in (("version", version), ("position", position)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise ValidationError(f"{name} must be an int >= 0, not {value!r}")
+        moment = None if at is None else format_time(require_aware(at, "at"))
+        info = self.aggregate(aggregate_id)
+
+        def run() -> AggregateState:
+            if version is not None:
+                if version > info.version:
+                    raise NotFoundError(
+                        f"{aggregate_id} has {info.version} versions; there is no version {version}"
+                    )
+                target = version
+            elif position is not None:
+                target = self._backend.version_at(aggregate_id, position)
+            elif moment is not None:
+                target = self._backend.version_at(
+                    aggregate_id, self._backend.last_position_until(moment)
+                )
+            else:
+                target = info.version
+            if target == 0:
+                return AggregateState(aggregate_id, info.aggregate_type, 0, 0, None, {})
+            snap = self._fold(aggregate_id, target)
+            recorded = info.updated_at if target == info.version else None
+            if recorded is None:
+                event = self._backend.page(Query(1, None, aggregate_id), None, target - 1, False, 1)
+                recorded = event[0].recorded_at if event else None
+            return AggregateState(
+                aggregate_id, info.aggregate_type, snap.version, snap.position, recorded, snap.state
+            )
+
+        return self._call(run)
+
+    def history(
+        self, aggregate_id: str, from_version: int = 1, to_version: int | None = None
+    ) -> Iterator[Step]:
+        """Each step of an aggregate's history: event, state before and after,
+        and the fields it changed."""
+        if from_version < 1:
+            raise ValidationError(f"from_version must be >= 1, not {from_version}")
+        before = self.state_at(aggregate_id, version=from_version - 1).state
+        return self._history(aggregate_id, before, from_version, to_version)
+
+    def _history(
+        self, aggregate_id: str, before: dict[str, Any], from_version: int, to_version: int | None
+    ) -> Iterator[Step]:
+        # The default reducer never changes its input; a user's may, so give it a copy.
+        protect = len(self.reducers) > 0
+        apply = self.reducers.apply
+        for event in self._stream(aggregate_id, from_version, to_version):
+            after = apply(copy.deepcopy(before) if protect else before, event)
+            yield Step(event, before, after, diff(before, after))
+            before = after
+
+    # -- integrity -----------------------------------------------------------
+
+    def verify(self, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
+        """Walk the hash chain and the position and version sequences.
+
+        Returns a :class:`VerifyReport` naming the first bad position and why.
+        ``progress(checked, head)`` is called after each page.
+        """
+        prev_hash = GENESIS_HASH
+        expected_position = 1
+        versions: dict[str, int] = {}
+        last_positions: dict[str, int] = {}
+        types: dict[str, str | None] = {}
+        checked = 0
+        head = self.head()
+
+        def bad(position: int, reason: str) -> VerifyReport:
+            return VerifyReport(False, checked, position, reason, expected_position - 1, prev_hash)
+
+        while True:
+            after = expected_position - 1
+            rows = self._call(lambda: self._backend.chain_page(after, PAGE))
+            if not rows:
+                break
+            for row in rows:
+                (position, event_id, aggregate_id, aggregate_type, version, type_,
+                 schema_version, data_text, metadata_text, occurred_at, recorded_at,
+                 data_hash, stored_hash) = row
+                if position != expected_position:
+                    return bad(expected_position, f"position {expected_position} is missing (next stored is {position})")
+                try:
+                    data, metadata = loads(data_text), loads(metadata_text)
+                except ValueError:
+                    return bad(position, "stored data or metadata is not valid JSON")
+                if data_digest(data) != data_hash:
+                    return bad(position, "the payload does not match its digest (data was altered)")
+                computed = chain_hash(
+                    prev_hash,
+                    position=position,
+                    event_id=event_id,
+                    aggregate_id=aggregate_id,
+                    aggregate_type=aggregate_type,
+                    version=version,
+                    type=type_,
+                    schema_version=schema_version,
+                    data_hash=data_hash,
+                    metadata=metadata,
+                    occurred_at=occurred_at,
+                    recorded_at=recorded_at,
+                )
+                if computed != stored_hash:
+                    return bad(position, "hash mismatch: the event or one before it was altered")
+                if aggregate_id is not None:
+                    expected_version = versions.get(aggregate_id, 0) + 1
+                    if version != expected_version:
+                        return bad(position, f"{aggregate_id} jumps to version {version}, expected {expected_version}")
+                    if aggregate_id in types and types[aggregate_id] != aggregate_type:
+                        return bad(position, f"{aggregate_id} changes type to {aggregate_type}")
+                    versions[aggregate_id] = version
+                    types[aggregate_id] = aggregate_type
+                    last_positions[aggregate_id] = position
+                prev_hash = stored_hash
+                expected_position += 1
+                checked += 1
+            if progress is not None:
+                progress(checked, head)
+        for aggregate_id, version, last_position in self._call(self._backend.aggregate_rows):
+            if versions.get(aggregate_id) != version or last_positions.get(aggregate_id) != last_position:
+                return VerifyReport(
+                    False, checked, last_positions.get(aggregate_id, last_position),
+                    f"the aggregates table says {aggregate_id} is at version {version}, "
+                    f"the log says {versions.get(aggregate_id, 0)}",
+                    expected_position - 1, prev_hash,
+                )
+        if len(versions) != sum(self.aggregate_types().values()):
+            return VerifyReport(
+                False, checked, None, "the aggregates table misses aggregates found in the log",
+                expected_position - 1, prev_hash,
+            )
+        return VerifyReport(True, checked, None, None, expected_position - 1, prev_hash)
+
+    # -- live ----------------------------------------------------------------
+
+    def follow(
+        self,
+        from_position: int | None = None,
+        *,
+        poll_interval: float = 0.1,
+        stop: threading.Event | None = None,
+    ) -> Iterator[RecordedEvent]:
+        """Yield events from ``from_position`` on (default: only new ones),
+        blocking for events that other processes append, until ``stop`` is set
+        or the iterator is closed.
+
+        Waiting costs one ``PRAGMA data_version`` (SQLite) per ``poll_interval``.
+        """
+        if from_position is not None and (isinstance(from_position, bool) or not isinstance(from_position, int) or from_position < 1):
+            raise ValidationError(f"from_position must be an int >= 1, not {from_position!r}")
+        return self._follow(from_position, poll_interval, stop or threading.Event())
+
+    def _follow(self, from_position: int | None, poll_interval: float, stop: threading.Event) -> Iterator[RecordedEvent]:
+        position = from_position if from_position is not None else self.head() + 1
+        token = self._call(self._backend.change_token)
+        while not stop.is_set():
+            got = False
+            for event in self.read(from_position=position, limit=PAGE):
+                yield event
+                position = event.position + 1
+                got = True
+                if stop.is_set():
+                    return
+            if got:
+                continue
+            while not stop.is_set():
+                new_token = self._call(self._backend.change_token)
+                if new_token != token or self.head() >= position:
+                    token = new_token
+                    break
+                stop.wait(poll_interval)

@@ -1,0 +1,182 @@
+"""Records the store hands out and takes in: frozen, slotted dataclasses."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .codec import format_time
+
+__all__ = [
+    "ANY",
+    "NO_STREAM",
+    "AggregateInfo",
+    "AggregateState",
+    "Change",
+    "ExpectedVersion",
+    "NewEvent",
+    "RecordedEvent",
+    "Step",
+    "VerifyReport",
+]
+
+
+class ExpectedVersion(enum.Enum):
+    """Symbolic values for ``expected_version`` besides an exact int."""
+
+    ANY = "any"
+    """Skip the concurrency check."""
+    NO_STREAM = "no stream"
+    """The aggregate must have no events yet (the same as ``0``)."""
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def __str__(self) -> str:
+        return self.value
+
+
+ANY = ExpectedVersion.ANY
+NO_STREAM = ExpectedVersion.NO_STREAM
+
+
+def _new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass(frozen=True, slots=True)
+class NewEvent:
+    """An event to append.
+
+    The ``event_id`` is generated when the object is made, so appending the
+    same ``NewEvent`` again is an idempotent retry.
+
+    Example:
+        >>> NewEvent("OrderPlaced", {"total": 30}, metadata={"actor": "alice"}).type
+        'OrderPlaced'
+    """
+
+    type: str
+    data: dict[str, Any] = field(default_factory=dict)
+    metadata: dict[str, Any] = field(default_factory=dict)
+    event_id: str = field(default_factory=_new_id)
+    occurred_at: datetime | None = None
+    schema_version: int = 1
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """An event as stored, with its position in the log and its hash."""
+
+    position: int
+    event_id: str
+    aggregate_id: str | None
+    aggregate_type: str | None
+    version: int | None
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    occurred_at: datetime
+    recorded_at: datetime
+    hash: str
+
+    @property
+    def actor(self) -> str | None:
+        value = self.metadata.get("actor")
+        return None if value is None else str(value)
+
+    @property
+    def correlation_id(self) -> str | None:
+        value = self.metadata.get("correlation_id")
+        return None if value is None else str(value)
+
+    @property
+    def causation_id(self) -> str | None:
+        value = self.metadata.get("causation_id")
+        return None if value is None else str(value)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field, keyed by the schema's names, times as ISO-8601 UTC text."""
+        return {
+            "position": self.position,
+            "event_id": self.event_id,
+            "aggregate_id": self.aggregate_id,
+            "aggregate_type": self.aggregate_type,
+            "version": self.version,
+            "type": self.type,
+            "schema_version": self.schema_version,
+            "data": self.data,
+            "metadata": self.metadata,
+            "occurred_at": format_time(self.occurred_at),
+            "recorded_at": format_time(self.recorded_at),
+            "hash": self.hash,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateInfo:
+    """One aggregate (stream) and where it lies in the log."""
+
+    aggregate_id: str
+    aggregate_type: str | None
+    version: int
+    first_position: int
+    last_position: int
+    created_at: datetime
+    updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class AggregateState:
+    """The state of an aggregate as of one of its versions.
+
+    ``version`` 0 (and ``position`` 0) means before its first event.
+    """
+
+    aggregate_id: str
+    aggregate_type: str | None
+    version: int
+    position: int
+    recorded_at: datetime | None
+    state: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Change:
+    """One field changed by an event. ``path`` is a JSON Pointer (``/addr/zip``);
+    ``old`` or ``new`` is ``None`` where the field was absent."""
+
+    path: str
+    old: Any
+    new: Any
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """One step of an aggregate's history: the event, the state before and after
+    it, and the fields it changed."""
+
+    event: RecordedEvent
+    before: dict[str, Any]
+    after: dict[str, Any]
+    changes: list[Change]
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    """The result of :meth:`EventStore.verify`.
+
+    ``first_bad_position`` is ``None`` when ``ok``; ``head_hash`` is the hash of
+    the last event checked, the value an auditor writes down.
+    """
+
+    ok: bool
+    checked: int
+    first_bad_position: int | None
+    reason: str | None
+    head_position: int = 0
+    head_hash: str | None = None

@@ -1,0 +1,539 @@
+"""The SQLite backend: the one place that opens connections, sets PRAGMAs,
+owns the schema and translates ``sqlite3`` errors.
+
+The file is meant to be read by other tools too (sqlite3, sqlite-utils,
+Datasette): events live in the table ``events`` with the schema's field names,
+times as ISO-8601 UTC text with microseconds (fixed width, so text order is
+time order).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import urllib.parse
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+from .backend import Backend, ChainRow, Head, Query, Row, Snapshot, WriteTransaction
+from .codec import GENESIS_HASH, format_time, loads, parse_time
+from .errors import (
+    ConcurrencyError,
+    CorruptStoreError,
+    DuplicateEventError,
+    LockedError,
+    NotFoundError,
+    ReadOnlyError,
+    StoreError,
+)
+from .models import AggregateInfo, RecordedEvent
+
+FORMAT = "sss-events"
+FORMAT_VERSION = 1
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS sss_meta (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS events (
+    position INTEGER PRIMARY KEY,
+    event_id TEXT NOT NULL UNIQUE,
+    aggregate_id TEXT,
+    aggregate_type TEXT,
+    version INTEGER,
+    type TEXT NOT NULL,
+    schema_version INTEGER NOT NULL DEFAULT 1,
+    data TEXT NOT NULL,
+    metadata TEXT NOT NULL,
+    occurred_at TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    data_hash TEXT NOT NULL,
+    hash TEXT NOT NULL,
+    UNIQUE (aggregate_id, version),
+    CHECK ((aggregate_id IS NULL) = (version IS NULL))
+);
+CREATE INDEX IF NOT EXISTS events_by_type ON events (type, position);
+CREATE INDEX IF NOT EXISTS events_by_aggregate_type ON events (aggregate_type, position);
+CREATE INDEX IF NOT EXISTS events_by_recorded_at ON events (recorded_at);
+CREATE TRIGGER IF NOT EXISTS events_refuse_update BEFORE UPDATE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only: UPDATE is refused'); END;
+CREATE TRIGGER IF NOT EXISTS events_refuse_delete BEFORE DELETE ON events
+BEGIN SELECT RAISE(ABORT, 'events are append-only: DELETE is refused'); END;
+CREATE TABLE IF NOT EXISTS aggregates (
+    aggregate_id TEXT PRIMARY KEY,
+    aggregate_type TEXT,
+    version INTEGER NOT NULL,
+    first_position INTEGER NOT NULL,
+    last_position INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS aggregates_by_type ON aggregates (aggregate_type, aggregate_id);
+CREATE TABLE IF NOT EXISTS snapshots (
+    aggregate_id TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    state TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    PRIMARY KEY (aggregate_id, fingerprint, version)
+) WITHOUT ROWID;
+"""
+
+COLUMNS = (
+    "position, event_id, aggregate_id, aggregate_type, version, type, schema_version, "
+    "data, metadata, occurred_at, recorded_at, hash"
+)
+CHAIN_COLUMNS = (
+    "position, event_id, aggregate_id, aggregate_type, version, type, schema_version, "
+    "data, metadata, occurred_at, recorded_at, data_hash, hash"
+)
+
+
+def _event(row: tuple[Any, ...]) -> RecordedEvent:
+    return RecordedEvent(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        loads(row[7]),
+        loads(row[8]),
+        parse_time(row[9]),
+        parse_time(row[10]),
+        row[11],
+    )
+
+
+def _aggregate(row: tuple[Any, ...]) -> AggregateInfo:
+    return AggregateInfo(
+        row[0], row[1], row[2], row[3], row[4], parse_time(row[5]), parse_time(row[6])
+    )
+
+
+def _translate(e: sqlite3.Error, location: str) -> StoreError:
+    """The one place a sqlite3 error becomes a StoreError."""
+    text = str(e)
+    if isinstance(e, sqlite3.IntegrityError):
+        if "events.event_id" in text:
+            return DuplicateEventError("?", "is stored already")
+        if "events.aggregate_id, events.version" in text:
+            return ConcurrencyError("?", "a free version", -1)
+        if "append-only" in text:
+            return StoreError(text)
+    if "locked" in text or "busy" in text:
+        return LockedError(
+            f"{location} is locked by another writer; try again, or raise timeout= ({text})"
+        )
+    if "readonly" in text or "read-only" in text:
+        return ReadOnlyError(f"{location} is read-only: {text}")
+    if "not a database" in text or "malformed" in text or "corrupt" in text:
+        return CorruptStoreError(f"{location} is not a readable event store: {text}")
+    if "unable to open" in text:
+        return NotFoundError(f"cannot open {location}: {text}")
+    return StoreError(f"{location}: {text}")
+
+
+@contextmanager
+def translated(location: str) -> Iterator[None]:
+    try:
+        yield
+    except sqlite3.Error as e:
+        raise _translate(e, location) from e
+
+
+class _SQLiteWrite(WriteTransaction):
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def head(self) -> Head:
+        row = self.conn.execute(
+            "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1"
+        ).fetchone()
+        if row is None:
+            return Head(0, GENESIS_HASH, None)
+        return Head(row[0], row[1], row[2])
+
+    def aggregate(self, aggregate_id: str) -> tuple[str | None, int] | None:
+        row = self.conn.execute(
+            "SELECT aggregate_type, version FROM aggregates WHERE aggregate_id = ?",
+            (aggregate_id,),
+        ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def find_events(self, event_ids: Sequence[str]) -> list[RecordedEvent]:
+        found: list[RecordedEvent] = []
+        for start in range(0, len(event_ids), 500):
+            chunk = event_ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            found.extend(
+                map(
+                    _event,
+                    self.conn.execute(
+                        f"SELECT {COLUMNS} FROM events WHERE event_id IN ({marks})", chunk
+                    ),
+                )
+            )
+        return found
+
+    def insert(self, rows: Sequence[Row], aggregate: AggregateInfo | None) -> None:
+        self.conn.executemany(f"INSERT INTO events ({CHAIN_COLUMNS}) VALUES ({','.join('?' * 13)})", rows)
+        if aggregate is not None:
+            self.conn.execute(
+                "INSERT INTO aggregates VALUES (?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (aggregate_id) DO UPDATE SET version = excluded.version, "
+                "last_position = excluded.last_position, updated_at = excluded.updated_at",
+                (
+                    aggregate.aggregate_id,
+                    aggregate.aggregate_type,
+                    aggregate.version,
+                    aggregate.first_position,
+                    aggregate.last_position,
+                    format_time(aggregate.created_at),
+                    format_time(aggregate.updated_at),
+                ),
+            )
+
+    def save_snapshot(self, snapshot: Snapshot, fingerprint: str, created_at: str) -> None:
+        from .codec import encode_object
+
+        self.conn.execute(
+            "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                snapshot.aggregate_id,
+                fingerprint,
+                snapshot.version,
+                snapshot.position,
+                encode_object(snapshot.state, "snapshot state"),
+                created_at,
+            ),
+        )
+
+
+class SQLiteBackend(Backend):
+    """An event store in one SQLite file (or ``:memory:``).
+
+    Args:
+        path: the file; created with its schema when missing (unless read-only).
+        readonly: open with ``mode=ro``; SQLite itself refuses every write.
+        durable: ``synchronous=FULL``, so an acknowledged append survives power
+            loss. ``False`` gives ``synchronous=NORMAL``: still safe against a
+            crashed process, but the last commits may be lost on power loss;
+            meant for bulk imports and generated stores.
+        timeout: seconds to wait for another writer's lock before LockedError.
+    """
+
+    def __init__(
+        self, path: str, *, readonly: bool = False, durable: bool = True, timeout: float = 5.0
+    ) -> None:
+        self.location = path
+        self.readonly = readonly
+        self._depth = 0
+        memory = path == ":memory:" or path.startswith("file::memory:")
+        if not memory:
+            if readonly and not os.path.exists(path):
+                raise NotFoundError(f"no event store at {path}: the file does not exist")
+            parent = os.path.dirname(os.path.abspath(path))
+            if not os.path.isdir(parent):
+                raise NotFoundError(f"cannot create {path}: directory {parent} does not exist")
+            if os.path.isdir(path):
+                raise NotFoundError(f"{path} is a directory, not an event store file")
+        if readonly and memory:
+            raise ReadOnlyError("a read-only :memory: store would always be empty")
+        uri = (
+            f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro"
+            if readonly
+            else f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=rwc"
+            if not memory
+            else ":memory:"
+        )
+        with translated(path):
+            # Autocommit mode: transactions are opened explicitly with BEGIN
+            # IMMEDIATE, so waiting for the write lock happens up front, once.
+            self.conn = sqlite3.connect(
+                uri,
+                uri=not memory,
+                timeout=timeout,
+                isolation_level=None,
+                check_same_thread=False,
+                cached_statements=256,
+            )
+        try:
+            self._configure(durable, memory)
+        except BaseException:
+            self.conn.close()
+            raise
+
+    def _configure(self, durable: bool, memory: bool) -> None:
+        conn = self.conn
+        with translated(self.location):
+            try:
+                # Fail fast on a file that is not SQLite at all.
+                conn.execute("PRAGMA schema_version").fetchone()
+            except sqlite3.DatabaseError as e:
+                raise CorruptStoreError(
+                    f"{self.location} is not an event store: it is not an SQLite database ({e})"
+                ) from e
+            if not self.readonly and not memory:
+                # WAL lets readers (the TUI, follow) run while a writer appends.
+                conn.execute("PRAGMA journal_mode=WAL")
+            # FULL syncs the WAL on every commit: an acknowledged append survives
+            # power loss. NORMAL only survives a crash of the process.
+            conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+            # The trigger-based append-only guard and the CHECKs must be on.
+            conn.execute("PRAGMA foreign_keys=ON")
+            # Keep hot index pages of large stores in memory (~64 MB).
+            conn.execute("PRAGMA cache_size=-65536")
+            # Temporary sort structures in memory, not on disk.
+            conn.execute("PRAGMA temp_store=MEMORY")
+            self._ensure_schema()
+
+    def _ensure_schema(self) -> None:
+        conn = self.conn
+        tables = {
+            row[0]
+            for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if "sss_meta" in tables:
+            meta = dict(conn.execute("SELECT key, value FROM sss_meta").fetchall())
+            if meta.get("format") != FORMAT:
+                raise CorruptStoreError(f"{self.location} is not an event store (format {meta.get('format')!r})")
+            if int(meta.get("format_version", "0")) > FORMAT_VERSION:
+                raise CorruptStoreError(
+                    f"{self.location} was written by a newer version (format "
+                    f"{meta['format_version']}); upgrade to read it"
+                )
+            return
+        if tables - {"sqlite_sequence"}:
+            raise CorruptStoreError(
+                f"{self.location} is an SQLite database but not an event store "
+                f"(it has tables {', '.join(sorted(tables))})"
+            )
+        if self.readonly:
+            raise CorruptStoreError(f"{self.location} is empty, not an event store")
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            # executescript() would commit on its own; run statement by statement
+            # so the schema and its meta rows appear atomically.
+            for statement in SCHEMA.split(";\n"):
+                if statement.strip():
+                    conn.execute(statement)
+            conn.executemany(
+                "INSERT OR IGNORE INTO sss_meta VALUES (?, ?)",
+                [
+                    ("format", FORMAT),
+                    ("format_version", str(FORMAT_VERSION)),
+                    ("store_id", str(uuid.uuid4())),
+                    ("created_at", format_time(datetime.now(UTC))),
+                ],
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def close(self) -> None:
+        self.conn.close()
+
+    @contextmanager
+    def write(self) -> Iterator[WriteTransaction]:
+        if self.readonly:
+            raise ReadOnlyError(f"{self.location} is open read-only; writes are refused")
+        conn = self.conn
+        with translated(self.location):
+            if self._depth:
+                name = f"sss_{self._depth}"
+                conn.execute(f"SAVEPOINT {name}")
+                self._depth += 1
+                try:
+                    yield _SQLiteWrite(conn)
+                except BaseException:
+                    conn.execute(f"ROLLBACK TO {name}")
+                    conn.execute(f"RELEASE {name}")
+                    raise
+                else:
+                    conn.execute(f"RELEASE {name}")
+                finally:
+                    self._depth -= 1
+                return
+            conn.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield _SQLiteWrite(conn)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            else:
+                conn.execute("COMMIT")
+            finally:
+                self._depth = 0
+
+    def head(self) -> int:
+        with translated(self.location):
+            row = self.conn.execute("SELECT max(position) FROM events").fetchone()
+        return row[0] or 0
+
+    def _where(self, query: Query, type_: str | None) -> tuple[list[str], list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if query.aggregate_id is not None:
+            clauses.append("aggregate_id = ?")
+            params.append(query.aggregate_id)
+        if type_ is not None:
+            clauses.append("type = ?")
+            params.append(type_)
+        elif query.types is not None:
+            clauses.append(f"type IN ({','.join('?' * len(query.types))})")
+            params.extend(query.types)
+        if query.aggregate_type is not None:
+            clauses.append("aggregate_type = ?")
+            params.append(query.aggregate_type)
+        if query.lo > 1:
+            clauses.append("position >= ?")
+            params.append(query.lo)
+        if query.hi is not None:
+            clauses.append("position <= ?")
+            params.append(query.hi)
+        return clauses, params
+
+    def page(
+        self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int
+    ) -> list[RecordedEvent]:
+        clauses, params = self._where(query, type_)
+        key = "version" if query.aggregate_id is not None else "position"
+        if after is not None:
+            clauses.append(f"{key} {'<' if backwards else '>'} ?")
+            params.append(after)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql = (
+            f"SELECT {COLUMNS} FROM events {where} "
+            f"ORDER BY {key} {'DESC' if backwards else 'ASC'} LIMIT {int(limit)}"
+        )
+        with translated(self.location):
+            return list(map(_event, self.conn.execute(sql, params)))
+
+    def explain(self, query: Query, type_: str | None, backwards: bool = False) -> list[str]:
+        """The query plan of a page read, for tests and for curious users."""
+        clauses, params = self._where(query, type_)
+        key = "version" if query.aggregate_id is not None else "position"
+        clauses.append(f"{key} > ?")
+        params.append(0)
+        sql = (
+            f"EXPLAIN QUERY PLAN SELECT {COLUMNS} FROM events WHERE {' AND '.join(clauses)} "
+            f"ORDER BY {key} {'DESC' if backwards else 'ASC'} LIMIT 100"
+        )
+        return [row[3] for row in self.conn.execute(sql, params)]
+
+    def count(self, query: Query) -> int:
+        clauses, params = self._where(query, None)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with translated(self.location):
+            return int(self.conn.execute(f"SELECT count(*) FROM events {where}", params).fetchone()[0])
+
+    def first_position_since(self, since: str) -> int | None:
+        with translated(self.location):
+            row = self.conn.execute(
+                "SELECT position FROM events WHERE recorded_at >= ? "
+                "ORDER BY recorded_at, position LIMIT 1",
+                (since,),
+            ).fetchone()
+        return None if row is None else int(row[0])
+
+    def last_position_until(self, until: str) -> int:
+        with translated(self.location):
+            row = self.conn.execute(
+                "SELECT position FROM events WHERE recorded_at <= ? "
+                "ORDER BY recorded_at DESC, position DESC LIMIT 1",
+                (until,),
+            ).fetchone()
+        return 0 if row is None else int(row[0])
+
+    def aggregate(self, aggregate_id: str) -> AggregateInfo | None:
+        with translated(self.location):
+            row = self.conn.execute(
+                "SELECT * FROM aggregates WHERE aggregate_id = ?", (aggregate_id,)
+            ).fetchone()
+        return None if row is None else _aggregate(row)
+
+    def aggregates(
+        self, aggregate_type: str | None, after: str | None, limit: int
+    ) -> list[AggregateInfo]:
+        clauses, params = [], []
+        if aggregate_type is not None:
+            clauses.append("aggregate_type = ?")
+            params.append(aggregate_type)
+        if after is not None:
+            clauses.append("aggregate_id > ?")
+            params.append(after)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        with translated(self.location):
+            rows = self.conn.execute(
+                f"SELECT * FROM aggregates {where} ORDER BY aggregate_id LIMIT {int(limit)}", params
+            ).fetchall()
+        return [_aggregate(row) for row in rows]
+
+    def aggregate_types(self) -> dict[str | None, int]:
+        with translated(self.location):
+            rows = self.conn.execute(
+                "SELECT aggregate_type, count(*) FROM aggregates GROUP BY aggregate_type "
+                "ORDER BY aggregate_type"
+            ).fetchall()
+        return {row[0]: int(row[1]) for row in rows}
+
+    def event_types(self) -> dict[str, int]:
+        with translated(self.location):
+            rows = self.conn.execute(
+                "SELECT type, count(*) FROM events GROUP BY type ORDER BY type"
+            ).fetchall()
+        return {row[0]: int(row[1]) for row in rows}
+
+    def version_at(self, aggregate_id: str, position: int) -> int:
+        with translated(self.location):
+            row = self.conn.execute(
+                "SELECT max(version) FROM events WHERE aggregate_id = ? AND position <= ?",
+                (aggregate_id, position),
+            ).fetchone()
+        return int(row[0] or 0)
+
+    def snapshot(self, aggregate_id: str, fingerprint: str, max_version: int) -> Snapshot | None:
+        with translated(self.location):
+            row = self.conn.execute(
+                "SELECT version, position, state FROM snapshots WHERE aggregate_id = ? "
+                "AND fingerprint = ? AND version <= ? ORDER BY version DESC LIMIT 1",
+                (aggregate_id, fingerprint, max_version),
+            ).fetchone()
+        return None if row is None else Snapshot(aggregate_id, row[0], row[1], loads(row[2]))
+
+    def chain_page(self, after: int, limit: int) -> list[ChainRow]:
+        with translated(self.location):
+            return self.conn.execute(
+                f"SELECT {CHAIN_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
+                (after, limit),
+            ).fetchall()
+
+    def aggregate_rows(self) -> Iterator[tuple[str, int, int]]:
+        with translated(self.location):
+            rows = self.conn.execute(
+                "SELECT aggregate_id, version, last_position FROM aggregates"
+            ).fetchall()
+        return iter(rows)
+
+    def change_token(self) -> int:
+        with translated(self.location):
+            return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def info(self) -> dict[str, Any]:
+        facts: dict[str, Any] = {"backend": "sqlite", "sqlite_version": sqlite3.sqlite_version}
+        if self.location != ":memory:" and os.path.exists(self.location):
+            size = os.path.getsize(self.location)
+            wal = self.location + "-wal"
+            facts["file_size"] = size
+            facts["wal_size"] = os.path.getsize(wal) if os.path.exists(wal) else 0
+        return facts

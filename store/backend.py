@@ -15,7 +15,8 @@ database: lock a one-row head table with ``SELECT ... FOR UPDATE``).
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterable, Iterator, Sequence
+import threading
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any
@@ -133,7 +134,9 @@ class Backend(abc.ABC):
     def aggregate(self, aggregate_id: str) -> AggregateInfo | None: ...
 
     @abc.abstractmethod
-    def aggregates(self, aggregate_type: str | None, after: str | None, limit: int) -> list[AggregateInfo]:
+    def aggregates(
+        self, aggregate_type: str | None, after: str | None, limit: int
+    ) -> list[AggregateInfo]:
         """A page of aggregates ordered by id (keyset ``after``)."""
 
     @abc.abstractmethod
@@ -162,23 +165,13 @@ class Backend(abc.ABC):
     def change_token(self) -> int:
         """A cheap value that changes when another connection commits."""
 
-    def wait_for_change(self, token: int, timeout: float) -> None:
-        """Block up to ``timeout`` seconds for a commit by anyone; the default polls."""
-        import time
-
-        deadline = time.monotonic() + timeout
-        while self.change_token() == token and time.monotonic() < deadline:
-            time.sleep(min(0.05, max(0.0, deadline - time.monotonic())))
+    def wait_for_change(self, token: int, timeout: float, stop: threading.Event) -> None:
+        """Block up to ``timeout`` seconds, or until ``stop`` is set, for a commit
+        by anyone. Called without the store's lock held, so a backend that
+        blocks on notifications must use a connection of its own. The default
+        just sleeps: the caller polls :meth:`change_token` between waits."""
+        stop.wait(timeout)
 
     def info(self) -> dict[str, Any]:
         """Facts about the database for ``sss stats`` (file size, engine version)."""
         return {}
-
-    def iter_all(self, query: Query, page: int = 1000) -> Iterator[RecordedEvent]:
-        after: int | None = None
-        while True:
-            rows = self.page(query, None, after, False, page)
-            yield from rows
-            if len(rows) < page:
-                return
-            after = rows[-1].position

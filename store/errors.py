@@ -50,8 +50,7 @@ class ConcurrencyError(StoreError):
         self.expected = expected
         self.actual = actual
         super().__init__(
-            f"expected version {expected} of {aggregate_id} but it is at {actual}; "
-            "reload and retry"
+            f"expected version {expected} of {aggregate_id} but it is at {actual}; reload and retry"
         )
 
 

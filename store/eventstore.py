@@ -140,13 +140,19 @@ class EventStore:
         timeout: float = 5.0,
     ) -> None:
         if snapshot_every is not None and (
-            not isinstance(snapshot_every, int) or isinstance(snapshot_every, bool) or snapshot_every < 1
+            not isinstance(snapshot_every, int)
+            or isinstance(snapshot_every, bool)
+            or snapshot_every < 1
         ):
             raise ValidationError(f"snapshot_every must be a positive int, not {snapshot_every!r}")
         if reducers is not None and not isinstance(reducers, Reducers):
-            raise ValidationError(f"reducers must be a store.Reducers, not {type(reducers).__name__}")
+            raise ValidationError(
+                f"reducers must be a store.Reducers, not {type(reducers).__name__}"
+            )
         if upcasters is not None and not isinstance(upcasters, Upcasters):
-            raise ValidationError(f"upcasters must be a store.Upcasters, not {type(upcasters).__name__}")
+            raise ValidationError(
+                f"upcasters must be a store.Upcasters, not {type(upcasters).__name__}"
+            )
         self.path = str(path)
         self.readonly = readonly
         self.reducers = reducers if reducers is not None else Reducers()
@@ -256,7 +262,11 @@ class EventStore:
         if not isinstance(event, NewEvent):
             raise ValidationError(f"event {index} must be a NewEvent, not {type(event).__name__}")
         _check_name(event.type, f"event {index}: type", optional=False)
-        if isinstance(event.schema_version, bool) or not isinstance(event.schema_version, int) or event.schema_version < 1:
+        if (
+            isinstance(event.schema_version, bool)
+            or not isinstance(event.schema_version, int)
+            or event.schema_version < 1
+        ):
             raise ValidationError(f"event {index}: schema_version must be an int >= 1")
         data = encode_object(event.data, f"event {index} ({event.type}): data")
         metadata = encode_object(event.metadata, f"event {index} ({event.type}): metadata")
@@ -286,7 +296,9 @@ class EventStore:
                         some, "is stored already, but others in the batch are new; nothing stored"
                     )
                 for new, (event_id, _, _, occurred) in zip(batch, prepared, strict=True):
-                    if not _same_content(stored[event_id], new, aggregate_id, aggregate_type, occurred):
+                    if not _same_content(
+                        stored[event_id], new, aggregate_id, aggregate_type, occurred
+                    ):
                         raise DuplicateEventError(event_id, "is stored already with other content")
                 return [self._upcast(stored[i]) for i in ids]
         current_type: str | None = None
@@ -408,8 +420,12 @@ class EventStore:
             snapshot = self._fold(aggregate_id, info.version)
             tx.save_snapshot(snapshot, self._fingerprint, format_time(datetime.now(UTC)))
             return AggregateState(
-                aggregate_id, info.aggregate_type, info.version, info.last_position,
-                info.updated_at, snapshot.state,
+                aggregate_id,
+                info.aggregate_type,
+                info.version,
+                info.last_position,
+                info.updated_at,
+                snapshot.state,
             )
 
     # -- reading -------------------------------------------------------------
@@ -439,7 +455,9 @@ class EventStore:
         if types is not None:
             if isinstance(types, str):
                 types = [types]
-            type_tuple = tuple(sorted({_check_name(t, "event type", optional=False) or "" for t in types}))
+            type_tuple = tuple(
+                sorted({_check_name(t, "event type", optional=False) or "" for t in types})
+            )
             if not type_tuple:
                 return None
         lo, hi = 1, None
@@ -477,14 +495,20 @@ class EventStore:
         ``recorded_at`` inclusively. Pages are fetched by position keyset, so
         reading ten million events holds only one page in memory.
         """
-        if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        if limit is not None and (
+            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
+        ):
             raise ValidationError(f"limit must be a non-negative int, not {limit!r}")
         query = self._call(
-            lambda: self._query(from_position, aggregate_id, aggregate_type, types, since, until, backwards)
+            lambda: self._query(
+                from_position, aggregate_id, aggregate_type, types, since, until, backwards
+            )
         )
         return self._read(query, limit, backwards)
 
-    def _read(self, query: Query | None, limit: int | None, backwards: bool) -> Iterator[RecordedEvent]:
+    def _read(
+        self, query: Query | None, limit: int | None, backwards: bool
+    ) -> Iterator[RecordedEvent]:
         if query is None or limit == 0:
             return
         if query.types is not None and len(query.types) > 1 and query.aggregate_id is None:
@@ -645,11 +669,19 @@ class EventStore:
         ``recorded_at``, inclusive); none means the latest state. A point before
         the aggregate's first event gives version 0 and ``{}``.
         """
-        given = [name for name, value in (("version", version), ("position", position), ("at", at)) if value is not None]
+        given = [
+            name
+            for name, value in (("version", version), ("position", position), ("at", at))
+            if value is not None
+        ]
         if len(given) > 1:
-            raise ValidationError(f"give at most one of version, position, at (got {', '.join(given)})")
+            raise ValidationError(
+                f"give at most one of version, position, at (got {', '.join(given)})"
+            )
         for name, value in (("version", version), ("position", position)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+            if value is not None and (
+                isinstance(value, bool) or not isinstance(value, int) or value < 0
+            ):
                 raise ValidationError(f"{name} must be an int >= 0, not {value!r}")
         moment = None if at is None else format_time(require_aware(at, "at"))
         info = self.aggregate(aggregate_id)
@@ -728,11 +760,26 @@ class EventStore:
             if not rows:
                 break
             for row in rows:
-                (position, event_id, aggregate_id, aggregate_type, version, type_,
-                 schema_version, data_text, metadata_text, occurred_at, recorded_at,
-                 data_hash, stored_hash) = row
+                (
+                    position,
+                    event_id,
+                    aggregate_id,
+                    aggregate_type,
+                    version,
+                    type_,
+                    schema_version,
+                    data_text,
+                    metadata_text,
+                    occurred_at,
+                    recorded_at,
+                    data_hash,
+                    stored_hash,
+                ) = row
                 if position != expected_position:
-                    return bad(expected_position, f"position {expected_position} is missing (next stored is {position})")
+                    return bad(
+                        expected_position,
+                        f"position {expected_position} is missing (next stored is {position})",
+                    )
                 try:
                     data, metadata = loads(data_text), loads(metadata_text)
                 except ValueError:
@@ -758,7 +805,10 @@ class EventStore:
                 if aggregate_id is not None:
                     expected_version = versions.get(aggregate_id, 0) + 1
                     if version != expected_version:
-                        return bad(position, f"{aggregate_id} jumps to version {version}, expected {expected_version}")
+                        return bad(
+                            position,
+                            f"{aggregate_id} jumps to version {version}, expected {expected_version}",
+                        )
                     if aggregate_id in types and types[aggregate_id] != aggregate_type:
                         return bad(position, f"{aggregate_id} changes type to {aggregate_type}")
                     versions[aggregate_id] = version
@@ -770,17 +820,27 @@ class EventStore:
             if progress is not None:
                 progress(checked, head)
         for aggregate_id, version, last_position in self._call(self._backend.aggregate_rows):
-            if versions.get(aggregate_id) != version or last_positions.get(aggregate_id) != last_position:
+            if (
+                versions.get(aggregate_id) != version
+                or last_positions.get(aggregate_id) != last_position
+            ):
                 return VerifyReport(
-                    False, checked, last_positions.get(aggregate_id, last_position),
+                    False,
+                    checked,
+                    last_positions.get(aggregate_id, last_position),
                     f"the aggregates table says {aggregate_id} is at version {version}, "
                     f"the log says {versions.get(aggregate_id, 0)}",
-                    expected_position - 1, prev_hash,
+                    expected_position - 1,
+                    prev_hash,
                 )
         if len(versions) != sum(self.aggregate_types().values()):
             return VerifyReport(
-                False, checked, None, "the aggregates table misses aggregates found in the log",
-                expected_position - 1, prev_hash,
+                False,
+                checked,
+                None,
+                "the aggregates table misses aggregates found in the log",
+                expected_position - 1,
+                prev_hash,
             )
         return VerifyReport(True, checked, None, None, expected_position - 1, prev_hash)
 
@@ -799,11 +859,17 @@ class EventStore:
 
         Waiting costs one ``PRAGMA data_version`` (SQLite) per ``poll_interval``.
         """
-        if from_position is not None and (isinstance(from_position, bool) or not isinstance(from_position, int) or from_position < 1):
+        if from_position is not None and (
+            isinstance(from_position, bool)
+            or not isinstance(from_position, int)
+            or from_position < 1
+        ):
             raise ValidationError(f"from_position must be an int >= 1, not {from_position!r}")
         return self._follow(from_position, poll_interval, stop or threading.Event())
 
-    def _follow(self, from_position: int | None, poll_interval: float, stop: threading.Event) -> Iterator[RecordedEvent]:
+    def _follow(
+        self, from_position: int | None, poll_interval: float, stop: threading.Event
+    ) -> Iterator[RecordedEvent]:
         position = from_position if from_position is not None else self.head() + 1
         token = self._call(self._backend.change_token)
         while not stop.is_set():
@@ -821,4 +887,4 @@ class EventStore:
                 if new_token != token or self.head() >= position:
                     token = new_token
                     break
-                stop.wait(poll_interval)
+                self._backend.wait_for_change(token, poll_interval, stop)

@@ -230,5 +230,7 @@ def load_object(spec: str) -> Any:
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise ValidationError(f"module {module_name!r} has no attribute {attribute!r}") from None
+            raise ValidationError(
+                f"module {module_name!r} has no attribute {attribute!r}"
+            ) from None
     return obj

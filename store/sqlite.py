@@ -183,7 +183,9 @@ class _SQLiteWrite(WriteTransaction):
         return found
 
     def insert(self, rows: Sequence[Row], aggregate: AggregateInfo | None) -> None:
-        self.conn.executemany(f"INSERT INTO events ({CHAIN_COLUMNS}) VALUES ({','.join('?' * 13)})", rows)
+        self.conn.executemany(
+            f"INSERT INTO events ({CHAIN_COLUMNS}) VALUES ({','.join('?' * 13)})", rows
+        )
         if aggregate is not None:
             self.conn.execute(
                 "INSERT INTO aggregates VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -297,13 +299,14 @@ class SQLiteBackend(Backend):
     def _ensure_schema(self) -> None:
         conn = self.conn
         tables = {
-            row[0]
-            for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
         }
         if "sss_meta" in tables:
             meta = dict(conn.execute("SELECT key, value FROM sss_meta").fetchall())
             if meta.get("format") != FORMAT:
-                raise CorruptStoreError(f"{self.location} is not an event store (format {meta.get('format')!r})")
+                raise CorruptStoreError(
+                    f"{self.location} is not an event store (format {meta.get('format')!r})"
+                )
             if int(meta.get("format_version", "0")) > FORMAT_VERSION:
                 raise CorruptStoreError(
                     f"{self.location} was written by a newer version (format "
@@ -435,7 +438,9 @@ class SQLiteBackend(Backend):
         clauses, params = self._where(query, None)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         with translated(self.location):
-            return int(self.conn.execute(f"SELECT count(*) FROM events {where}", params).fetchone()[0])
+            return int(
+                self.conn.execute(f"SELECT count(*) FROM events {where}", params).fetchone()[0]
+            )
 
     def first_position_since(self, since: str) -> int | None:
         with translated(self.location):

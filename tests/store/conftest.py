@@ -1,0 +1,57 @@
+"""The contract fixture: every test taking ``store`` or ``make_store`` runs
+against each backend. A test that only one backend passes is a bug in the other."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+
+from store import EventStore
+
+BACKENDS = ["memory", "file"]
+if os.environ.get("SSS_TEST_POSTGRES_URL"):
+    BACKENDS.append("postgres")
+
+
+@pytest.fixture(params=BACKENDS)
+def backend_name(request: pytest.FixtureRequest) -> str:
+    if request.param == "postgres":
+        request.applymarker(pytest.mark.postgres)
+    return str(request.param)
+
+
+@pytest.fixture
+def location(backend_name: str, tmp_path: Any, request: pytest.FixtureRequest) -> Iterator[str]:
+    """Where a fresh, empty store lives for this test."""
+    if backend_name == "memory":
+        yield ":memory:"
+    elif backend_name == "file":
+        yield str(tmp_path / "events.db")
+    else:
+        from tests.store.pg import fresh_postgres_url
+
+        yield from fresh_postgres_url(request.node.name)
+
+
+@pytest.fixture
+def make_store(location: str) -> Iterator[Callable[..., EventStore]]:
+    """Open stores on this test's location (a second call opens the same store,
+    except for :memory:, which is private to its connection)."""
+    opened: list[EventStore] = []
+
+    def make(**kwargs: Any) -> EventStore:
+        es = EventStore(location, **kwargs)
+        opened.append(es)
+        return es
+
+    yield make
+    for es in opened:
+        es.close()
+
+
+@pytest.fixture
+def store(make_store: Callable[..., EventStore]) -> EventStore:
+    return make_store()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import heapq
+import itertools
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -185,11 +186,11 @@ class EventStore:
         """The database behind the store (for diagnostics such as query plans)."""
         return self._backend
 
-    def _call(self, fn: Callable[[], T]) -> T:
+    def _call(self, fn: Callable[..., T], *args: Any) -> T:
         with self._lock:
             if self._closed:
                 raise StoreError(f"{self.path} is closed")
-            return fn()
+            return fn(*args)
 
     # -- writing -------------------------------------------------------------
 
@@ -525,12 +526,9 @@ class EventStore:
             events = self._scan(query, only, backwards, limit)
         if self.upcasters:
             events = map(self._upcast, events)
-        count = 0
-        for event in events:
-            yield event
-            count += 1
-            if limit is not None and count >= limit:
-                return
+        if limit is not None:
+            events = itertools.islice(events, limit)
+        yield from events
 
     def _scan(
         self, query: Query, type_: str | None, backwards: bool, limit: int | None
@@ -539,7 +537,7 @@ class EventStore:
         after: int | None = None
         by_version = query.aggregate_id is not None
         while True:
-            page = self._call(lambda: self._backend.page(query, type_, after, backwards, size))
+            page = self._call(self._backend.page, query, type_, after, backwards, size)
             yield from page
             if len(page) < size:
                 return
@@ -595,7 +593,7 @@ class EventStore:
         query = Query(1, None, aggregate_id)
         after = max(0, from_version - 1)
         while True:
-            page = self._call(lambda: self._backend.page(query, None, after, False, PAGE))
+            page = self._call(self._backend.page, query, None, after, False, PAGE)
             for event in page:
                 assert event.version is not None
                 if to_version is not None and event.version > to_version:
@@ -608,7 +606,7 @@ class EventStore:
     def aggregate(self, aggregate_id: str) -> AggregateInfo:
         """One aggregate's facts; :class:`NotFoundError` when it has no events."""
         _check_name(aggregate_id, "aggregate_id", optional=False)
-        info = self._call(lambda: self._backend.aggregate(aggregate_id))
+        info = self._call(self._backend.aggregate, aggregate_id)
         if info is None:
             raise NotFoundError(f"no aggregate {aggregate_id!r} in {self.path}")
         return info
@@ -617,7 +615,7 @@ class EventStore:
         """Every aggregate (of one type), ordered by id, from the aggregates table."""
         after: str | None = None
         while True:
-            page = self._call(lambda: self._backend.aggregates(aggregate_type, after, PAGE))
+            page = self._call(self._backend.aggregates, aggregate_type, after, PAGE)
             yield from page
             if len(page) < PAGE:
                 return
@@ -634,7 +632,7 @@ class EventStore:
     def position_at(self, at: datetime) -> int:
         """The last position recorded at or before ``at``; 0 if none."""
         moment = format_time(require_aware(at, "at"))
-        return self._call(lambda: self._backend.last_position_until(moment))
+        return self._call(self._backend.last_position_until, moment)
 
     def info(self) -> dict[str, Any]:
         """Facts about the database (backend, file size) for ``sss stats``."""
@@ -756,7 +754,7 @@ class EventStore:
 
         while True:
             after = expected_position - 1
-            rows = self._call(lambda: self._backend.chain_page(after, PAGE))
+            rows = self._call(self._backend.chain_page, after, PAGE)
             if not rows:
                 break
             for row in rows:
@@ -807,7 +805,8 @@ class EventStore:
                     if version != expected_version:
                         return bad(
                             position,
-                            f"{aggregate_id} jumps to version {version}, expected {expected_version}",
+                            f"{aggregate_id} jumps to version {version}, "
+                            f"expected {expected_version}",
                         )
                     if aggregate_id in types and types[aggregate_id] != aggregate_type:
                         return bad(position, f"{aggregate_id} changes type to {aggregate_type}")

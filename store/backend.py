@@ -19,6 +19,7 @@ import threading
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from .models import AggregateInfo, RecordedEvent
@@ -51,6 +52,7 @@ class Snapshot:
     version: int
     position: int
     state: dict[str, Any]
+    recorded_at: datetime | None = None
 
 
 Row = tuple[Any, ...]

@@ -646,13 +646,15 @@ class EventStore:
         state: dict[str, Any] = start.state if start else {}
         position = start.position if start else 0
         done = start.version if start else 0
+        recorded_at = None
         if done < version:
             apply = self.reducers.apply
             for event in self._stream(aggregate_id, done + 1, version):
                 state = apply(state, event)
                 position = event.position
                 done = event.version or done
-        return Snapshot(aggregate_id, done, position, state)
+                recorded_at = event.recorded_at
+        return Snapshot(aggregate_id, done, position, state, recorded_at)
 
     def state_at(
         self,
@@ -702,7 +704,9 @@ class EventStore:
             if target == 0:
                 return AggregateState(aggregate_id, info.aggregate_type, 0, 0, None, {})
             snap = self._fold(aggregate_id, target)
-            recorded = info.updated_at if target == info.version else None
+            recorded = snap.recorded_at
+            if recorded is None and target == info.version:
+                recorded = info.updated_at
             if recorded is None:
                 event = self._backend.page(Query(1, None, aggregate_id), None, target - 1, False, 1)
                 recorded = event[0].recorded_at if event else None

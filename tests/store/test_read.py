@@ -1,0 +1,340 @@
+"""Contract: retrieving streams."""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import store.eventstore as eventstore_module
+from store import EventStore, NewEvent, NotFoundError, RecordedEvent, ValidationError
+from store.backend import Query
+
+
+def fill(es: EventStore) -> list[RecordedEvent]:
+    """12 events: orders o1, o2, customer c1, a system event."""
+    out = []
+    out += es.append(
+        [NewEvent("OrderPlaced", {"n": 1}), NewEvent("ItemAdded", {"n": 2})],
+        aggregate_id="o1",
+        aggregate_type="Order",
+    )
+    out += es.append(
+        [NewEvent("CustomerRegistered", {"n": 3})], aggregate_id="c1", aggregate_type="Customer"
+    )
+    out += es.append([NewEvent("OrderPlaced", {"n": 4})], aggregate_id="o2", aggregate_type="Order")
+    out += es.append(
+        [NewEvent("ItemAdded", {"n": 5}), NewEvent("ItemAdded", {"n": 6})], aggregate_id="o1"
+    )
+    out += es.append([NewEvent("Tick", {"n": 7})])
+    out += es.append([NewEvent("CustomerRenamed", {"n": 8})], aggregate_id="c1")
+    out += es.append([NewEvent("OrderShipped", {"n": 9})], aggregate_id="o2")
+    out += es.append(
+        [NewEvent("OrderShipped", {"n": 10}), NewEvent("OrderClosed", {"n": 11})], aggregate_id="o1"
+    )
+    out += es.append([NewEvent("Tick", {"n": 12})])
+    return out
+
+
+def positions(events: Any) -> list[int]:
+    return [e.position for e in events]
+
+
+def test_read_everything_forwards_and_backwards(store: EventStore) -> None:
+    fill(store)
+    assert positions(store.read()) == list(range(1, 13))
+    assert positions(store.read(backwards=True)) == list(range(12, 0, -1))
+
+
+def test_from_position(store: EventStore) -> None:
+    fill(store)
+    assert positions(store.read(from_position=10)) == [10, 11, 12]
+    assert positions(store.read(from_position=3, backwards=True)) == [3, 2, 1]
+    assert positions(store.read(from_position=99)) == []
+    assert positions(store.read(from_position=0)) == list(range(1, 13))
+
+
+def test_filters(store: EventStore) -> None:
+    fill(store)
+    assert positions(store.read(aggregate_id="o1")) == [1, 2, 5, 6, 10, 11]
+    assert positions(store.read(aggregate_type="Customer")) == [3, 8]
+    assert positions(store.read(types=["ItemAdded"])) == [2, 5, 6]
+    assert positions(store.read(types=["Tick", "OrderShipped"])) == [7, 9, 10, 12]
+    assert positions(store.read(types="Tick")) == [7, 12]
+    assert positions(store.read(types=[])) == []
+    assert positions(store.read(limit=3)) == [1, 2, 3]
+    assert positions(store.read(limit=0)) == []
+
+
+def test_filters_combined(store: EventStore) -> None:
+    fill(store)
+    assert positions(store.read(aggregate_id="o1", types=["ItemAdded", "OrderClosed"])) == [
+        2,
+        5,
+        6,
+        11,
+    ]
+    assert positions(
+        store.read(aggregate_type="Order", types=["OrderShipped", "OrderPlaced"], backwards=True)
+    ) == [10, 9, 4, 1]
+    assert positions(store.read(aggregate_id="o1", from_position=5, limit=2)) == [5, 6]
+    assert positions(store.read(aggregate_id="o1", from_position=6, backwards=True)) == [6, 5, 2, 1]
+    assert positions(store.read(aggregate_type="Order", aggregate_id="c1")) == []
+    assert positions(store.read(types=["Tick", "ItemAdded"], from_position=6, limit=2)) == [6, 7]
+
+
+def test_time_range_is_inclusive_on_recorded_at(store: EventStore) -> None:
+    events = fill(store)
+    t5 = events[4].recorded_at
+    t9 = events[8].recorded_at
+    got = list(store.read(since=t5, until=t9))
+    assert got and all(t5 <= e.recorded_at <= t9 for e in got)
+    assert {e.position for e in events if t5 <= e.recorded_at <= t9} == set(positions(got))
+    assert positions(store.read(since=events[-1].recorded_at + timedelta(seconds=1))) == []
+    assert positions(store.read(until=events[0].recorded_at - timedelta(seconds=1))) == []
+    assert positions(store.read(types=["Tick"], since=t5)) == [
+        e.position for e in events if e.type == "Tick" and e.recorded_at >= t5
+    ]
+
+
+def test_naive_times_are_refused(store: EventStore) -> None:
+    fill(store)
+    with pytest.raises(ValidationError, match="naive"):
+        list(store.read(since=datetime(2026, 1, 1)))
+    with pytest.raises(ValidationError, match="naive"):
+        store.position_at(datetime(2026, 1, 1))
+    with pytest.raises(ValidationError, match="naive"):
+        store.state_at("o1", at=datetime(2026, 1, 1))
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [{"limit": -1}, {"limit": "3"}, {"from_position": "1"}, {"aggregate_id": ""}, {"types": [""]}],
+)
+def test_bad_read_arguments(store: EventStore, kwargs: dict[str, Any]) -> None:
+    with pytest.raises(ValidationError):
+        list(store.read(**kwargs))
+
+
+def test_paging_is_by_keyset(store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pages of 3: reading 20 events needs 7 small queries, each after a position."""
+    monkeypatch.setattr(eventstore_module, "PAGE", 3)
+    for i in range(20):
+        store.append([NewEvent("T" if i % 2 else "U", {"i": i})], aggregate_id=f"a{i % 3}")
+    calls: list[tuple[Any, ...]] = []
+    real = store.backend.page
+
+    def spy(query: Query, type_: Any, after: Any, backwards: bool, limit: int) -> Any:
+        calls.append((type_, after, limit))
+        return real(query, type_, after, backwards, limit)
+
+    monkeypatch.setattr(store.backend, "page", spy)
+    assert positions(store.read()) == list(range(1, 21))
+    assert [c[1] for c in calls] == [None, 3, 6, 9, 12, 15, 18]
+    assert all(c[2] == 3 for c in calls)
+    calls.clear()
+    assert positions(store.read(types=["T", "U"])) == list(range(1, 21))
+    assert {c[0] for c in calls} == {"T", "U"}
+    calls.clear()
+    assert [e.version for e in store.read(aggregate_id="a1", backwards=True)] == [
+        7,
+        6,
+        5,
+        4,
+        3,
+        2,
+        1,
+    ]
+    assert calls[1][1] == 5  # keyset on version within an aggregate
+
+
+def test_read_is_lazy(store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(eventstore_module, "PAGE", 2)
+    fill(store)
+    it = store.read()
+    assert next(it).position == 1
+    # Appending while a reader is part-way through is fine; it sees the new events.
+    store.append([NewEvent("Late", {})])
+    assert positions(it)[-1] == 13
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    start=st.integers(min_value=0, max_value=14),
+    types=st.none()
+    | st.lists(st.sampled_from(["OrderPlaced", "ItemAdded", "Tick", "Nope"]), max_size=3),
+    limit=st.none() | st.integers(min_value=0, max_value=13),
+    aggregate_type=st.sampled_from([None, "Order", "Customer"]),
+)
+def test_forwards_then_backwards_agree(
+    make_store: Any, start: int, types: Any, limit: Any, aggregate_type: Any
+) -> None:
+    es = getattr(test_forwards_then_backwards_agree, "_es", None)
+    if es is None or es._closed:
+        es = make_store()
+        fill(es)
+        test_forwards_then_backwards_agree._es = es  # type: ignore[attr-defined]
+    every = list(es.read())
+    expected = [
+        e
+        for e in every
+        if (types is None or e.type in types)
+        and (aggregate_type is None or e.aggregate_type == aggregate_type)
+    ]
+    forwards = list(es.read(from_position=start, types=types, aggregate_type=aggregate_type))
+    assert forwards == [e for e in expected if e.position >= start]
+    backwards = list(
+        es.read(from_position=start, types=types, aggregate_type=aggregate_type, backwards=True)
+    )
+    assert backwards == [e for e in reversed(expected) if e.position <= start]
+    limited = list(es.read(types=types, aggregate_type=aggregate_type, limit=limit))
+    assert limited == expected[:limit]
+
+
+def test_stream(store: EventStore) -> None:
+    fill(store)
+    assert [e.version for e in store.stream("o1")] == [1, 2, 3, 4, 5, 6]
+    assert [e.version for e in store.stream("o1", from_version=2, to_version=4)] == [2, 3, 4]
+    assert list(store.stream("ghost")) == []
+
+
+def test_aggregates(store: EventStore) -> None:
+    events = fill(store)
+    infos = {a.aggregate_id: a for a in store.aggregates()}
+    assert set(infos) == {"o1", "o2", "c1"}
+    o1 = infos["o1"]
+    assert (o1.aggregate_type, o1.version, o1.first_position, o1.last_position) == (
+        "Order",
+        6,
+        1,
+        11,
+    )
+    assert o1.created_at == events[0].recorded_at and o1.updated_at == events[10].recorded_at
+    assert [a.aggregate_id for a in store.aggregates("Order")] == ["o1", "o2"]
+    assert store.aggregate("c1").version == 2
+    with pytest.raises(NotFoundError, match="ghost"):
+        store.aggregate("ghost")
+    assert store.aggregate_types() == {"Customer": 1, "Order": 2}
+
+
+def test_counts_and_types(store: EventStore) -> None:
+    fill(store)
+    assert store.count() == 12
+    assert store.count(aggregate_type="Order") == 8
+    assert store.count(types=["Tick", "ItemAdded"]) == 5
+    assert store.count(aggregate_id="o1", types=["ItemAdded"]) == 3
+    assert store.event_types()["ItemAdded"] == 3
+    assert sum(store.event_types().values()) == 12
+
+
+def test_head_and_get(store: EventStore) -> None:
+    assert store.head() == 0
+    events = fill(store)
+    assert store.head() == 12
+    assert store.get(5) == events[4]
+    with pytest.raises(NotFoundError):
+        store.get(13)
+
+
+def test_position_at(store: EventStore) -> None:
+    events = fill(store)
+    assert store.position_at(events[0].recorded_at - timedelta(days=1)) == 0
+    assert store.position_at(events[-1].recorded_at) == 12
+    mid = events[5]
+    assert store.position_at(mid.recorded_at) >= 6
+    assert all(
+        e.recorded_at <= mid.recorded_at for e in events[: store.position_at(mid.recorded_at)]
+    )
+
+
+def test_follow_yields_backlog_then_new_events_from_a_thread(store: EventStore) -> None:
+    fill(store)
+    stop = threading.Event()
+    seen: list[int] = []
+
+    def writer() -> None:
+        for i in range(5):
+            time.sleep(0.02)
+            store.append([NewEvent("Live", {"i": i})])
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    for event in store.follow(from_position=11, poll_interval=0.01, stop=stop):
+        seen.append(event.position)
+        if len(seen) == 7:
+            stop.set()
+    thread.join()
+    assert seen == list(range(11, 18))
+
+
+def test_follow_defaults_to_new_events_only_and_stops(store: EventStore) -> None:
+    fill(store)
+    stop = threading.Event()
+    threading.Timer(0.1, lambda: store.append([NewEvent("New", {})])).start()
+    threading.Timer(0.5, stop.set).start()
+    started = time.monotonic()
+    got = [e.position for e in store.follow(poll_interval=0.01, stop=stop)]
+    assert got == [13]
+    assert time.monotonic() - started < 3
+
+
+def test_explain_query_plan_uses_an_index_for_every_filter() -> None:
+    """SQLite's plans; the PostgreSQL backend checks its own in test_postgres.py."""
+    es = EventStore(":memory:")
+    fill(es)
+    backend = es.backend
+    cases = {
+        "all": (Query(1, None), None, "INTEGER PRIMARY KEY"),
+        "aggregate": (Query(1, None, aggregate_id="o1"), None, "(aggregate_id=? AND version"),
+        "aggregate_type": (
+            Query(1, None, aggregate_type="Order"),
+            None,
+            "events_by_aggregate_type",
+        ),
+        "type": (Query(1, None, types=("Tick",)), "Tick", "events_by_type"),
+        "type+aggregate_type": (
+            Query(1, None, aggregate_type="Order", types=("Tick",)),
+            "Tick",
+            "USING INDEX events_by_",
+        ),
+        "aggregate+types": (
+            Query(1, None, aggregate_id="o1", types=("Tick", "ItemAdded")),
+            None,
+            "(aggregate_id=? AND version",
+        ),
+        "positions": (Query(5, 9), None, "INTEGER PRIMARY KEY (rowid>? AND rowid<?)"),
+    }
+    for name, (query, type_, index) in cases.items():
+        for backwards in (False, True):
+            plan = " ".join(backend.explain(query, type_, backwards))  # type: ignore[attr-defined]
+            assert plan.startswith("SEARCH events USING"), (name, plan)
+            assert index in plan, (name, plan)
+            assert "TEMP B-TREE" not in plan, (name, plan)
+    # The time filters resolve to positions through the recorded_at index.
+    plan = " ".join(
+        row[3]
+        for row in backend.conn.execute(  # type: ignore[attr-defined]
+            "EXPLAIN QUERY PLAN SELECT position FROM events WHERE recorded_at >= ? "
+            "ORDER BY recorded_at, position LIMIT 1",
+            ("2026",),
+        )
+    )
+    assert "events_by_recorded_at" in plan, plan
+    assert store_time_is_utc(es)
+
+
+def store_time_is_utc(es: EventStore) -> bool:
+    return all(e.recorded_at.utcoffset() == timedelta(0) for e in es.read())
+
+
+def test_times_compare_across_zones(store: EventStore) -> None:
+    events = fill(store)
+    cet = events[3].recorded_at.astimezone(datetime.now(UTC).astimezone().tzinfo)
+    assert store.position_at(cet) == store.position_at(events[3].recorded_at)

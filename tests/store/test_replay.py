@@ -1,0 +1,281 @@
+"""Contract: replay, reducers, upcasters and snapshots."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from store import (
+    Change,
+    EventStore,
+    NewEvent,
+    NotFoundError,
+    RecordedEvent,
+    Reducers,
+    Upcasters,
+    ValidationError,
+    diff,
+    merge_patch,
+)
+
+
+def order(es: EventStore) -> list[RecordedEvent]:
+    return es.append(
+        [
+            NewEvent(
+                "OrderPlaced", {"status": "new", "total": 30, "addr": {"zip": "1000", "city": "X"}}
+            ),
+            NewEvent("AddressChanged", {"addr": {"zip": "2000"}}),
+            NewEvent("ItemAdded", {"total": 45, "note": "gift"}),
+            NewEvent("NoteRemoved", {"note": None}),
+            NewEvent("OrderShipped", {"status": "shipped"}),
+        ],
+        aggregate_id="order-7",
+        aggregate_type="Order",
+    )
+
+
+STATES = [
+    {},
+    {"status": "new", "total": 30, "addr": {"zip": "1000", "city": "X"}},
+    {"status": "new", "total": 30, "addr": {"zip": "2000", "city": "X"}},
+    {"status": "new", "total": 45, "note": "gift", "addr": {"zip": "2000", "city": "X"}},
+    {"status": "new", "total": 45, "addr": {"zip": "2000", "city": "X"}},
+    {"status": "shipped", "total": 45, "addr": {"zip": "2000", "city": "X"}},
+]
+
+
+def test_merge_patch_rfc7396() -> None:
+    assert merge_patch({"a": "b"}, {"a": "c"}) == {"a": "c"}
+    assert merge_patch({"a": "b"}, {"b": "c"}) == {"a": "b", "b": "c"}
+    assert merge_patch({"a": "b"}, {"a": None}) == {}
+    assert merge_patch({"a": [{"b": "c"}]}, {"a": [1]}) == {"a": [1]}
+    assert merge_patch({"e": None}, {"a": 1}) == {"e": None, "a": 1}
+    assert merge_patch({"a": "x"}, {"a": {"b": "c", "d": None}}) == {"a": {"b": "c"}}
+    target = {"a": {"b": 1}}
+    merge_patch(target, {"a": {"b": 2}})
+    assert target == {"a": {"b": 1}}  # never changed in place
+
+
+def test_diff_paths_are_json_pointers() -> None:
+    assert diff({"a": {"b/c": 1, "k": 2}}, {"a": {"b/c": 2, "k": 2}, "n": [1]}) == [
+        Change("/a/b~1c", 1, 2),
+        Change("/n", None, [1]),
+    ]
+    assert diff({"x": 1}, {}) == [Change("/x", 1, None)]
+    assert diff({"x": 1}, {"x": 1.5}) == [Change("/x", 1, 1.5)]
+    assert diff({"x": True}, {"x": 1}) == [Change("/x", True, 1)]
+
+
+def test_state_at_every_version(store: EventStore) -> None:
+    order(store)
+    for version, expected in enumerate(STATES):
+        state = store.state_at("order-7", version=version)
+        assert state.state == expected
+        assert state.version == version
+    latest = store.state_at("order-7")
+    assert latest.state == STATES[-1] and latest.version == 5 and latest.position == 5
+    assert latest.aggregate_type == "Order"
+
+
+def test_state_at_position_and_time(store: EventStore) -> None:
+    store.append([NewEvent("Other", {"x": 1})], aggregate_id="c")
+    events = order(store)  # positions 2..6
+    store.append([NewEvent("Other", {"x": 2})], aggregate_id="c")
+    assert store.state_at("order-7", position=1).version == 0
+    assert store.state_at("order-7", position=1).state == {}
+    assert store.state_at("order-7", position=4).state == STATES[3]
+    assert store.state_at("order-7", position=99).version == 5
+    at = events[2].recorded_at
+    state = store.state_at("order-7", at=at)
+    assert state.version == 5  # one batch, one recorded_at
+    assert store.state_at("order-7", at=at - timedelta(microseconds=1)).version == 0
+
+
+def test_state_at_arguments(store: EventStore) -> None:
+    order(store)
+    with pytest.raises(ValidationError, match="at most one"):
+        store.state_at("order-7", version=1, position=2)
+    with pytest.raises(NotFoundError):
+        store.state_at("order-7", version=6)
+    with pytest.raises(NotFoundError, match="ghost"):
+        store.state_at("ghost")
+    with pytest.raises(ValidationError):
+        store.state_at("order-7", version=-1)
+
+
+def test_history_steps(store: EventStore) -> None:
+    order(store)
+    steps = list(store.history("order-7"))
+    assert [s.event.version for s in steps] == [1, 2, 3, 4, 5]
+    assert [s.after for s in steps] == STATES[1:]
+    assert [s.before for s in steps] == STATES[:-1]
+    assert steps[1].changes == [Change("/addr/zip", "1000", "2000")]
+    assert steps[3].changes == [Change("/note", "gift", None)]
+    assert [s.event.version for s in store.history("order-7", from_version=4)] == [4, 5]
+    assert next(iter(store.history("order-7", from_version=4))).before == STATES[3]
+
+
+def test_custom_reducers(make_store: Any) -> None:
+    reducers = Reducers()
+
+    @reducers.on("Order", "ItemAdded")
+    def add(state: dict[str, Any], event: RecordedEvent) -> dict[str, Any]:
+        state.setdefault("items", []).append(event.data["sku"])  # mutates: allowed
+        return state
+
+    @reducers.on(None, "Cleared")
+    def clear(state: dict[str, Any], event: RecordedEvent) -> dict[str, Any]:
+        return {}
+
+    es = make_store(reducers=reducers)
+    es.append(
+        [
+            NewEvent("OrderPlaced", {"total": 1}),
+            NewEvent("ItemAdded", {"sku": "a"}),
+            NewEvent("ItemAdded", {"sku": "b"}),
+        ],
+        aggregate_id="o",
+        aggregate_type="Order",
+    )
+    assert es.state_at("o").state == {"total": 1, "items": ["a", "b"]}
+    steps = list(es.history("o"))
+    assert steps[1].before == {"total": 1}  # the mutating reducer did not touch "before"
+    assert steps[2].changes == [Change("/items", ["a"], ["a", "b"])]
+    es.append([NewEvent("Cleared", {})], aggregate_id="o")
+    assert es.state_at("o").state == {}
+
+
+def test_reducers_fingerprint_follows_code() -> None:
+    def make(body: int) -> Reducers:
+        r = Reducers()
+        if body == 1:
+            r.register("A", "B", lambda s, e: s)
+        else:
+            r.register("A", "B", lambda s, e: {**s, "x": 1})
+        return r
+
+    assert make(1).fingerprint == make(1).fingerprint
+    assert make(1).fingerprint != make(2).fingerprint
+    assert Reducers().fingerprint != make(1).fingerprint
+
+
+def test_upcasters_apply_on_read_and_before_reducers(make_store: Any) -> None:
+    upcasters = Upcasters()
+
+    @upcasters.on("OrderPlaced", 1)
+    def v1_to_v2(data: dict[str, Any]) -> dict[str, Any]:
+        return {"amount": data["total"], "currency": "EUR"}
+
+    @upcasters.on("OrderPlaced", 2)
+    def v2_to_v3(data: dict[str, Any]) -> dict[str, Any]:
+        return {**data, "amount_cents": data["amount"] * 100}
+
+    plain = make_store()
+    plain.append([NewEvent("OrderPlaced", {"total": 3})], aggregate_id="o")
+    plain.append(
+        [NewEvent("OrderPlaced", {"amount": 4, "currency": "USD"}, schema_version=2)],
+        aggregate_id="p",
+    )
+    if plain.path == ":memory:":
+        es = plain
+        es.upcasters = upcasters  # same connection, new view
+    else:
+        es = make_store(upcasters=upcasters)
+    (old,) = es.stream("o")
+    assert old.schema_version == 3
+    assert old.data == {"amount": 3, "currency": "EUR", "amount_cents": 300}
+    assert es.state_at("o").state == old.data
+    assert next(es.read(aggregate_id="p")).data == {
+        "amount": 4,
+        "currency": "USD",
+        "amount_cents": 400,
+    }
+    # Stored rows never change.
+    assert (
+        next(iter(make_store().stream("o"))).data == {"total": 3}
+        if plain.path != ":memory:"
+        else True
+    )
+    assert es.verify().ok
+
+
+def test_snapshots_are_taken_every_n_versions(make_store: Any) -> None:
+    es = make_store(snapshot_every=2)
+    order(es)
+    calls: list[int] = []
+    real = es.backend.page
+
+    def spy(query: Any, type_: Any, after: Any, backwards: bool, limit: int) -> Any:
+        calls.append(after)
+        return real(query, type_, after, backwards, limit)
+
+    es.backend.page = spy  # type: ignore[method-assign]
+    assert es.state_at("order-7").state == STATES[5]
+    assert calls == [4]  # folded only version 5, from the snapshot at 4
+    calls.clear()
+    assert es.state_at("order-7", version=3).state == STATES[3]
+    assert calls == [2]
+
+
+def test_snapshot_from_other_reducers_is_ignored(tmp_path: Any) -> None:
+    location = str(tmp_path / "events.db")
+    first = Reducers()
+
+    @first.on("Order", "OrderPlaced")
+    def wrong(state: dict[str, Any], event: RecordedEvent) -> dict[str, Any]:
+        return {"poisoned": True}
+
+    with EventStore(location, reducers=first, snapshot_every=1) as es:
+        order(es)
+        assert es.state_at("order-7").state["poisoned"] is True
+    with EventStore(location, snapshot_every=1) as es:
+        assert es.state_at("order-7").state == STATES[5]
+        assert es.state_at("order-7", version=1).state == STATES[1]
+
+
+def test_explicit_snapshot_at_head(store: EventStore) -> None:
+    order(store)
+    snap = store.snapshot("order-7")
+    assert snap.version == 5 and snap.state == STATES[5]
+    assert store.state_at("order-7").state == STATES[5]
+    with pytest.raises(NotFoundError):
+        store.snapshot("ghost")
+
+
+patches = st.dictionaries(
+    st.sampled_from(["a", "b", "c"]),
+    st.none()
+    | st.integers(-5, 5)
+    | st.dictionaries(st.sampled_from(["x", "y"]), st.none() | st.integers(0, 3), max_size=2),
+    max_size=3,
+)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    batches=st.lists(st.lists(patches, min_size=1, max_size=5), min_size=1, max_size=8),
+    every=st.integers(min_value=1, max_value=4),
+    data=st.data(),
+)
+def test_replay_from_snapshots_equals_full_fold(
+    batches: list[list[dict[str, Any]]], every: int, data: Any
+) -> None:
+    with EventStore(":memory:", snapshot_every=every) as es:
+        for batch in batches:
+            es.append([NewEvent("P", p) for p in batch], aggregate_id="agg")
+        head = es.aggregate("agg").version
+        target = data.draw(st.integers(min_value=0, max_value=head))
+        full: dict[str, Any] = {}
+        for event in es.stream("agg", to_version=target):
+            full = merge_patch(full, event.data)
+        assert es.state_at("agg", version=target).state == full
+        position = data.draw(st.integers(min_value=0, max_value=es.head()))
+        expected_version = max(
+            [e.version or 0 for e in es.stream("agg") if e.position <= position], default=0
+        )
+        assert es.state_at("agg", position=position).version == expected_version

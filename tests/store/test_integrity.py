@@ -1,0 +1,293 @@
+"""Integrity: the hash chain, append-only triggers, read-only mode and bad files."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import store
+from store import (
+    CorruptStoreError,
+    EventStore,
+    LockedError,
+    NewEvent,
+    NotFoundError,
+    ReadOnlyError,
+    StoreError,
+)
+from store.codec import chain_hash, data_digest
+
+
+def fill(es: EventStore, n: int = 30) -> None:
+    for i in range(n):
+        es.append(
+            [NewEvent("Changed", {"i": i, "name": f"n{i}"}, {"actor": "alice"})],
+            aggregate_id=f"a{i % 4}",
+            aggregate_type="Thing",
+        )
+    es.append([NewEvent("Tick", {})])
+
+
+def test_verify_ok(store: EventStore) -> None:
+    fill(store)
+    report = store.verify()
+    assert report.ok and report.checked == 31 and report.first_bad_position is None
+    assert report.head_position == 31
+    assert report.head_hash == store.get(31).hash
+
+
+def test_verify_empty(store: EventStore) -> None:
+    report = store.verify()
+    assert report.ok and report.checked == 0 and report.head_position == 0
+
+
+def test_hash_is_over_previous_hash_and_canonical_form(store: EventStore) -> None:
+    fill(store, 3)
+    events = list(store.read())
+    prev = "0" * 64
+    for e in events:
+        expected = chain_hash(
+            prev,
+            position=e.position,
+            event_id=e.event_id,
+            aggregate_id=e.aggregate_id,
+            aggregate_type=e.aggregate_type,
+            version=e.version,
+            type=e.type,
+            schema_version=e.schema_version,
+            data_hash=data_digest(e.data),
+            metadata=e.metadata,
+            occurred_at=e.to_dict()["occurred_at"],
+            recorded_at=e.to_dict()["recorded_at"],
+        )
+        assert e.hash == expected
+        prev = e.hash
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> str:
+    path = str(tmp_path / "events.db")
+    with EventStore(path) as es:
+        fill(es)
+    return path
+
+
+def raw(path: str) -> sqlite3.Connection:
+    return sqlite3.connect(path, isolation_level=None)
+
+
+@pytest.mark.parametrize(
+    "sql",
+    ["UPDATE events SET type = 'X' WHERE position = 3", "DELETE FROM events WHERE position = 31"],
+)
+def test_database_refuses_update_and_delete(db: str, sql: str) -> None:
+    conn = raw(db)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute(sql)
+    conn.close()
+    with EventStore(db, readonly=True) as es:
+        assert es.verify().ok
+
+
+def tamper(path: str, sql: str) -> None:
+    """What an attacker with raw file access would do: drop the guard, rewrite."""
+    conn = raw(path)
+    conn.execute("DROP TRIGGER events_refuse_update")
+    conn.execute("DROP TRIGGER events_refuse_delete")
+    conn.execute(sql)
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    ("sql", "position", "reason"),
+    [
+        ('UPDATE events SET data = \'{"i":999,"name":"n9"}\' WHERE position = 10', 10, "digest"),
+        ("UPDATE events SET type = 'Forged' WHERE position = 12", 12, "hash mismatch"),
+        (
+            'UPDATE events SET metadata = \'{"actor":"mallory"}\' WHERE position = 5',
+            5,
+            "hash mismatch",
+        ),
+        (
+            "UPDATE events SET recorded_at = '2020-01-01T00:00:00.000000+00:00' WHERE position = 7",
+            7,
+            "hash mismatch",
+        ),
+        ("DELETE FROM events WHERE position = 20", 20, "missing"),
+        ("UPDATE events SET hash = '" + "0" * 64 + "' WHERE position = 15", 15, "hash mismatch"),
+    ],
+)
+def test_verify_names_the_first_bad_position(db: str, sql: str, position: int, reason: str) -> None:
+    tamper(db, sql)
+    with EventStore(db, readonly=True) as es:
+        report = es.verify()
+    assert not report.ok
+    assert report.first_bad_position == position
+    assert reason in (report.reason or "")
+    assert report.checked == position - 1
+
+
+def test_rewriting_data_and_digest_still_breaks_the_chain(db: str) -> None:
+    new = '{"i":999}'
+    digest = data_digest({"i": 999})
+    tamper(db, f"UPDATE events SET data = '{new}', data_hash = '{digest}' WHERE position = 9")
+    with EventStore(db, readonly=True) as es:
+        report = es.verify()
+    assert (report.ok, report.first_bad_position) == (False, 9)
+
+
+def test_verify_checks_the_aggregates_table(db: str) -> None:
+    conn = raw(db)
+    conn.execute("UPDATE aggregates SET version = 99 WHERE aggregate_id = 'a1'")
+    conn.close()
+    with EventStore(db, readonly=True) as es:
+        report = es.verify()
+    assert not report.ok and "a1" in (report.reason or "")
+
+
+def test_readonly_opens_the_file_read_only(db: str) -> None:
+    before = Path(db).read_bytes()
+    with EventStore(db, readonly=True) as es:
+        with pytest.raises(ReadOnlyError):
+            es.append([NewEvent("X", {})])
+        # Even the raw connection underneath cannot write.
+        with pytest.raises(sqlite3.OperationalError, match="readonly"):
+            es.backend.conn.execute("INSERT INTO sss_meta VALUES ('x', 'y')")  # type: ignore[attr-defined]
+        assert es.head() == 31
+    assert Path(db).read_bytes() == before
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(NotFoundError, match="does not exist"):
+        EventStore(str(tmp_path / "nope.db"), readonly=True)
+    with pytest.raises(NotFoundError, match="directory"):
+        EventStore(str(tmp_path / "no-dir" / "x.db"))
+    with pytest.raises(NotFoundError, match="directory"):
+        EventStore(str(tmp_path))
+    assert not (tmp_path / "nope.db").exists()
+
+
+def test_not_a_database(tmp_path: Path) -> None:
+    path = tmp_path / "notes.db"
+    path.write_text("hello, this is not SQLite " * 100)
+    for readonly in (True, False):
+        with pytest.raises(CorruptStoreError, match="not an SQLite database"):
+            EventStore(str(path), readonly=readonly)
+    assert path.read_text().startswith("hello")
+
+
+def test_other_sqlite_database_is_not_touched(tmp_path: Path) -> None:
+    path = str(tmp_path / "other.db")
+    conn = raw(path)
+    conn.execute("CREATE TABLE users (id INTEGER)")
+    conn.close()
+    with pytest.raises(CorruptStoreError, match="not an event store"):
+        EventStore(path)
+    conn = raw(path)
+    assert [r[0] for r in conn.execute("SELECT name FROM sqlite_master")] == ["users"]
+
+
+def test_truncated_file(db: str) -> None:
+    data = Path(db).read_bytes()
+    Path(db).write_bytes(data[: 4096 + 100])
+    Path(db + "-wal").unlink(missing_ok=True)
+    with pytest.raises(StoreError):
+        with EventStore(db, readonly=True) as es:
+            es.verify()
+
+
+def test_newer_format_is_refused(db: str) -> None:
+    conn = raw(db)
+    conn.execute("UPDATE sss_meta SET value = '99' WHERE key = 'format_version'")
+    conn.close()
+    with pytest.raises(CorruptStoreError, match="newer version"):
+        EventStore(db)
+
+
+def test_locked_store_times_out_with_a_clear_error(db: str) -> None:
+    holder = raw(db)
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with EventStore(db, timeout=0.2) as es:
+            assert es.head() == 31  # readers are not blocked
+            with pytest.raises(LockedError, match="locked"):
+                es.append([NewEvent("X", {})])
+    finally:
+        holder.execute("ROLLBACK")
+    with EventStore(db) as es:
+        es.append([NewEvent("X", {})])
+        assert es.verify().ok and es.head() == 32
+
+
+def test_durable_setting(tmp_path: Path) -> None:
+    with EventStore(str(tmp_path / "a.db")) as es:
+        assert es.backend.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # type: ignore[attr-defined]
+        assert es.backend.conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"  # type: ignore[attr-defined]
+    with EventStore(str(tmp_path / "b.db"), durable=False) as es:
+        assert es.backend.conn.execute("PRAGMA synchronous").fetchone()[0] == 1  # type: ignore[attr-defined]
+
+
+def test_file_is_readable_by_plain_sqlite(db: str) -> None:
+    conn = raw(db)
+    columns = [r[1] for r in conn.execute("PRAGMA table_info(events)")]
+    for name in (
+        "position",
+        "event_id",
+        "aggregate_id",
+        "aggregate_type",
+        "version",
+        "type",
+        "schema_version",
+        "data",
+        "metadata",
+        "occurred_at",
+        "recorded_at",
+        "hash",
+    ):
+        assert name in columns
+    assert conn.execute("SELECT count(*) FROM events").fetchone()[0] == 31
+
+
+def test_public_api_matches_all() -> None:
+    exported = {name for name in dir(store) if not name.startswith("_")}
+    modules = {
+        "backend",
+        "codec",
+        "errors",
+        "eventstore",
+        "models",
+        "reducers",
+        "sqlite",
+        "postgres",
+    }
+    assert len(set(store.__all__)) == len(store.__all__)
+    assert set(store.__all__) == exported - modules
+
+
+def test_store_imports_no_ui_or_dataframe_library() -> None:
+    code = (
+        "import sys, store; s = store.EventStore(':memory:'); "
+        "bad = [m for m in ('textual', 'rich', 'pandas', 'workbench', 'pyarrow') if m in sys.modules]; "
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_errors_tree() -> None:
+    from store import errors
+
+    for name in errors.__all__:
+        assert issubclass(getattr(errors, name), StoreError)
+
+
+def test_store_repr_and_info(db: str) -> None:
+    with EventStore(db, readonly=True) as es:
+        assert "readonly=True" in repr(es)
+        info: dict[str, Any] = es.info()
+        assert info["backend"] == "sqlite" and info["file_size"] > 0

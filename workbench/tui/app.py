@@ -1,0 +1,421 @@
+"""The workbench TUI: aggregates, timeline and event detail on one screen."""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import replace
+from datetime import UTC, datetime
+from pathlib import Path
+from types import ModuleType
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal
+from textual.widgets import Footer, Header, Input, Static, Tree
+from textual.worker import Worker, WorkerState
+
+from store import EventStore, RecordedEvent, StoreError, VerifyReport
+
+from .commands import WorkbenchCommands
+from .dialogs import ExportDialog, FilterDialog, HelpScreen, PromptDialog
+from .export import export_events
+from .fmt import event_json
+from .panes import AggregatesPane, DetailPane
+from .query import Filters, TimeParseError, parse_time
+from .replay import ReplayScreen
+from .timeline import Timeline, TimelineTable
+
+__all__ = ["WorkbenchApp"]
+
+HELP_INTRO = """\
+The timeline lists events by global position; the detail pane shows the one under the cursor.
+Times are UTC. Filters combine; the bar above the timeline shows them and x clears them all.
+Search and filters that are not store indexes (text, actor, correlation) scan the log page by
+page in the background, so the screen never freezes. Ctrl+P opens the command palette.
+"""
+
+
+def _load_reports() -> ModuleType | None:
+    try:
+        return importlib.import_module("workbench.reports")
+    except ImportError:
+        return None
+
+
+class WorkbenchApp(App[int]):
+    """Browse, filter, tail and replay an event store."""
+
+    TITLE = "System State Store"
+    COMMANDS = App.COMMANDS | {WorkbenchCommands}
+    CSS = """
+    #banner { display: none; background: $error; color: $text; text-style: bold; padding: 0 1; }
+    #banner.shown { display: block; }
+    #main { height: 1fr; }
+    """
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("f1", "help", "Help"),
+        Binding("f", "filter", "Filter"),
+        Binding("x", "clear_filters", "Clear filters"),
+        Binding("t", "toggle_tail", "Live tail"),
+        Binding("s", "seek", "Seek"),
+        Binding("r", "replay", "Replay"),
+        Binding("c", "filter_correlation", "Correlation"),
+        Binding("a", "filter_actor", "Actor", show=False),
+        Binding("o", "filter_aggregate", "This aggregate", show=False),
+        Binding("e", "export", "Export"),
+        Binding("y", "copy", "Copy JSON"),
+        Binding("slash", "search", "Search ids", show=False),
+        Binding("T", "toggle_time", "Recorded/occurred time", show=False),
+        Binding("q", "quit", "Quit"),
+    ]
+
+    def __init__(self, store: EventStore, *, verify_on_start: bool = True) -> None:
+        super().__init__()
+        self.store = store
+        self.verify_on_start = verify_on_start
+        self.verify_report: VerifyReport | None = None
+        self.event_type_counts: dict[str, int] = {}
+        self.aggregate_type_counts: dict[str | None, int] = {}
+        self.reports = _load_reports()
+        self.last_export: tuple[str, int] | None = None
+
+    # -- layout ----------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        yield Static("", id="banner")
+        with Horizontal(id="main"):
+            yield AggregatesPane(id="aggregates")
+            yield Timeline(id="timeline")
+            yield DetailPane(id="detail")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        mode = "read-only" if self.store.readonly else "read-write"
+        self.sub_title = f"{self.store.path} · {mode}"
+        self.timeline.jump("newest")
+        self.timeline.table.focus()
+        self._load_catalogue()
+        if self.verify_on_start:
+            self.action_verify()
+
+    @property
+    def timeline(self) -> Timeline:
+        return self.query_one(Timeline)
+
+    @property
+    def selected(self) -> RecordedEvent | None:
+        return self.query_one(DetailPane).event
+
+    @work(thread=True, group="catalogue", exit_on_error=False)
+    def _load_catalogue(self) -> None:
+        event_types = self.store.event_types()
+        aggregate_types = self.store.aggregate_types()
+        self.call_from_thread(self._set_catalogue, event_types, aggregate_types)
+
+    def _set_catalogue(
+        self, event_types: dict[str, int], aggregate_types: dict[str | None, int]
+    ) -> None:
+        self.event_type_counts = event_types
+        self.aggregate_type_counts = aggregate_types
+
+    def aggregate_ids(self) -> list[str]:
+        return list(dict.fromkeys(self.query_one(AggregatesPane).known_ids))
+
+    # -- events from widgets ------------------------------------------------------
+
+    @on(Timeline.Highlighted)
+    def _highlighted(self, message: Timeline.Highlighted) -> None:
+        self.query_one(DetailPane).show(message.event)
+
+    @on(AggregatesPane.Chosen)
+    def _aggregate_chosen(self, message: AggregatesPane.Chosen) -> None:
+        if message.kind == "aggregate_id":
+            self.open_aggregate(message.value)
+        elif message.value is not None:
+            self.set_filters(replace(Filters(), aggregate_type=message.value))
+
+    def on_worker_state_changed(self, message: Worker.StateChanged) -> None:
+        worker = message.worker
+        if message.state == WorkerState.ERROR and worker.error is not None:
+            error = worker.error
+            text = str(error) if isinstance(error, StoreError) else repr(error)
+            self.notify(text.splitlines()[0] if text else type(error).__name__, severity="error")
+
+    # -- filters ---------------------------------------------------------------
+
+    def set_filters(self, filters: Filters) -> None:
+        self.timeline.filters = filters
+
+    def open_aggregate(self, aggregate_id: str) -> None:
+        """Show one aggregate's timeline (a filter chip: x goes back to the whole log)."""
+        self.set_filters(replace(Filters(), aggregate_id=aggregate_id))
+        self.timeline.table.focus()
+
+    def filter_by_type(self, name: str) -> None:
+        self.set_filters(replace(self.timeline.filters, types=frozenset({name})))
+
+    def action_filter(self) -> None:
+        self.push_screen(
+            FilterDialog(self.timeline.filters, self.event_type_counts, self.aggregate_type_counts),
+            self._filter_chosen,
+        )
+
+    def _filter_chosen(self, filters: Filters | None) -> None:
+        if filters is not None:
+            self.set_filters(filters)
+
+    def action_clear_filters(self) -> None:
+        if self.timeline.filters.is_empty:
+            self.notify("No filter is set.", timeout=2)
+            return
+        self.set_filters(Filters())
+
+    def _need_selected(self) -> RecordedEvent | None:
+        event = self.selected
+        if event is None:
+            self.notify("Select an event first.", severity="warning", timeout=3)
+        return event
+
+    def action_filter_correlation(self) -> None:
+        event = self._need_selected()
+        if event is None:
+            return
+        if not event.correlation_id:
+            self.notify(f"Event #{event.position} has no correlation id.", severity="warning")
+            return
+        self.set_filters(replace(Filters(), correlation_id=event.correlation_id))
+
+    def action_filter_actor(self) -> None:
+        event = self._need_selected()
+        if event is None:
+            return
+        if not event.actor:
+            self.notify(f"Event #{event.position} has no actor.", severity="warning")
+            return
+        self.set_filters(replace(self.timeline.filters, actor=event.actor))
+
+    def action_filter_aggregate(self) -> None:
+        event = self._need_selected()
+        if event is not None and event.aggregate_id:
+            self.open_aggregate(event.aggregate_id)
+
+    # -- navigation ---------------------------------------------------------------
+
+    def action_jump(self, where: str) -> None:
+        if where in ("oldest", "newest"):
+            self.timeline.jump(where)  # type: ignore[arg-type]
+            self.timeline.table.focus()
+
+    def action_seek(self) -> None:
+        if isinstance(self.screen, ReplayScreen):
+            self.screen.action_seek()
+            return
+
+        def check(text: str) -> str | None:
+            if text.lstrip("#").isdigit():
+                return None
+            try:
+                parse_time(text)
+            except TimeParseError as error:
+                return str(error)
+            return None
+
+        self.push_screen(
+            PromptDialog(
+                "Seek in the timeline",
+                "a global position (1234 or #1234) or a time (-2h, 2024-05-01T12:00, UTC)",
+                placeholder="#1234, -2h",
+                check=check,
+            ),
+            self._seek_chosen,
+        )
+
+    def _seek_chosen(self, text: str | None) -> None:
+        if text:
+            self.seek(text)
+
+    def seek(self, text: str) -> None:
+        """Jump the timeline to a position (``#1234``) or a time (``-2h``)."""
+        if text.lstrip("#").isdigit():
+            self.timeline.jump_to_position(int(text.lstrip("#")))
+        else:
+            self.timeline.jump_to_time(parse_time(text), text)
+        self.timeline.table.focus()
+
+    def action_search(self) -> None:
+        self.query_one("#aggregate-search", Input).focus()
+
+    def action_toggle_tail(self) -> None:
+        timeline = self.timeline
+        timeline.following = not timeline.following
+        self.notify(
+            "Live tail on: new events appear as they are appended."
+            if timeline.following
+            else "Live tail off.",
+            timeout=2,
+        )
+
+    def action_toggle_time(self) -> None:
+        timeline = self.timeline
+        timeline.time_column = "occurred" if timeline.time_column == "recorded" else "recorded"
+
+    def action_replay(self) -> None:
+        aggregate_id: str | None = None
+        version: int | None = None
+        if isinstance(self.focused, Tree):
+            aggregate_id = self.query_one(AggregatesPane).highlighted_aggregate
+        if aggregate_id is None:
+            event = self.selected
+            if event is not None and event.aggregate_id:
+                aggregate_id, version = event.aggregate_id, event.version
+        if aggregate_id is None:
+            aggregate_id = self.timeline.filters.aggregate_id
+        if aggregate_id is None:
+            self.notify(
+                "Select an event of an aggregate (or an aggregate on the left) to replay it.",
+                severity="warning",
+            )
+            return
+        self.push_screen(ReplayScreen(aggregate_id, version))
+
+    # -- copy, export, verify ------------------------------------------------------
+
+    def action_copy(self) -> None:
+        event = self._need_selected()
+        if event is None:
+            return
+        self.copy_to_clipboard(event_json(event))
+        self.notify(f"Copied event #{event.position} as JSON.", timeout=2)
+
+    def _export_stem(self) -> str:
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        return f"{Path(self.store.path).stem or 'events'}-export-{stamp}"
+
+    def action_export(self) -> None:
+        formats = {"jsonl": "JSON Lines (every field)", "csv": "CSV (data and metadata as JSON)"}
+        if self.reports is not None and self._report_aggregate() is not None:
+            formats["report"] = f"Audit report of {self._report_aggregate()} (HTML)"
+        chips = self.timeline.filters.chips()
+        summary = (
+            "Every event matching: " + ", ".join(label for _, label in chips)
+            if chips
+            else "Every event in the log (no filter is set)."
+        )
+        self.push_screen(ExportDialog(self._export_stem(), formats, summary), self._export_chosen)
+
+    def _export_chosen(self, choice: tuple[str, str] | None) -> None:
+        if choice is not None:
+            fmt, path = choice
+            if fmt == "report":
+                self.audit_report(path)
+            else:
+                self.export_now(fmt, path)
+
+    def export_now(self, fmt: str, path: str | None = None) -> None:
+        target = path or f"{self._export_stem()}.{fmt}"
+        self.notify(f"Exporting to {target}…", timeout=2)
+        self._export(fmt, target, self.timeline.filters)
+
+    @work(thread=True, exclusive=True, group="export", exit_on_error=False)
+    def _export(self, fmt: str, path: str, filters: Filters) -> None:
+        try:
+            count = export_events(self.store, filters, path, fmt)
+        except OSError as error:
+            self.call_from_thread(
+                self.notify, f"Cannot write {path}: {error.strerror or error}", severity="error"
+            )
+            return
+        self.last_export = (path, count)
+        self.call_from_thread(self.notify, f"Exported {count:,} events to {path}.")
+
+    def _report_aggregate(self) -> str | None:
+        event = self.selected
+        if self.timeline.filters.aggregate_id:
+            return self.timeline.filters.aggregate_id
+        return event.aggregate_id if event is not None else None
+
+    def action_audit_report(self) -> None:
+        aggregate_id = self._report_aggregate()
+        if self.reports is None or aggregate_id is None:
+            self.notify("Select an aggregate first.", severity="warning")
+            return
+        self.audit_report(f"{self._export_stem()}-{aggregate_id}.html")
+
+    @work(thread=True, exclusive=True, group="export", exit_on_error=False)
+    def audit_report(self, path: str) -> None:
+        aggregate_id = self._report_aggregate()
+        reports: Any = self.reports
+        if reports is None or aggregate_id is None:
+            return
+        writer = getattr(reports, "write_report", None) or getattr(reports, "write", None)
+        if writer is None:
+            self.call_from_thread(self.notify, "Audit reports are not available.", severity="error")
+            return
+        writer(self.store, path, aggregate_id=aggregate_id, format="html")
+        self.call_from_thread(self.notify, f"Wrote the audit report of {aggregate_id} to {path}.")
+
+    def action_verify(self) -> None:
+        self.sub_title = f"{self.store.path} · verifying hash chain…"
+        self._verify()
+
+    @work(thread=True, exclusive=True, group="verify", exit_on_error=False)
+    def _verify(self) -> None:
+        report = self.store.verify()
+        self.call_from_thread(self._verified, report)
+
+    def _verified(self, report: VerifyReport) -> None:
+        self.verify_report = report
+        mode = "read-only" if self.store.readonly else "read-write"
+        banner = self.query_one("#banner", Static)
+        if report.ok:
+            self.sub_title = f"{self.store.path} · {mode} · chain ✓ {report.checked:,} events"
+            banner.remove_class("shown")
+            return
+        self.sub_title = f"{self.store.path} · {mode} · CHAIN BROKEN"
+        where = (
+            f"at position {report.first_bad_position:,}"
+            if report.first_bad_position is not None
+            else "in the aggregates table"
+        )
+        banner.update(
+            Text(
+                f"⚠ Hash chain broken {where}: {report.reason}. "
+                "Events from there on cannot be trusted."
+            )
+        )
+        banner.add_class("shown")
+
+    # -- help ------------------------------------------------------------------
+
+    def help_sections(self) -> list[tuple[str, list[BindingType]]]:
+        palette = Binding("ctrl+p", "command_palette", "Command palette: every action by name")
+        aggregates = [
+            Binding("enter", "select", "Show the aggregate's timeline (a type: all its events)"),
+            Binding("slash", "search", "Search by id; Enter goes to the results"),
+        ]
+        return [
+            ("Anywhere", [*self.BINDINGS, palette]),
+            ("Timeline", [*TimelineTable.BINDINGS, *_table_keys()]),
+            ("Aggregates", aggregates),
+            ("Detail pane", [Binding("enter,space", "toggle", "Fold or unfold a JSON node")]),
+            ("Replay", list(ReplayScreen.BINDINGS)),
+            ("Dialogs", [*FilterDialog.BINDINGS, Binding("enter", "submit", "Apply / submit")]),
+        ]
+
+    def action_help(self) -> None:
+        if isinstance(self.screen, HelpScreen):
+            return
+        self.push_screen(HelpScreen(self.help_sections(), HELP_INTRO))
+
+
+def _table_keys() -> list[BindingType]:
+    return [
+        Binding("up,down", "cursor", "Move; paging in older/newer events at the edges"),
+        Binding("pageup,pagedown", "page", "Page up / down"),
+        Binding("tab", "focus_next", "Next pane"),
+    ]

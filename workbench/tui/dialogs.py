@@ -1,0 +1,317 @@
+"""Modal screens: filters, prompts (seek), export, help."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+from typing import ClassVar
+
+from rich.table import Table
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label, RadioButton, RadioSet, SelectionList, Static
+
+from .query import Filters, TimeParseError, parse_time
+
+__all__ = ["ExportDialog", "FilterDialog", "HelpScreen", "PromptDialog"]
+
+_DIALOG_CSS = """
+{name} {{ align: center middle; }}
+{name} > Vertical {{
+    width: 80; max-width: 95%; height: auto; max-height: 95%;
+    border: thick $primary; background: $surface; padding: 1 2;
+}}
+{name} .title {{ text-style: bold; margin-bottom: 1; }}
+{name} .error {{ color: $error; height: auto; }}
+{name} .buttons {{ height: auto; margin-top: 1; align-horizontal: right; }}
+{name} .buttons Button {{ margin-left: 2; }}
+{name} Label {{ margin-top: 1; }}
+"""
+
+
+class FilterDialog(ModalScreen[Filters | None]):
+    """Edit every timeline filter at once. Enter applies, Escape cancels."""
+
+    DEFAULT_CSS = (
+        _DIALOG_CSS.format(name="FilterDialog")
+        + """
+    FilterDialog SelectionList { height: auto; max-height: 10; }
+    FilterDialog Horizontal { height: auto; }
+    FilterDialog Horizontal > Vertical { height: auto; width: 1fr; }
+    """
+    )
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("escape", "cancel", "Cancel"),
+        Binding("ctrl+s", "apply", "Apply"),
+    ]
+
+    def __init__(
+        self,
+        filters: Filters,
+        event_types: dict[str, int],
+        aggregate_types: Iterable[str | None],
+    ) -> None:
+        super().__init__()
+        self.filters = filters
+        self.event_types = event_types
+        self.aggregate_types = [name for name in aggregate_types if name]
+
+    def compose(self) -> ComposeResult:
+        f = self.filters
+        with Vertical():
+            yield Static("Filter the timeline", classes="title")
+            yield Label(
+                "Event types (space toggles; none ticked = all)"
+                if self.event_types
+                else "Event types: none recorded yet"
+            )
+            yield SelectionList[str](
+                *(
+                    (f"{name}  ({count:,})", name, name in f.types)
+                    for name, count in sorted(self.event_types.items())
+                ),
+                id="f-types",
+            )
+            with Horizontal():
+                with Vertical():
+                    yield Label("Aggregate type" + self._choices())
+                    yield Input(f.aggregate_type or "", id="f-aggregate-type")
+                with Vertical():
+                    yield Label("Aggregate id")
+                    yield Input(f.aggregate_id or "", id="f-aggregate-id")
+            with Horizontal():
+                with Vertical():
+                    yield Label("Since (recorded, UTC)")
+                    yield Input(
+                        f.since_text or "", placeholder="-2h, 2024-05-01T12:00", id="f-since"
+                    )
+                with Vertical():
+                    yield Label("Until")
+                    yield Input(f.until_text or "", placeholder="-30m, now", id="f-until")
+            yield Label("Text in data or metadata")
+            yield Input(f.text or "", id="f-text")
+            with Horizontal():
+                with Vertical():
+                    yield Label("Actor")
+                    yield Input(f.actor or "", id="f-actor")
+                with Vertical():
+                    yield Label("Correlation id")
+                    yield Input(f.correlation_id or "", id="f-correlation")
+            yield Static("", classes="error", id="f-error")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Apply (ctrl+s)", variant="primary", id="apply")
+
+    def _choices(self) -> str:
+        if not self.aggregate_types:
+            return ""
+        shown = ", ".join(self.aggregate_types[:4])
+        more = "…" if len(self.aggregate_types) > 4 else ""
+        return f" ({shown}{more})"
+
+    def _value(self, widget_id: str) -> str | None:
+        return self.query_one(f"#{widget_id}", Input).value.strip() or None
+
+    def build(self, now: datetime | None = None) -> Filters:
+        """The filters as typed; raises TimeParseError for an unreadable time."""
+        since_text, until_text = self._value("f-since"), self._value("f-until")
+        since = parse_time(since_text, now=now) if since_text else None
+        until = parse_time(until_text, now=now) if until_text else None
+        if since is not None and until is not None and since > until:
+            raise TimeParseError("'since' is after 'until'")
+        types = frozenset(self.query_one("#f-types", SelectionList).selected)
+        return replace(
+            Filters(),
+            aggregate_type=self._value("f-aggregate-type"),
+            aggregate_id=self._value("f-aggregate-id"),
+            types=types,
+            since=since,
+            until=until,
+            since_text=since_text,
+            until_text=until_text,
+            text=self._value("f-text"),
+            actor=self._value("f-actor"),
+            correlation_id=self._value("f-correlation"),
+        )
+
+    def action_apply(self) -> None:
+        try:
+            filters = self.build()
+        except TimeParseError as error:
+            self.query_one("#f-error", Static).update(str(error))
+            return
+        self.dismiss(filters)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self.action_apply()
+
+    @on(Button.Pressed, "#apply")
+    def _apply_pressed(self) -> None:
+        self.action_apply()
+
+    @on(Button.Pressed, "#cancel")
+    def _cancel_pressed(self) -> None:
+        self.action_cancel()
+
+
+class PromptDialog(ModalScreen[str | None]):
+    """One line of input. ``check`` returns an error message or None."""
+
+    DEFAULT_CSS = _DIALOG_CSS.format(name="PromptDialog")
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(
+        self,
+        title: str,
+        hint: str,
+        *,
+        placeholder: str = "",
+        value: str = "",
+        check: Callable[[str], str | None] | None = None,
+    ) -> None:
+        super().__init__()
+        self.title_text = title
+        self.hint = hint
+        self.placeholder = placeholder
+        self.value = value
+        self.check = check
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.title_text, classes="title")
+            yield Static(self.hint)
+            yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
+            yield Static("", classes="error", id="prompt-error")
+
+    @on(Input.Submitted)
+    def _submitted(self, message: Input.Submitted) -> None:
+        value = message.value.strip()
+        error = self.check(value) if self.check else None
+        if error:
+            self.query_one("#prompt-error", Static).update(error)
+            return
+        self.dismiss(value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class ExportDialog(ModalScreen[tuple[str, str] | None]):
+    """Choose a format and a file for exporting what the timeline shows."""
+
+    DEFAULT_CSS = _DIALOG_CSS.format(name="ExportDialog")
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, default_stem: str, formats: dict[str, str], summary: str) -> None:
+        super().__init__()
+        self.default_stem = default_stem
+        self.formats = formats  # format key -> label
+        self.summary = summary
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static("Export", classes="title")
+            yield Static(self.summary)
+            with RadioSet(id="export-format"):
+                for index, (key, label) in enumerate(self.formats.items()):
+                    yield RadioButton(label, value=index == 0, name=key)
+            yield Label("File (Enter exports)")
+            first = next(iter(self.formats))
+            yield Input(self._path_for(first), id="export-path")
+            yield Static("", classes="error", id="export-error")
+            with Horizontal(classes="buttons"):
+                yield Button("Cancel", id="cancel")
+                yield Button("Export", variant="primary", id="export")
+
+    def _path_for(self, fmt: str) -> str:
+        suffix = {"jsonl": ".jsonl", "csv": ".csv"}.get(fmt, f".{fmt}")
+        return f"{self.default_stem}{suffix}"
+
+    @property
+    def chosen_format(self) -> str:
+        pressed = self.query_one(RadioSet).pressed_button
+        return pressed.name if pressed is not None and pressed.name else next(iter(self.formats))
+
+    @on(RadioSet.Changed)
+    def _format_changed(self) -> None:
+        path_input = self.query_one("#export-path", Input)
+        current = Path(path_input.value)
+        if current.stem.startswith(Path(self.default_stem).stem):
+            path_input.value = self._path_for(self.chosen_format)
+
+    def _export(self) -> None:
+        path = self.query_one("#export-path", Input).value.strip()
+        if not path:
+            self.query_one("#export-error", Static).update("give a file name")
+            return
+        self.dismiss((self.chosen_format, path))
+
+    @on(Input.Submitted)
+    def _submitted(self) -> None:
+        self._export()
+
+    @on(Button.Pressed, "#export")
+    def _export_pressed(self) -> None:
+        self._export()
+
+    @on(Button.Pressed, "#cancel")
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class HelpScreen(ModalScreen[None]):
+    """Every key binding, by where it applies (F1)."""
+
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 90; max-width: 95%; height: 90%;
+        border: thick $primary; background: $surface; padding: 0 2;
+    }
+    """
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape,f1,q", "close", "Close")]
+
+    def __init__(self, sections: list[tuple[str, list[BindingType]]], intro: str) -> None:
+        super().__init__()
+        self.sections = sections
+        self.intro = intro
+
+    def rows(self) -> list[tuple[str, str, str]]:
+        """(section, keys, description) for every binding, as shown."""
+        rows: list[tuple[str, str, str]] = []
+        for section, bindings in self.sections:
+            for binding in bindings:
+                if not isinstance(binding, Binding):
+                    continue
+                keys = " / ".join(
+                    self.app.get_key_display(replace(binding, key=key.strip()))
+                    for key in binding.key.split(",")
+                )
+                rows.append((section, keys, binding.description or binding.action))
+        return rows
+
+    def compose(self) -> ComposeResult:
+        table = Table(box=None, expand=True, show_header=True, header_style="bold")
+        table.add_column("Where", style="dim", no_wrap=True)
+        table.add_column("Key", style="bold", no_wrap=True)
+        table.add_column("Does")
+        last = None
+        for section, keys, description in self.rows():
+            table.add_row(section if section != last else "", keys, description)
+            last = section
+        with VerticalScroll():
+            yield Static(Text(self.intro), id="help-intro")
+            yield Static(table, id="help-table")
+
+    def action_close(self) -> None:
+        self.dismiss(None)

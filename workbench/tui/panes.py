@@ -1,0 +1,234 @@
+"""The aggregates pane (left) and the event detail pane (right)."""
+
+from __future__ import annotations
+
+from itertools import islice
+from typing import TYPE_CHECKING, Any
+
+from rich.table import Table
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
+from textual.widgets import Input, Static, Tree
+from textual.widgets.tree import TreeNode
+from textual.worker import get_current_worker
+
+from store import AggregateInfo, EventStore, RecordedEvent
+
+from .fmt import time_text, truncate
+from .jsonview import JsonTree
+
+if TYPE_CHECKING:
+    from .app import WorkbenchApp
+
+__all__ = ["AggregatesPane", "DetailPane"]
+
+LIST_LIMIT = 200
+UNTYPED = "(untyped)"
+
+# Tree node data: ("type", aggregate type or None) or ("aggregate", aggregate id).
+NodeData = tuple[str, Any]
+
+
+class AggregatesPane(Vertical):
+    """Aggregates grouped by type with counts, and an incremental search by id."""
+
+    DEFAULT_CSS = """
+    AggregatesPane { width: 26; border-right: solid $primary-background; }
+    AggregatesPane Input { margin: 0; }
+    AggregatesPane Tree { height: 1fr; }
+    """
+
+    class Chosen(Message):
+        """An aggregate (``aggregate_id``) or a whole type (``aggregate_type``) was selected."""
+
+        def __init__(self, kind: str, value: Any) -> None:
+            self.kind = kind
+            self.value = value
+            super().__init__()
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.known_ids: list[str] = []
+
+    @property
+    def store(self) -> EventStore:
+        app: WorkbenchApp = self.app  # type: ignore[assignment]
+        return app.store
+
+    def compose(self) -> ComposeResult:
+        yield Input(placeholder="/ search aggregate id…", id="aggregate-search")
+        tree: Tree[NodeData] = Tree("Aggregates", id="aggregate-tree")
+        tree.show_root = False
+        yield tree
+
+    @property
+    def tree(self) -> Tree[NodeData]:
+        return self.query_one("#aggregate-tree", Tree)
+
+    def on_mount(self) -> None:
+        self.load_types()
+
+    @work(thread=True, exclusive=True, group="aggregates", exit_on_error=False)
+    def load_types(self) -> None:
+        counts = self.store.aggregate_types()
+        self.app.call_from_thread(self._show_types, counts)
+
+    def _show_types(self, counts: dict[str | None, int]) -> None:
+        tree = self.tree
+        tree.clear()
+        tree.root.expand()
+        if not counts:
+            tree.root.add_leaf(Text("no aggregates", style="dim"))
+            return
+        for name, count in sorted(counts.items(), key=lambda item: (item[0] is None, item[0])):
+            label = Text.assemble((name or UNTYPED, "bold"), (f"  {count:,}", "dim"))
+            node = tree.root.add(label, data=("type", name), allow_expand=True)
+            node.add_leaf(Text("loading…", style="dim"))
+
+    @on(Tree.NodeExpanded, "#aggregate-tree")
+    def _expanded(self, message: Tree.NodeExpanded[NodeData]) -> None:
+        node = message.node
+        if node.data and node.data[0] == "type" and not getattr(node, "_sss_loaded", False):
+            node._sss_loaded = True  # type: ignore[attr-defined]
+            self._load_type(node, node.data[1])
+
+    @work(thread=True, group="aggregates-type", exit_on_error=False)
+    def _load_type(self, node: TreeNode[NodeData], aggregate_type: str | None) -> None:
+        if aggregate_type is None:
+            found = (info for info in self.store.aggregates() if info.aggregate_type is None)
+        else:
+            found = self.store.aggregates(aggregate_type=aggregate_type)
+        infos = list(islice(found, LIST_LIMIT + 1))
+        self.app.call_from_thread(self._fill, node, infos)
+
+    def _fill(self, node: TreeNode[NodeData], infos: list[AggregateInfo]) -> None:
+        node.remove_children()
+        for info in infos[:LIST_LIMIT]:
+            node.add_leaf(self._label(info), data=("aggregate", info.aggregate_id))
+            self.known_ids.append(info.aggregate_id)
+        if len(infos) > LIST_LIMIT:
+            node.add_leaf(Text("… more: type in / search to find one", style="dim"))
+
+    @staticmethod
+    def _label(info: AggregateInfo) -> Text:
+        return Text.assemble(truncate(info.aggregate_id, 22), (f"  v{info.version}", "dim"))
+
+    @on(Input.Changed, "#aggregate-search")
+    def _search_changed(self, message: Input.Changed) -> None:
+        message.stop()
+        text = message.value.strip()
+        if text:
+            self._search(text)
+        else:
+            self.load_types()
+
+    @on(Input.Submitted, "#aggregate-search")
+    def _search_submitted(self, message: Input.Submitted) -> None:
+        message.stop()
+        self.tree.focus()
+
+    @work(thread=True, exclusive=True, group="aggregates", exit_on_error=False)
+    def _search(self, text: str) -> None:
+        worker = get_current_worker()
+        needle = text.lower()
+        matches: list[AggregateInfo] = []
+        for index, info in enumerate(self.store.aggregates()):
+            if index % 512 == 0 and worker.is_cancelled:
+                return
+            if needle in info.aggregate_id.lower():
+                matches.append(info)
+                if len(matches) > LIST_LIMIT:
+                    break
+        self.app.call_from_thread(self._show_matches, text, matches)
+
+    def _show_matches(self, text: str, matches: list[AggregateInfo]) -> None:
+        tree = self.tree
+        tree.clear()
+        tree.root.expand()
+        if not matches:
+            tree.root.add_leaf(Text(f"no aggregate id contains {text!r}", style="dim"))
+            return
+        groups: dict[str | None, TreeNode[NodeData]] = {}
+        for info in matches[:LIST_LIMIT]:
+            group = groups.get(info.aggregate_type)
+            if group is None:
+                label = Text(info.aggregate_type or UNTYPED, style="bold")
+                group = tree.root.add(label, data=("type", info.aggregate_type), expand=True)
+                group._sss_loaded = True  # type: ignore[attr-defined]
+                groups[info.aggregate_type] = group
+            group.add_leaf(self._label(info), data=("aggregate", info.aggregate_id))
+            self.known_ids.append(info.aggregate_id)
+        if len(matches) > LIST_LIMIT:
+            tree.root.add_leaf(Text("… more matches: type more of the id", style="dim"))
+        first = next(iter(groups.values()))
+        if first.children:
+            tree.move_cursor(first.children[0])
+
+    @on(Tree.NodeSelected, "#aggregate-tree")
+    def _selected(self, message: Tree.NodeSelected[NodeData]) -> None:
+        message.stop()
+        data = message.node.data
+        if data is None:
+            return
+        kind, value = data
+        self.post_message(self.Chosen("aggregate_id" if kind == "aggregate" else kind, value))
+
+    @property
+    def highlighted_aggregate(self) -> str | None:
+        node = self.tree.cursor_node
+        if node is not None and node.data and node.data[0] == "aggregate":
+            return str(node.data[1])
+        return None
+
+
+class DetailPane(VerticalScroll):
+    """Everything about the selected event: ids, times, hash, data and metadata."""
+
+    DEFAULT_CSS = """
+    DetailPane { width: 48; border-left: solid $primary-background; padding: 0 1; }
+    DetailPane #detail-header { height: auto; }
+    DetailPane JsonTree { height: auto; max-height: 100%; }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.event: RecordedEvent | None = None
+
+    def compose(self) -> ComposeResult:
+        yield Static("No event selected.", id="detail-header")
+        yield JsonTree(id="detail-json")
+
+    def show(self, event: RecordedEvent | None) -> None:
+        if event is not None and self.event is not None and event == self.event:
+            return
+        self.event = event
+        header = self.query_one("#detail-header", Static)
+        tree = self.query_one(JsonTree)
+        if event is None:
+            header.update("No event selected.")
+            tree.clear()
+            return
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column(overflow="fold")
+        rows: list[tuple[str, str | Text]] = [
+            ("type", Text(event.type, style="bold")),
+            ("position", f"#{event.position:,}"),
+            ("aggregate", f"{event.aggregate_id or '—'} ({event.aggregate_type or 'untyped'})"),
+            ("version", "—" if event.version is None else str(event.version)),
+            ("event id", event.event_id),
+            ("schema", f"v{event.schema_version}"),
+            ("occurred", time_text(event.occurred_at)),
+            ("recorded", time_text(event.recorded_at)),
+            ("actor", event.actor or "—"),
+            ("correlation", event.correlation_id or "—"),
+            ("causation", event.causation_id or "—"),
+            ("hash", Text(event.hash, style="dim")),
+        ]
+        for key, value in rows:
+            grid.add_row(key, value)
+        header.update(grid)
+        tree.show_documents({"data": event.data, "metadata": event.metadata})

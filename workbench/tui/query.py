@@ -1,0 +1,260 @@
+"""Timeline filters and keyset paging, free of any UI code.
+
+The store filters by aggregate, aggregate type, event types and a time range
+itself. Full text, actor and correlation id are not store filters, so they are
+applied here while paging through :meth:`EventStore.read` by position: a page is
+filled by reading forward (or backward) from a position until enough events
+match, never by loading the whole log.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from store import EventStore, RecordedEvent
+
+__all__ = [
+    "Filters",
+    "Page",
+    "TimeParseError",
+    "fetch_page",
+    "iter_matching",
+    "parse_time",
+]
+
+_RELATIVE = re.compile(r"^\s*-\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)\s*$", re.IGNORECASE)
+_UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+class TimeParseError(ValueError):
+    """A time the user typed could not be understood."""
+
+
+def parse_time(text: str, *, now: datetime | None = None) -> datetime:
+    """Turn what a user types into an aware UTC datetime.
+
+    Accepts relative times (``-90s``, ``-15m``, ``-2h``, ``-3d``, ``-1w``),
+    ``now``, and ISO-8601 dates or datetimes. A time without a zone is read as
+    UTC, the zone every time on screen is shown in.
+
+    Example:
+        >>> parse_time("-2h", now=datetime(2024, 1, 1, 12, tzinfo=UTC)).hour
+        10
+    """
+    now = now or datetime.now(UTC)
+    value = text.strip()
+    if not value:
+        raise TimeParseError("empty time")
+    if value.lower() == "now":
+        return now
+    match = _RELATIVE.match(value)
+    if match:
+        amount = float(match.group(1)) * _UNITS[match.group(2).lower()]
+        return now - timedelta(seconds=amount)
+    iso = value[:-1] + "+00:00" if value.endswith(("Z", "z")) else value
+    try:
+        parsed = datetime.fromisoformat(iso)
+    except ValueError:
+        raise TimeParseError(
+            f"cannot read {text!r} as a time; use -2h, -30m, -1d, 2024-05-01 or 2024-05-01T12:00Z"
+        ) from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC)
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the timeline shows. Empty fields do not filter.
+
+    ``since_text`` and ``until_text`` keep what the user typed (``-2h``) so the
+    filter bar can show it; ``since``/``until`` hold the resolved instants.
+    """
+
+    aggregate_id: str | None = None
+    aggregate_type: str | None = None
+    types: frozenset[str] = field(default_factory=frozenset)
+    since: datetime | None = None
+    until: datetime | None = None
+    since_text: str | None = None
+    until_text: str | None = None
+    text: str | None = None
+    actor: str | None = None
+    correlation_id: str | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not self.chips()
+
+    @property
+    def needs_scan(self) -> bool:
+        """True when some filter is applied in Python rather than by the store."""
+        return bool(self.text or self.actor or self.correlation_id)
+
+    def store_kwargs(self) -> dict[str, Any]:
+        """The part of the filter the store applies itself, as ``read``/``count`` arguments."""
+        kwargs: dict[str, Any] = {}
+        if self.aggregate_id:
+            kwargs["aggregate_id"] = self.aggregate_id
+        if self.aggregate_type:
+            kwargs["aggregate_type"] = self.aggregate_type
+        if self.types:
+            kwargs["types"] = sorted(self.types)
+        if self.since is not None:
+            kwargs["since"] = self.since
+        if self.until is not None:
+            kwargs["until"] = self.until
+        return kwargs
+
+    def matches(self, event: RecordedEvent) -> bool:
+        """The Python-side part of the filter (full text, actor, correlation id)."""
+        if self.actor and (event.actor or "").lower() != self.actor.lower():
+            return False
+        if self.correlation_id and event.correlation_id != self.correlation_id:
+            return False
+        if self.text:
+            needle = self.text.lower()
+            haystack = json.dumps([event.data, event.metadata], ensure_ascii=False).lower()
+            if needle not in haystack:
+                return False
+        return True
+
+    def matches_all(self, event: RecordedEvent) -> bool:
+        """Every filter, checked in Python (for events that arrive by live tail)."""
+        if self.aggregate_id and event.aggregate_id != self.aggregate_id:
+            return False
+        if self.aggregate_type and event.aggregate_type != self.aggregate_type:
+            return False
+        if self.types and event.type not in self.types:
+            return False
+        if self.since is not None and event.recorded_at < self.since:
+            return False
+        if self.until is not None and event.recorded_at > self.until:
+            return False
+        return self.matches(event)
+
+    def chips(self) -> list[tuple[str, str]]:
+        """(field name, label) for every active filter, in a stable order."""
+        chips: list[tuple[str, str]] = []
+        if self.aggregate_type:
+            chips.append(("aggregate_type", f"type:{self.aggregate_type}"))
+        if self.aggregate_id:
+            chips.append(("aggregate_id", f"aggregate:{self.aggregate_id}"))
+        if self.types:
+            chips.append(("types", "event:" + ",".join(sorted(self.types))))
+        if self.since is not None:
+            chips.append(("since", f"since:{self.since_text or _short(self.since)}"))
+        if self.until is not None:
+            chips.append(("until", f"until:{self.until_text or _short(self.until)}"))
+        if self.text:
+            chips.append(("text", f"text:{self.text!r}"))
+        if self.actor:
+            chips.append(("actor", f"actor:{self.actor}"))
+        if self.correlation_id:
+            chips.append(("correlation_id", f"correlation:{self.correlation_id}"))
+        return chips
+
+    def without(self, name: str) -> Filters:
+        """This filter with one field cleared (``since`` also clears its text)."""
+        if name == "types":
+            return replace(self, types=frozenset())
+        if name in ("since", "until"):
+            return replace(self, **{name: None, f"{name}_text": None})
+        return replace(self, **{name: None})
+
+
+def _short(value: datetime) -> str:
+    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+
+
+@dataclass(frozen=True)
+class Page:
+    """Matching events in ascending position order.
+
+    ``complete`` is True when reading reached the end of the log in the
+    direction read (no more matching events exist there as of this read).
+    """
+
+    events: list[RecordedEvent]
+    complete: bool
+
+
+def iter_matching(
+    es: EventStore,
+    filters: Filters,
+    *,
+    from_position: int | None = None,
+    backwards: bool = False,
+    cancelled: Callable[[], bool] = lambda: False,
+    progress: Callable[[int], None] | None = None,
+    progress_every: int = 20_000,
+    read_limit: int | None = None,
+) -> Iterator[RecordedEvent]:
+    """Every event matching ``filters``, lazily, in read order.
+
+    Python-side filters are checked while the store pages by position, so
+    memory stays bounded however rare the matches are. ``cancelled`` is polled
+    so a thread worker can stop a long scan; ``progress`` is told the position
+    reached every ``progress_every`` events read.
+    """
+    scan = filters.needs_scan
+    # Without Python-side filters the store can stop reading at the page size.
+    limit = None if scan else read_limit
+    reader = es.read(
+        from_position=from_position, backwards=backwards, limit=limit, **filters.store_kwargs()
+    )
+    seen = 0
+    try:
+        for event in reader:
+            seen += 1
+            if seen % 256 == 0 and cancelled():
+                return
+            if progress is not None and seen % progress_every == 0:
+                progress(event.position)
+            if not scan or filters.matches(event):
+                yield event
+    finally:
+        close = getattr(reader, "close", None)
+        if close is not None:
+            close()
+
+
+def fetch_page(
+    es: EventStore,
+    filters: Filters,
+    *,
+    limit: int,
+    from_position: int | None = None,
+    backwards: bool = False,
+    cancelled: Callable[[], bool] = lambda: False,
+    progress: Callable[[int], None] | None = None,
+) -> Page:
+    """Up to ``limit`` matching events starting at ``from_position``.
+
+    Forwards, ``from_position`` is the lowest position considered; backwards,
+    the highest (``None``: the oldest or the newest event). The result is
+    always in ascending position order.
+    """
+    events: list[RecordedEvent] = []
+    complete = True
+    for event in iter_matching(
+        es,
+        filters,
+        from_position=from_position,
+        backwards=backwards,
+        cancelled=cancelled,
+        progress=progress,
+        read_limit=limit + 1,
+    ):
+        if len(events) == limit:
+            complete = False
+            break
+        events.append(event)
+    if backwards:
+        events.reverse()
+    return Page(events=events, complete=complete)

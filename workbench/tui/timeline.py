@@ -1,0 +1,506 @@
+"""The event timeline: a DataTable over a bounded, keyset-paged window.
+
+The table holds a :class:`Window` of at most a few hundred events. Moving the
+cursor near either edge loads the next page in a thread worker and drops rows
+from the far end, so memory is bounded on any size of log. Jumps (oldest,
+newest, a position, a time) replace the window. Live tail appends events that
+other processes write, and only moves the cursor when it was on the newest row.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import DataTable, Static
+from textual.widgets.data_table import ColumnKey
+from textual.worker import get_current_worker
+
+from store import EventStore, RecordedEvent
+
+from .fmt import short_time, truncate
+from .query import Filters, Page, fetch_page
+from .window import Window
+
+if TYPE_CHECKING:
+    from .app import WorkbenchApp
+
+__all__ = ["Timeline", "TimelineTable"]
+
+PAGE = 200
+WINDOW = 600
+EDGE = 25
+FIRST = -1  # an anchor meaning "the oldest row"
+
+Direction = Literal["older", "newer"]
+TimeColumn = Literal["recorded", "occurred"]
+
+
+@dataclass
+class _Anchor:
+    """Where the cursor should land after the window is replaced."""
+
+    position: int | None  # None: the newest row
+    note: str | None = None
+
+
+class TimelineTable(DataTable[Any]):
+    """The rows of the timeline. Edge-of-window moves ask the Timeline for a page."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("g,ctrl+home", "app.jump('oldest')", "Oldest", show=False),
+        Binding("G,ctrl+end", "app.jump('newest')", "Newest", show=False),
+    ]
+
+    class NearEdge(Message):
+        def __init__(self, direction: Direction) -> None:
+            self.direction = direction
+            super().__init__()
+
+    def action_cursor_down(self) -> None:
+        if self.cursor_row >= self.row_count - 1:
+            self.post_message(self.NearEdge("newer"))
+        super().action_cursor_down()
+
+    def action_cursor_up(self) -> None:
+        if self.cursor_row <= 0:
+            self.post_message(self.NearEdge("older"))
+        super().action_cursor_up()
+
+    suppress_edges = False
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        if self.suppress_edges or self.row_count == 0:
+            return
+        # Wheel scrolling moves the view without the cursor: page in at the edges too.
+        if new >= self.max_scroll_y - 2 and new > old:
+            self.post_message(self.NearEdge("newer"))
+        elif new <= 2 and new < old:
+            self.post_message(self.NearEdge("older"))
+
+
+class Timeline(Vertical):
+    """Filter bar, event table and status line."""
+
+    DEFAULT_CSS = """
+    Timeline { height: 1fr; }
+    Timeline #filter-bar { height: auto; min-height: 1; padding: 0 1; background: $boost; }
+    Timeline #timeline-status { height: 1; padding: 0 1; color: $text-muted; }
+    Timeline TimelineTable { height: 1fr; }
+    """
+
+    filters: reactive[Filters] = reactive(Filters, init=False, always_update=True)
+    following: reactive[bool] = reactive(False, init=False)
+    time_column: reactive[TimeColumn] = reactive("recorded", init=False)
+
+    class Highlighted(Message):
+        """The event under the cursor changed (None: the timeline is empty)."""
+
+        def __init__(self, event: RecordedEvent | None) -> None:
+            self.event = event
+            super().__init__()
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.window = Window(WINDOW)
+        self._generation = 0
+        self._loading: set[Direction] = set()
+        self._note: str | None = None
+        self._matching: int | None = None
+        self._scanning: int | None = None
+        self._pending_new = 0
+        self._tail_stop: threading.Event | None = None
+        self._tail_buffer: deque[RecordedEvent] = deque()
+
+    @property
+    def store(self) -> EventStore:
+        return self._app.store
+
+    @property
+    def _app(self) -> WorkbenchApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="filter-bar")
+        table = TimelineTable(id="timeline-table", cursor_type="row", zebra_stripes=True)
+        table.add_column("Pos", key="pos", width=8)
+        table.add_column("Recorded (UTC)", key="time", width=19)
+        table.add_column("Aggregate", key="aggregate", width=16)
+        table.add_column("Ver", key="ver", width=4)
+        table.add_column("Type", key="type", width=18)
+        table.add_column("Actor", key="actor", width=10)
+        yield table
+        yield Static(id="timeline-status")
+
+    def on_mount(self) -> None:
+        self._render_filter_bar()
+        self._count(self.filters)
+        self.set_interval(0.2, self._drain_tail)
+
+    @property
+    def table(self) -> TimelineTable:
+        return self.query_one(TimelineTable)
+
+    @property
+    def selected(self) -> RecordedEvent | None:
+        row = self.table.cursor_row
+        if 0 <= row < len(self.window):
+            return self.window.events[row]
+        return None
+
+    # -- watchers ---------------------------------------------------------
+
+    def watch_filters(self, filters: Filters) -> None:
+        self._render_filter_bar()
+        self._matching = None
+        self.jump("newest")
+        self._count(filters)
+
+    def watch_following(self, following: bool) -> None:
+        if following:
+            self._start_tail()
+        elif self._tail_stop is not None:
+            self._tail_stop.set()
+            self._tail_stop = None
+        self._render_status()
+
+    def watch_time_column(self, column: TimeColumn) -> None:
+        label = "Recorded (UTC)" if column == "recorded" else "Occurred (UTC)"
+        self.table.columns[ColumnKey("time")].label = Text(label)
+        self._rebuild(self.selected.position if self.selected else None)
+
+    # -- jumps ------------------------------------------------------------
+
+    def jump(self, where: Literal["oldest", "newest"]) -> None:
+        self._generation += 1
+        self._loading.clear()
+        self._note = None
+        self._load(self._generation, where, None, None)
+
+    def jump_to_position(self, position: int, note: str | None = None) -> None:
+        self._generation += 1
+        self._loading.clear()
+        self._load(self._generation, "around", position, note)
+
+    def jump_to_time(self, at: datetime, text: str) -> None:
+        self._generation += 1
+        self._loading.clear()
+        self._load(self._generation, "time", at, text)
+
+    @work(thread=True, exclusive=True, group="timeline-load", exit_on_error=False)
+    def _load(
+        self,
+        generation: int,
+        where: Literal["oldest", "newest", "around", "time"],
+        target: Any,
+        note: str | None,
+    ) -> None:
+        worker = get_current_worker()
+        filters = self.filters
+        es = self.store
+        scan: dict[str, Any] = {
+            "cancelled": lambda: worker.is_cancelled,
+            "progress": self._progress_callback(generation),
+        }
+        asked: str | None = None
+        if where == "time":
+            asked = f"{note} ({short_time(target)} UTC)" if note else short_time(target)
+            position = es.position_at(target)
+            if position == 0:
+                where = "oldest"
+                note = f"nothing was recorded at or before {asked}; showing the oldest event"
+            else:
+                where, target, note = "around", position, None
+        if where == "oldest":
+            page = fetch_page(es, filters, limit=PAGE, **scan)
+            result = (page.events, True, page.complete, _Anchor(FIRST, note))
+        elif where == "newest":
+            page = fetch_page(es, filters, limit=PAGE, backwards=True, **scan)
+            result = (page.events, page.complete, True, _Anchor(None, note))
+        else:
+            position = int(target)
+            older = fetch_page(
+                es, filters, limit=PAGE, from_position=position, backwards=True, **scan
+            )
+            newer = fetch_page(es, filters, limit=PAGE, from_position=position + 1, **scan)
+            landed = older.events[-1] if older.events else None
+            if landed is None:
+                note = note or f"no matching event at or before #{position}; showing the next ones"
+            elif asked is not None:
+                exact = landed.recorded_at.replace(microsecond=0) == target.replace(microsecond=0)
+                note = (
+                    f"seek {asked}: landed on #{landed.position} recorded "
+                    f"{short_time(landed.recorded_at)}"
+                    + ("" if exact else ", the closest earlier event")
+                )
+            elif landed.position != position and note is None:
+                note = (
+                    f"#{position} does not match the filters; "
+                    f"landed on #{landed.position}, the closest earlier match"
+                )
+            result = (
+                older.events + newer.events,
+                older.complete,
+                newer.complete,
+                _Anchor(position, note),
+            )
+        if worker.is_cancelled:
+            return
+        self.app.call_from_thread(self._apply_load, generation, *result)
+
+    def _progress_callback(self, generation: int) -> Callable[[int], None]:
+        def report(position: int) -> None:
+            self.app.call_from_thread(self._show_progress, generation, position)
+
+        return report
+
+    def _show_progress(self, generation: int, position: int) -> None:
+        if generation == self._generation:
+            self._scanning = position
+            self._render_status()
+
+    def _apply_load(
+        self,
+        generation: int,
+        events: list[RecordedEvent],
+        at_start: bool,
+        at_end: bool,
+        anchor: _Anchor,
+    ) -> None:
+        if generation != self._generation:
+            return
+        self._scanning = None
+        self._pending_new = 0
+        self.window.reset(events, at_start=at_start, at_end=at_end)
+        self._note = anchor.note
+        target = self.window.first_position if anchor.position == FIRST else anchor.position
+        self._rebuild(target)
+
+    # -- paging at the edges ---------------------------------------------
+
+    @on(TimelineTable.NearEdge)
+    def _near_edge(self, message: TimelineTable.NearEdge) -> None:
+        message.stop()
+        self._extend(message.direction)
+
+    @on(DataTable.RowHighlighted, "#timeline-table")
+    def _row_highlighted(self, message: DataTable.RowHighlighted) -> None:
+        message.stop()
+        row = self.table.cursor_row
+        if row >= len(self.window) - EDGE:
+            self._extend("newer")
+        if row < EDGE:
+            self._extend("older")
+        if row >= len(self.window) - 1:
+            self._pending_new = 0
+            self._render_status()
+        self.post_message(self.Highlighted(self.selected))
+
+    def _extend(self, direction: Direction) -> None:
+        window = self.window
+        if direction == "newer" and (window.at_end or not window.events):
+            return
+        if direction == "older" and (window.at_start or not window.events):
+            return
+        if direction in self._loading:
+            return
+        self._loading.add(direction)
+        self._fetch_edge(self._generation, direction)
+
+    @work(thread=True, group="timeline-edge", exit_on_error=False)
+    def _fetch_edge(self, generation: int, direction: Direction) -> None:
+        worker = get_current_worker()
+        window = self.window
+        if direction == "newer":
+            start = (window.last_position or 0) + 1
+            page = fetch_page(
+                self.store,
+                self.filters,
+                limit=PAGE,
+                from_position=start,
+                cancelled=lambda: worker.is_cancelled or generation != self._generation,
+            )
+        else:
+            start = (window.first_position or 1) - 1
+            page = fetch_page(
+                self.store,
+                self.filters,
+                limit=PAGE,
+                from_position=start,
+                backwards=True,
+                cancelled=lambda: worker.is_cancelled or generation != self._generation,
+            )
+        self.app.call_from_thread(self._apply_edge, generation, direction, page)
+
+    def _apply_edge(self, generation: int, direction: Direction, page: Page) -> None:
+        self._loading.discard(direction)
+        if generation != self._generation:
+            return
+        selected = self.selected
+        if direction == "newer":
+            self.window.append(page.events, complete=page.complete)
+        else:
+            self.window.prepend(page.events, complete=page.complete)
+        self._rebuild(selected.position if selected else None, keep_offset=True)
+
+    # -- drawing ----------------------------------------------------------
+
+    def _row(self, event: RecordedEvent) -> tuple[Any, ...]:
+        when = event.recorded_at if self.time_column == "recorded" else event.occurred_at
+        return (
+            Text(str(event.position), justify="right"),
+            short_time(when),
+            truncate(event.aggregate_id, 16),
+            Text("" if event.version is None else str(event.version), justify="right"),
+            truncate(event.type, 18),
+            truncate(event.actor, 10),
+        )
+
+    def _rebuild(self, position: int | None, *, keep_offset: bool = False) -> None:
+        """Redraw the table from the window with the cursor on ``position``.
+
+        ``None`` puts the cursor on the newest row. With ``keep_offset`` the
+        cursor keeps its place on screen, so paging in rows does not jump.
+        """
+        table = self.table
+        screen_offset = table.cursor_row - round(table.scroll_y)
+        table.suppress_edges = True
+        table.clear()
+        for event in self.window.events:
+            table.add_row(*self._row(event), key=str(event.position))
+        row = 0
+        if self.window.events:
+            if position is None:
+                row = len(self.window) - 1
+            else:
+                row = self.window.index_at_or_before(position)
+            table.move_cursor(row=row, animate=False, scroll=not keep_offset)
+
+        def settle() -> None:
+            if keep_offset:
+                table.scroll_to(y=max(0, row - screen_offset), animate=False, immediate=True)
+            table.suppress_edges = False
+
+        table.call_after_refresh(settle)
+        self._render_status()
+        self.post_message(self.Highlighted(self.selected))
+
+    def _render_filter_bar(self) -> None:
+        bar = self.query_one("#filter-bar", Static)
+        chips = self.filters.chips()
+        text = Text()
+        if not chips:
+            text.append("All events", style="bold")
+            text.append("   f filter · x clear · t live tail", style="dim")
+        else:
+            text.append("Filters ", style="bold")
+            for _, label in chips:
+                text.append(f" {label} ", style="reverse")
+                text.append(" ")
+            text.append("  x clears", style="dim")
+        bar.update(text)
+
+    def _render_status(self) -> None:
+        status = self.query_one("#timeline-status", Static)
+        window = self.window
+        text = Text()
+        if self.following:
+            text.append("● LIVE ", style="bold green")
+        if self._scanning is not None:
+            text.append(f"scanning… at #{self._scanning:,}  ", style="yellow")
+        if window.events:
+            row = self.table.cursor_row + 1
+            text.append(f"#{window.first_position:,}–#{window.last_position:,} ")
+            text.append(f"(row {row} of {len(window)} loaded")
+            if self._matching is not None:
+                text.append(f"; {self._matching:,} matching")
+            text.append(")")
+            if not window.at_end:
+                text.append("  more below ↓", style="dim")
+        elif self._scanning is None:
+            text.append("No events match." if not self.filters.is_empty else "The store is empty.")
+        if self._pending_new:
+            text.append(f"  ▼ {self._pending_new} new (G to see)", style="bold yellow")
+        if self._note:
+            text.append(f"  {self._note}", style="italic cyan")
+        status.update(text)
+
+    @work(thread=True, exclusive=True, group="timeline-count", exit_on_error=False)
+    def _count(self, filters: Filters) -> None:
+        if filters.needs_scan:
+            return
+        total = self.store.count(**filters.store_kwargs())
+        self.app.call_from_thread(self._apply_count, filters, total)
+
+    def _apply_count(self, filters: Filters, total: int) -> None:
+        if filters == self.filters:
+            self._matching = total
+            self._render_status()
+
+    # -- live tail --------------------------------------------------------
+
+    def _start_tail(self) -> None:
+        if self._tail_stop is not None:
+            self._tail_stop.set()
+        stop = threading.Event()
+        self._tail_stop = stop
+        self._tail(stop)
+
+    @work(thread=True, group="timeline-tail", exit_on_error=False)
+    def _tail(self, stop: threading.Event) -> None:
+        start = self.store.head() + 1
+        for event in self.store.follow(from_position=start, poll_interval=0.2, stop=stop):
+            if stop.is_set():
+                break
+            self._tail_buffer.append(event)
+
+    def _drain_tail(self) -> None:
+        if not self._tail_buffer:
+            return
+        fresh: list[RecordedEvent] = []
+        while self._tail_buffer:
+            fresh.append(self._tail_buffer.popleft())
+        if not self.following:
+            return
+        fresh = [event for event in fresh if self.filters.matches_all(event)]
+        if not fresh:
+            return
+        if self._matching is not None:
+            self._matching += len(fresh)
+        window = self.window
+        if not window.at_end:
+            self._pending_new += len(fresh)
+            self._render_status()
+            return
+        table = self.table
+        at_bottom = not window.events or table.cursor_row >= len(window) - 1
+        if at_bottom:
+            window.append(fresh, complete=True)
+            self._rebuild(None)
+            return
+        if len(window) + len(fresh) > window.max_size:
+            # Appending would push the row being read off the top; say so instead.
+            window.at_end = False
+            self._pending_new += len(fresh)
+            self._render_status()
+            return
+        selected = self.selected
+        window.append(fresh, complete=True)
+        self._pending_new += len(fresh)
+        self._rebuild(selected.position if selected else None, keep_offset=True)
+
+    def stop_tail(self) -> None:
+        if self._tail_stop is not None:
+            self._tail_stop.set()

@@ -84,7 +84,8 @@ class WriteTransaction(abc.ABC):
 
     @abc.abstractmethod
     def insert(self, rows: Sequence[Row], aggregate: AggregateInfo | None) -> None:
-        """Insert the rows and create or update the aggregate's row."""
+        """Insert the rows and create or update the aggregate's row (an existing
+        row keeps its first_position and created_at)."""
 
     @abc.abstractmethod
     def save_snapshot(self, snapshot: Snapshot, fingerprint: str, created_at: str) -> None:

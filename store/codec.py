@@ -24,6 +24,13 @@ _canonical = json.JSONEncoder(
     ensure_ascii=False, allow_nan=False, separators=(",", ":"), sort_keys=True
 ).encode
 loads = json.loads
+_scan_once = json.JSONDecoder().scan_once
+
+
+def loads_stored(text: str) -> Any:
+    """Decode JSON text the store wrote itself: the C scanner without
+    ``json.loads``' whitespace and trailing-data checks (verify uses ``loads``)."""
+    return _scan_once(text, 0)[0]
 
 
 def format_time(value: datetime) -> str:

@@ -387,14 +387,15 @@ class EventStore:
             )
         info = None
         if aggregate_id is not None:
-            first = self._backend.aggregate(aggregate_id) if current else None
+            # On an existing aggregate the backend keeps its first position and
+            # creation time; these two values only matter for a new one.
             info = AggregateInfo(
                 aggregate_id,
                 aggregate_type,
                 current + len(batch),
-                first.first_position if first else head.position + 1,
+                head.position + 1,
                 head.position + len(batch),
-                first.created_at if first else now,
+                now,
                 now,
             )
         tx.insert(rows, info)

@@ -9,6 +9,7 @@ time order).
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import urllib.parse
@@ -19,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from .backend import Backend, ChainRow, Head, Query, Row, Snapshot, WriteTransaction
-from .codec import GENESIS_HASH, format_time, loads, parse_time
+from .codec import GENESIS_HASH, format_time, loads_stored, parse_time
 from .errors import (
     ConcurrencyError,
     CorruptStoreError,
@@ -103,8 +104,8 @@ def _event(row: tuple[Any, ...]) -> RecordedEvent:
         row[4],
         row[5],
         row[6],
-        loads(row[7]),
-        loads(row[8]),
+        loads_stored(row[7]),
+        loads_stored(row[8]),
         parse_time(row[9]),
         parse_time(row[10]),
         row[11],
@@ -342,6 +343,10 @@ class SQLiteBackend(Backend):
             raise
 
     def close(self) -> None:
+        if not self.readonly:
+            # Refresh the planner's statistics where they went stale, cheaply.
+            with contextlib.suppress(sqlite3.Error):
+                self.conn.execute("PRAGMA optimize")
         self.conn.close()
 
     @contextmanager
@@ -514,7 +519,7 @@ class SQLiteBackend(Backend):
                 "AND fingerprint = ? AND version <= ? ORDER BY version DESC LIMIT 1",
                 (aggregate_id, fingerprint, max_version),
             ).fetchone()
-        return None if row is None else Snapshot(aggregate_id, row[0], row[1], loads(row[2]))
+        return None if row is None else Snapshot(aggregate_id, row[0], row[1], loads_stored(row[2]))
 
     def chain_page(self, after: int, limit: int) -> list[ChainRow]:
         with translated(self.location):

@@ -95,6 +95,10 @@ class WriteTransaction(abc.ABC):
 class Backend(abc.ABC):
     """A database holding one event store.
 
+    Reads made while :meth:`write` is open (a snapshot taken inside an append
+    folds the rows just inserted) must see the transaction's uncommitted rows,
+    so a pooled backend reads through the transaction's connection then.
+
     Thread-safety: a backend is used by one thread at a time; the EventStore
     serialises calls with its lock.
     """

@@ -1,0 +1,90 @@
+"""The Markdown report: GitHub-flavoured tables, safe to render.
+
+Text from the store is escaped so a renderer shows it as written: HTML markup,
+emphasis and link syntax are backslash-escaped, ``|`` cannot end a cell, and
+line breaks cannot end a row.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any, TextIO
+
+from store import Change
+
+from .model import Entry, Report, json_text, time_text, timeline_headings
+
+__all__ = ["md_escape", "write_markdown"]
+
+# CommonMark lets a backslash escape any ASCII punctuation; these are the ones
+# that can start emphasis, code, a link, an entity, a tag or a cell boundary
+# inside a cell (with "[" escaped, "(" and "!" cannot make a link or image).
+_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
+
+
+def md_escape(value: Any) -> str:
+    """Text for one table cell: markup escaped, on one line."""
+    text = "" if value is None else str(value)
+    text = _SPECIAL.sub(r"\\\1", text)
+    return " ".join(text.splitlines()) if "\n" in text or "\r" in text else text
+
+
+def _table(headings: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(headings) + " |", "|" + "|".join("---" for _ in headings) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _kv(rows: list[tuple[str, str]]) -> str:
+    return _table(["", ""], [[f"**{md_escape(k)}**", md_escape(v)] for k, v in rows])
+
+
+def _counts(title: str, counts: dict[str, int]) -> str:
+    rows = [[md_escape(name), str(n)] for name, n in counts.items()]
+    return _table([title, "Events"], rows or [["none", "0"]])
+
+
+def _change(c: Change) -> str:
+    old = "(absent)" if c.old is None else json_text(c.old)
+    new = "(absent)" if c.new is None else json_text(c.new)
+    return f"{md_escape(c.path)}: {md_escape(old)} → {md_escape(new)}"
+
+
+def _row(entry: Entry, aggregate: bool) -> list[str]:
+    e = entry.event
+    row = [str(e.position), time_text(e.recorded_at), md_escape(e.actor or "")]
+    if not aggregate:
+        row.append(md_escape(e.aggregate_id or ""))
+    row += ["" if e.version is None else str(e.version), md_escape(e.type)]
+    row.append(md_escape(json_text(e.data)))
+    if aggregate:
+        row.append("<br>".join(_change(c) for c in entry.changes or []) or "no change")
+    return row
+
+
+def write_markdown(report: Report, out: TextIO) -> int:
+    """Write ``report`` as Markdown; returns the number of timeline rows."""
+    scope, summary, integrity = report.scope, report.summary, report.integrity
+    aggregate = report.is_aggregate
+    out.write(f"# {md_escape(scope.title)}\n\n")
+    out.write(f"**Integrity: {integrity.verdict}.** {md_escape(integrity.statement())}\n\n")
+    out.write("## Scope\n\n" + _kv(scope.rows()) + "\n")
+    out.write("## Summary\n\n" + _kv(summary.rows()) + "\n")
+    out.write(_counts("Event type", summary.per_type) + "\n")
+    out.write(_counts("Actor", summary.per_actor) + "\n")
+    if aggregate:
+        out.write("## State after the last event shown\n\n```json\n")
+        state = json_text(summary.final_state or {}, indent=2)
+        # A fence inside the state must not close ours.
+        out.write(state.replace("```", "`\u200b``") + "\n```\n\n")
+    out.write("## Integrity attestation\n\n" + _kv(integrity.rows()) + "\n")
+    headings = timeline_headings(aggregate)
+    out.write("## Timeline\n\n")
+    out.write("| " + " | ".join(headings) + " |\n|" + "|".join("---" for _ in headings) + "|\n")
+    count = 0
+    for entry in report.entries():
+        out.write("| " + " | ".join(_row(entry, aggregate)) + " |\n")
+        count += 1
+    if count == 0:
+        out.write("\nNo events.\n")
+    return count

@@ -17,10 +17,11 @@ from textual.containers import Horizontal
 from textual.widgets import Footer, Header, Input, Static, Tree
 from textual.worker import Worker, WorkerState
 
-from store import EventStore, RecordedEvent, StoreError, VerifyReport
+from store import EventStore, RecordedEvent, VerifyReport
 
 from .commands import WorkbenchCommands
 from .dialogs import ExportDialog, FilterDialog, HelpScreen, PromptDialog
+from .errors import one_line
 from .export import export_events
 from .fmt import event_json
 from .panes import AggregatesPane, DetailPane
@@ -96,12 +97,17 @@ class WorkbenchApp(App[int]):
 
     def on_mount(self) -> None:
         mode = "read-only" if self.store.readonly else "read-write"
-        self.sub_title = f"{self.store.path} · {mode}"
+        self.sub_title = f"{self.store_name} · {mode}"
         self.timeline.jump("newest")
         self.timeline.table.focus()
         self._load_catalogue()
         if self.verify_on_start:
             self.action_verify()
+
+    @property
+    def store_name(self) -> str:
+        """The store's file name (the full path is long and says little on screen)."""
+        return Path(self.store.path).name or self.store.path
 
     @property
     def timeline(self) -> Timeline:
@@ -142,9 +148,10 @@ class WorkbenchApp(App[int]):
     def on_worker_state_changed(self, message: Worker.StateChanged) -> None:
         worker = message.worker
         if message.state == WorkerState.ERROR and worker.error is not None:
-            error = worker.error
-            text = str(error) if isinstance(error, StoreError) else repr(error)
-            self.notify(text.splitlines()[0] if text else type(error).__name__, severity="error")
+            self.notify(one_line(worker.error), severity="error", title="Store error")
+
+    def set_theme(self, name: str) -> None:
+        self.theme = name
 
     # -- filters ---------------------------------------------------------------
 
@@ -360,7 +367,7 @@ class WorkbenchApp(App[int]):
         self.call_from_thread(self.notify, f"Wrote the audit report of {aggregate_id} to {path}.")
 
     def action_verify(self) -> None:
-        self.sub_title = f"{self.store.path} · verifying hash chain…"
+        self.sub_title = f"{self.store_name} · verifying hash chain…"
         self._verify()
 
     @work(thread=True, exclusive=True, group="verify", exit_on_error=False)
@@ -373,10 +380,10 @@ class WorkbenchApp(App[int]):
         mode = "read-only" if self.store.readonly else "read-write"
         banner = self.query_one("#banner", Static)
         if report.ok:
-            self.sub_title = f"{self.store.path} · {mode} · chain ✓ {report.checked:,} events"
+            self.sub_title = f"{self.store_name} · {mode} · chain ✓ {report.checked:,} events"
             banner.remove_class("shown")
             return
-        self.sub_title = f"{self.store.path} · {mode} · CHAIN BROKEN"
+        self.sub_title = f"{self.store_name} · {mode} · CHAIN BROKEN"
         where = (
             f"at position {report.first_bad_position:,}"
             if report.first_bad_position is not None

@@ -32,6 +32,7 @@ _DIALOG_CSS = """
 {name} .buttons {{ height: auto; margin-top: 1; align-horizontal: right; }}
 {name} .buttons Button {{ margin-left: 2; }}
 {name} Label {{ margin-top: 1; }}
+{name} .hint {{ color: $text-muted; margin-top: 1; }}
 """
 
 
@@ -104,9 +105,13 @@ class FilterDialog(ModalScreen[Filters | None]):
                     yield Label("Correlation id")
                     yield Input(f.correlation_id or "", id="f-correlation")
             yield Static("", classes="error", id="f-error")
+            yield Static(
+                "space ticks a type · Enter in a field or ctrl+s applies · Esc cancels",
+                classes="hint",
+            )
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel")
-                yield Button("Apply (ctrl+s)", variant="primary", id="apply")
+                yield Button("Apply", variant="primary", id="apply")
 
     def _choices(self) -> str:
         if not self.aggregate_types:
@@ -224,7 +229,7 @@ class ExportDialog(ModalScreen[tuple[str, str] | None]):
             yield Static(self.summary)
             with RadioSet(id="export-format"):
                 for index, (key, label) in enumerate(self.formats.items()):
-                    yield RadioButton(label, value=index == 0, name=key)
+                    yield RadioButton(label, value=index == 0, name=key, id=f"fmt-{key}")
             yield Label("File (Enter exports)")
             first = next(iter(self.formats))
             yield Input(self._path_for(first), id="export-path")
@@ -233,8 +238,11 @@ class ExportDialog(ModalScreen[tuple[str, str] | None]):
                 yield Button("Cancel", id="cancel")
                 yield Button("Export", variant="primary", id="export")
 
+    def on_mount(self) -> None:
+        self.query_one("#export-path", Input).focus()
+
     def _path_for(self, fmt: str) -> str:
-        suffix = {"jsonl": ".jsonl", "csv": ".csv"}.get(fmt, f".{fmt}")
+        suffix = {"jsonl": ".jsonl", "csv": ".csv", "report": ".html"}.get(fmt, f".{fmt}")
         return f"{self.default_stem}{suffix}"
 
     @property

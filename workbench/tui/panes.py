@@ -17,6 +17,7 @@ from textual.worker import get_current_worker
 
 from store import AggregateInfo, EventStore, RecordedEvent
 
+from .errors import ReportWorkerErrors
 from .fmt import time_text, truncate
 from .jsonview import JsonTree
 
@@ -32,7 +33,7 @@ UNTYPED = "(untyped)"
 NodeData = tuple[str, Any]
 
 
-class AggregatesPane(Vertical):
+class AggregatesPane(ReportWorkerErrors, Vertical):
     """Aggregates grouped by type with counts, and an incremental search by id."""
 
     DEFAULT_CSS = """
@@ -165,7 +166,7 @@ class AggregatesPane(Vertical):
             tree.root.add_leaf(Text("… more matches: type more of the id", style="dim"))
         first = next(iter(groups.values()))
         if first.children:
-            tree.move_cursor(first.children[0])
+            tree.call_after_refresh(tree.move_cursor, first.children[0])
 
     @on(Tree.NodeSelected, "#aggregate-tree")
     def _selected(self, message: Tree.NodeSelected[NodeData]) -> None:

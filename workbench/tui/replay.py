@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from store import AggregateInfo, EventStore, RecordedEvent, Step
 
 from .dialogs import PromptDialog
+from .errors import ReportWorkerErrors
 from .fmt import short_time, truncate, value_text
 from .jsonview import JsonTree, resolve_pointer
 from .query import TimeParseError, parse_time
@@ -72,7 +73,7 @@ def blame(es: EventStore, aggregate_id: str, path: str, to_version: int) -> list
     return entries
 
 
-class ReplayScreen(Screen[None]):
+class ReplayScreen(ReportWorkerErrors, Screen[None]):
     """The state of one aggregate as of any of its versions."""
 
     DEFAULT_CSS = """

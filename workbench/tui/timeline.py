@@ -25,10 +25,11 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey
-from textual.worker import get_current_worker
+from textual.worker import Worker, get_current_worker
 
 from store import EventStore, RecordedEvent
 
+from .errors import ReportWorkerErrors
 from .fmt import short_time, truncate
 from .query import Filters, Page, fetch_page
 from .window import Window
@@ -91,13 +92,13 @@ class TimelineTable(DataTable[Any]):
             self.post_message(self.NearEdge("older"))
 
 
-class Timeline(Vertical):
+class Timeline(ReportWorkerErrors, Vertical):
     """Filter bar, event table and status line."""
 
     DEFAULT_CSS = """
     Timeline { height: 1fr; }
     Timeline #filter-bar { height: auto; min-height: 1; padding: 0 1; background: $boost; }
-    Timeline #timeline-status { height: 1; padding: 0 1; color: $text-muted; }
+    Timeline #timeline-status { height: auto; max-height: 3; padding: 0 1; color: $text-muted; }
     Timeline TimelineTable { height: 1fr; }
     """
 
@@ -215,8 +216,11 @@ class Timeline(Vertical):
             "progress": self._progress_callback(generation),
         }
         asked: str | None = None
+        asked_at: datetime = target if where == "time" else datetime.min
         if where == "time":
-            asked = f"{note} ({short_time(target)} UTC)" if note else short_time(target)
+            when = short_time(target)
+            relative = note is not None and not note[:1].isdigit()
+            asked = f"{note} ({when})" if relative else when
             position = es.position_at(target)
             if position == 0:
                 where = "oldest"
@@ -239,11 +243,11 @@ class Timeline(Vertical):
             if landed is None:
                 note = note or f"no matching event at or before #{position}; showing the next ones"
             elif asked is not None:
-                exact = landed.recorded_at.replace(microsecond=0) == target.replace(microsecond=0)
-                note = (
-                    f"seek {asked}: landed on #{landed.position} recorded "
-                    f"{short_time(landed.recorded_at)}"
-                    + ("" if exact else ", the closest earlier event")
+                exact = landed.recorded_at == asked_at
+                note = f"seek {asked}: landed on #{landed.position}" + (
+                    ""
+                    if exact
+                    else f" (recorded {short_time(landed.recorded_at)}), the closest earlier event"
                 )
             elif landed.position != position and note is None:
                 note = (
@@ -287,6 +291,12 @@ class Timeline(Vertical):
         self._note = anchor.note
         target = self.window.first_position if anchor.position == FIRST else anchor.position
         self._rebuild(target)
+
+    def worker_failed(self, worker: Worker[object]) -> None:
+        # Let the next cursor move at an edge try again.
+        self._loading.clear()
+        self._scanning = None
+        self._render_status()
 
     # -- paging at the edges ---------------------------------------------
 
@@ -434,7 +444,7 @@ class Timeline(Vertical):
         if self._pending_new:
             text.append(f"  ▼ {self._pending_new} new (G to see)", style="bold yellow")
         if self._note:
-            text.append(f"  {self._note}", style="italic cyan")
+            text.append(f"\n{self._note}", style="italic cyan")
         status.update(text)
 
     @work(thread=True, exclusive=True, group="timeline-count", exit_on_error=False)

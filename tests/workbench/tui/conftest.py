@@ -7,6 +7,8 @@ those with :class:`FrozenClock`.
 
 from __future__ import annotations
 
+import asyncio
+import inspect
 import uuid
 from collections.abc import Iterator
 from dataclasses import replace
@@ -60,6 +62,16 @@ def build_store(path: Path, orders: int = 6) -> Path:
                     aggregate_type="Order",
                 )
     return path
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
+    """Run ``async def`` tests here with asyncio (Pilot tests), no plugin needed."""
+    if not inspect.iscoroutinefunction(pyfuncitem.obj):
+        return None
+    names = pyfuncitem._fixtureinfo.argnames
+    asyncio.run(pyfuncitem.obj(**{name: pyfuncitem.funcargs[name] for name in names}))
+    return True
 
 
 @pytest.fixture

@@ -514,9 +514,15 @@ def changes(
                         change.new,
                     )
                 )
-    frame = pd.DataFrame(rows, columns=list(CHANGE_COLUMNS))
-    for name in ("old", "new"):
-        frame[name] = frame[name].astype(object)
+    # Built column by column so old and new keep their JSON types (no float
+    # upcast of ints, no NaN for an absent field).
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(CHANGE_COLUMNS)
+    frame = pd.DataFrame(
+        {
+            name: pd.Series(values, dtype=object)
+            for name, values in zip(CHANGE_COLUMNS, columns, strict=True)
+        }
+    )
     return _typed(frame)
 
 
@@ -545,26 +551,43 @@ def _replay_changes(
 
 
 def as_of(
-    source: Source, aggregate_type: str | None, at: TimeLike, *, flatten: bool = True
+    source: Source,
+    aggregate_type: str | None,
+    at: TimeLike,
+    *,
+    time: str = "recorded_at",
+    flatten: bool = True,
 ) -> pd.DataFrame:
     """Every aggregate of a type as it stood at ``at``: one row each.
 
-    "As of" means the events recorded at or before ``at`` (``recorded_at``,
-    inclusive), a prefix of the log; aggregates created later are absent. The
-    states are rebuilt in one pass over that prefix with the store's reducers.
-    Rows are in order of creation. ``aggregate_type=None`` takes every
-    aggregate. Columns: ``aggregate_id``, ``aggregate_type``, ``version``,
-    ``position`` and ``updated_at`` of its last event by then, ``state``, and
+    With ``time="recorded_at"`` (the default) this is what the store knew at
+    ``at``: the events recorded at or before it, a prefix of the log read in one
+    pass; aggregates created later are absent. With ``time="occurred_at"`` it
+    is what had happened by ``at`` in business time as known now: late
+    arrivals dated back before ``at`` count, events dated after it do not.
+    States are rebuilt with the store's reducers, in log order. Rows are in
+    order of creation; ``aggregate_type=None`` takes every aggregate.
+
+    Columns: ``aggregate_id``, ``aggregate_type``, ``version``, ``position``
+    and ``updated_at`` (recorded_at) of its last event counted, ``state``, and
     with ``flatten`` one ``state.<field>`` column per field.
 
     Example:
         >>> as_of("shop.db", "Order", "2024-10-01T00:00Z")["state.status"].value_counts()
     """
     moment = to_datetime(at, "at")
+    assert moment is not None
+    if time not in ("recorded_at", "occurred_at"):
+        raise ValueError(f"time must be 'recorded_at' or 'occurred_at', not {time!r}")
     latest: dict[str, tuple[Any, ...]] = {}
     states_now: dict[str, dict[str, Any]] = {}
     with opened(source) as es, _bulk():
-        for e, _, after in _replay(es, es.read(aggregate_type=aggregate_type, until=moment)):
+        if time == "recorded_at":
+            selected: Iterable[RecordedEvent] = es.read(aggregate_type=aggregate_type, until=moment)
+        else:
+            every = es.read(aggregate_type=aggregate_type)
+            selected = (e for e in every if e.occurred_at <= moment)
+        for e, _, after in _replay(es, selected):
             aggregate = e.aggregate_id
             assert aggregate is not None
             latest[aggregate] = (aggregate, e.aggregate_type, e.version, e.position, e.recorded_at)

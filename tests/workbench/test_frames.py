@@ -324,5 +324,5 @@ def test_audit_accessor_views(es: EventStore) -> None:
     assert frames.activity(es, "D", chunksize=2).equals(activity)
     for plot in (df.sss.plot_activity, df.sss.plot_actors, df.sss.plot_gaps):
         assert plot().figure is not None
-    with pytest.raises(AttributeError, match="frames.events"):
+    with pytest.raises(AttributeError, match=r"frames\.events"):
         _ = pd.DataFrame({"a": [1]}).sss

@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import os
 import sys
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import IO, Any
 
 from store import (
     ANY,
@@ -289,19 +288,25 @@ def parse_import_line(number: int, text: str) -> ImportLine:
     )
 
 
-def iter_import_lines(lines: Iterable[str]) -> Iterator[ImportLine]:
+def _decoded(lines: Iterable[str | bytes]) -> Iterator[tuple[int, str]]:
+    """Number and decode lines one by one, so a bad byte is reported on its own line."""
+    for number, raw in enumerate(lines, start=1):
+        if isinstance(raw, bytes):
+            try:
+                text = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise CliError(f"line {number}: not UTF-8 text ({e.reason})") from None
+        else:
+            text = raw
+        if number == 1:
+            text = text.removeprefix("\ufeff")  # a byte-order mark some editors write
+        yield number, text
+
+
+def iter_import_lines(lines: Iterable[str | bytes]) -> Iterator[ImportLine]:
     """Parse JSON Lines lazily, skipping blank lines and rejecting repeated event ids."""
     seen: dict[str, int] = {}
-    number = 0
-    iterator = iter(lines)
-    while True:
-        number += 1
-        try:
-            text = next(iterator)
-        except StopIteration:
-            return
-        except UnicodeDecodeError as e:
-            raise CliError(f"line {number}: not UTF-8 text ({e.reason})") from None
+    for number, text in _decoded(lines):
         if not text.strip():
             continue
         line = parse_import_line(number, text)
@@ -347,7 +352,7 @@ class ImportResult:
     last_position: int | None = None
 
 
-def import_events(es: EventStore, lines: Iterable[str]) -> ImportResult:
+def import_events(es: EventStore, lines: Iterable[str | bytes]) -> ImportResult:
     """Append every line in one transaction; raise ``CliError`` naming the bad line.
 
     Consecutive lines for the same aggregate are appended together (one call per
@@ -396,13 +401,11 @@ def import_events(es: EventStore, lines: Iterable[str]) -> ImportResult:
     return result
 
 
-def _open_input(name: str) -> TextIO:
+def _open_input(name: str) -> IO[bytes] | IO[str]:
+    """The import source, binary where possible so each line is decoded on its own."""
     if name == "-":
-        buffer = getattr(sys.stdin, "buffer", None)
-        if buffer is None:  # already text (tests, embedding)
-            return sys.stdin
-        return io.TextIOWrapper(buffer, encoding="utf-8-sig")
-    return open(name, encoding="utf-8-sig")
+        return getattr(sys.stdin, "buffer", sys.stdin)
+    return open(name, "rb")
 
 
 def _remove_store_files(path: str) -> None:
@@ -426,11 +429,8 @@ def run_import(args: argparse.Namespace) -> int:
     except CliError as e:
         raise CliError(f"{e}; nothing was imported") from None
     finally:
-        if source is not sys.stdin:
-            if args.file == "-":
-                source.detach()  # type: ignore[attr-defined]  # leave sys.stdin open
-            else:
-                source.close()
+        if args.file != "-":
+            source.close()
     if result.total == 0:
         sys.stdout.write(f"nothing to import: {args.file} has no events\n")
         return 0

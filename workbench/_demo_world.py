@@ -170,6 +170,7 @@ class ShopBase:
         actor: str,
         cause: str | None = None,
         at: float | None = None,
+        /,
         **data: Any,
     ) -> str:
         """Emit one event; its payload is the keyword arguments."""

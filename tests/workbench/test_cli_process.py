@@ -96,3 +96,17 @@ def test_a_closed_pipe_is_not_an_error(demo_store: Path) -> None:
     assert first.startswith(b"POSITION")
     assert err == ""
     assert code in (0, 141)
+
+
+def test_the_command_line_starts_without_ui_or_dataframe_libraries() -> None:
+    # `sss verify` on a server must not pay for (or need) Textual or pandas.
+    code = (
+        "import sys, workbench.cli, workbench.demo; "
+        "heavy = [m for m in ('textual', 'pandas', 'pyarrow') if m in sys.modules]; "
+        "print(heavy)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

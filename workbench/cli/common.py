@@ -13,7 +13,7 @@ import re
 import sys
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TextIO
+from typing import IO, Any
 
 from store import EventStore
 
@@ -22,6 +22,7 @@ __all__ = [
     "CliError",
     "add_filter_arguments",
     "add_reducer_arguments",
+    "batched_lines",
     "dumps",
     "format_table_time",
     "join_relative_times",
@@ -29,7 +30,6 @@ __all__ = [
     "open_store",
     "parse_time",
     "read_filters",
-    "write_line",
 ]
 
 
@@ -248,11 +248,7 @@ def dumps(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def write_line(text: str, out: TextIO | None = None) -> None:
-    (out if out is not None else sys.stdout).write(text + "\n")
-
-
-def batched_lines(lines: Iterator[str], out: TextIO, size: int = 512) -> int:
+def batched_lines(lines: Iterator[str], out: IO[str], size: int = 512) -> int:
     """Write lines in chunks (fewer write calls when streaming large exports)."""
     count = 0
     chunk: list[str] = []

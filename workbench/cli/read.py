@@ -11,7 +11,7 @@ import os
 import sys
 import tempfile
 from collections.abc import Iterable, Iterator
-from typing import Any, TextIO
+from typing import IO, Any
 
 from store import RecordedEvent
 
@@ -146,7 +146,7 @@ def _csv_row(event: RecordedEvent) -> list[Any]:
     return row
 
 
-def write_export(events: Iterable[RecordedEvent], out: TextIO, fmt: str) -> int:
+def write_export(events: Iterable[RecordedEvent], out: IO[str], fmt: str) -> int:
     """Write events as ``jsonl`` or ``csv``; returns how many were written."""
     if fmt == "jsonl":
         return batched_lines((dumps(event.to_dict()) for event in events), out)

@@ -80,10 +80,13 @@ CATALOG = {
 CARRIERS = (("DHL", "JD"), ("UPS", "1Z"), ("GLS", "GL"), ("DPD", "DP"), ("PostNL", "3S"))
 SERVICES = ("checkout", "payments", "inventory", "shipping", "billing", "support-bot")
 AGENTS = ("user:erin", "user:sam")
-COMMENTS = (
-    "Could you check where my parcel is?", "I have asked the carrier and will report back.",
-    "The item arrived damaged, photos attached.", "A replacement is on its way.",
-    "Thanks, that solved it.", "Please use the return label from your account page.",
+AGENT_COMMENTS = (
+    "I have asked the carrier and will report back.", "A replacement is on its way.",
+    "Please use the return label from your account page.", "Refund approved.",
+)  # fmt: skip
+CUSTOMER_COMMENTS = (
+    "Could you check where my parcel is?", "The item arrived damaged, photos attached.",
+    "Thanks, that solved it.", "Still nothing, any news?",
 )  # fmt: skip
 SUBJECTS = {
     "placed": "Where is my order?", "confirmed": "Where is my order?",
@@ -212,8 +215,11 @@ class ShopBase:
     def stock_event(
         self, corr: str, item: Item, event_type: str, actor: str, cause: str | None, **move: Any
     ) -> str:
+        # Every movement names both references, one of them null, so the default
+        # merge-patch reducer replaces the last movement instead of blending two.
+        movement = {"order_id": None, "purchase_order": None, **move}
         return self.emit(
-            corr, item.sku, event_type, actor, cause, **item.stock(), last_movement=move
+            corr, item.sku, event_type, actor, cause, **item.stock(), last_movement=movement
         )
 
     # -- catalogue and customers ------------------------------------------------
@@ -493,7 +499,10 @@ class ShopBase:
                 who,
                 assigned,
                 comments=number,
-                last_comment={"by": who, "text": self.pick(COMMENTS)},
+                last_comment={
+                    "by": who,
+                    "text": self.pick(AGENT_COMMENTS if who == agent else CUSTOMER_COMMENTS),
+                },
             )
         if self.chance(0.15):
             self.emit(

@@ -18,13 +18,14 @@ from store import (
     ConcurrencyError,
     DuplicateEventError,
     EventStore,
+    ExpectedVersion,
     NewEvent,
     StoreError,
 )
 
 from .common import CliError, dumps, open_store, parse_time
 
-ExpectedVersion = Any  # an int, ANY or NO_STREAM
+Expected = int | ExpectedVersion  # what `expected_version` takes: an int, ANY or NO_STREAM
 
 _IMPORT_KEYS = frozenset(
     {
@@ -102,7 +103,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 # Parsing helpers
 
 
-def parse_expected_version(value: object, where: str) -> ExpectedVersion:
+def parse_expected_version(value: object, where: str) -> Expected:
     """``3``, ``"3"``, ``"any"`` or ``"no-stream"`` to what ``EventStore.append`` takes."""
     if isinstance(value, bool):
         raise CliError(f"{where} must be a version number, 'any' or 'no-stream'")
@@ -175,7 +176,7 @@ def run_append(args: argparse.Namespace) -> int:
     metadata = _json_object(args.metadata, "--metadata") if args.metadata is not None else {}
     if args.aggregate_type is not None and args.aggregate is None:
         raise CliError("--aggregate-type needs --aggregate")
-    expected: ExpectedVersion = ANY
+    expected: Expected = ANY
     if args.expected_version is not None:
         if args.aggregate is None:
             raise CliError("--expected-version needs --aggregate")
@@ -213,7 +214,7 @@ class ImportLine:
     event: NewEvent
     aggregate_id: str | None
     aggregate_type: str | None
-    expected_version: ExpectedVersion | None
+    expected_version: Expected | None
 
 
 def parse_import_line(number: int, text: str) -> ImportLine:

@@ -239,11 +239,13 @@ def test_sigkill_mid_batch_leaves_whole_batches(tmp_path: Path) -> None:
         in_transaction = _holds_write_lock(path)
         os.kill(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=60)
-        assert proc.returncode == -signal.SIGKILL
+        # 0: the writer had finished before the signal came (a late kill).
+        assert proc.returncode in (0, -signal.SIGKILL), proc.returncode
 
         with EventStore(path) as es:  # reopening runs SQLite's crash recovery
             stored = es.count(aggregate_id=name)
             assert stored in (0, BATCH), f"{name}: {stored} of {BATCH} events survived a kill"
+            assert stored or proc.returncode != 0, f"{name} finished but is not stored"
             if stored:
                 present.append(name)
                 events = list(es.stream(name))

@@ -153,6 +153,7 @@ class Integrity:
     head_hash: str | None
     first_bad_position: int | None
     reason: str | None
+    verified_through: int
     covered_first: int | None
     covered_last: int | None
     covered_events: int
@@ -180,7 +181,8 @@ class Integrity:
             )
         return (
             f"Verification FAILED at position {self.first_bad_position}: {self.reason}. "
-            f"Events up to position {self.head_position} checked out. This report covers {covered}."
+            f"Events up to position {self.verified_through} checked out. "
+            f"This report covers {covered}."
         )
 
     def rows(self) -> list[tuple[str, str]]:
@@ -193,6 +195,7 @@ class Integrity:
             ]
             if not self.ok:
                 rows += [
+                    ("Verified through position", str(self.verified_through)),
                     ("First bad position", str(self.first_bad_position)),
                     ("Reason", self.reason or ""),
                 ]
@@ -209,6 +212,7 @@ class Integrity:
             "head_hash": self.head_hash,
             "first_bad_position": self.first_bad_position,
             "reason": self.reason,
+            "verified_through": self.verified_through,
             "covered": {
                 "first_position": self.covered_first,
                 "last_position": self.covered_last,
@@ -389,6 +393,7 @@ def build_report(
         head_hash=result.head_hash if result is not None else None,
         first_bad_position=result.first_bad_position if result is not None else None,
         reason=result.reason if result is not None else None,
+        verified_through=result.head_position if result is not None else 0,
         covered_first=summary.first_position,
         covered_last=summary.last_position,
         covered_events=summary.events,

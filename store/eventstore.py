@@ -65,6 +65,10 @@ def _open_backend(location: str, readonly: bool, durable: bool, timeout: float) 
     return SQLiteBackend(location, readonly=readonly, durable=durable, timeout=timeout)
 
 
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
 def _check_name(value: object, what: str, optional: bool = True) -> str | None:
     if value is None and optional:
         return None
@@ -116,6 +120,9 @@ class EventStore:
             power loss. ``False`` trades that for speed in bulk imports; a
             crashed process still loses nothing that was committed.
         timeout: seconds to wait for another writer before :class:`LockedError`.
+        clock: where ``recorded_at`` comes from (default: the system clock in
+            UTC). Simulations and tests pass their own; whatever it says, the
+            store never lets ``recorded_at`` decrease along the log.
 
     Example:
         >>> with EventStore(":memory:") as es:
@@ -139,6 +146,7 @@ class EventStore:
         snapshot_every: int | None = None,
         durable: bool = True,
         timeout: float = 5.0,
+        clock: Callable[[], datetime] | None = None,
     ) -> None:
         if snapshot_every is not None and (
             not isinstance(snapshot_every, int)
@@ -159,6 +167,7 @@ class EventStore:
         self.reducers = reducers if reducers is not None else Reducers()
         self.upcasters = upcasters if upcasters is not None else Upcasters()
         self.snapshot_every = snapshot_every
+        self._clock = clock if clock is not None else _utc_now
         self._lock = threading.RLock()
         self._backend = _open_backend(self.path, readonly, durable, timeout)
         self._fingerprint = digest(self.reducers.fingerprint + self.upcasters.fingerprint)
@@ -320,7 +329,7 @@ class EventStore:
         if not batch:
             return []
         head = tx.head()
-        now = datetime.now(UTC)
+        now = require_aware(self._clock(), "clock()")
         if head.recorded_at is not None:
             # The clock may step back; "as of T" must stay a prefix of the log.
             now = max(now, parse_time(head.recorded_at))

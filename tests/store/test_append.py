@@ -91,6 +91,18 @@ def test_clock_stepping_back_is_clamped(store: EventStore, monkeypatch: pytest.M
     assert second.recorded_at == first.recorded_at
 
 
+def test_clock_supplies_recorded_at_and_is_clamped(make_store: Any) -> None:
+    times = iter([datetime(2024, 1, 1, 12, tzinfo=UTC), datetime(2023, 1, 1, tzinfo=UTC)])
+    es = make_store(clock=lambda: next(times))
+    (first,) = es.append([placed()], aggregate_id="o")
+    (second,) = es.append([placed()], aggregate_id="o")
+    assert first.recorded_at == datetime(2024, 1, 1, 12, tzinfo=UTC)
+    assert second.recorded_at == first.recorded_at  # a clock going back is clamped
+    naive = make_store(clock=lambda: datetime(2024, 1, 1))
+    with pytest.raises(ValidationError, match="naive"):
+        naive.append([placed()], aggregate_id="o")
+
+
 def test_system_events_without_aggregate(store: EventStore) -> None:
     (event,) = store.append([NewEvent("MaintenanceStarted", {"by": "ops"})])
     assert event.aggregate_id is None and event.version is None and event.aggregate_type is None

@@ -1,0 +1,283 @@
+"""The PostgreSQL backend's schema, session settings and error translation:
+the one place a ``psycopg`` error becomes a :class:`~store.errors.StoreError`."""
+
+from __future__ import annotations
+
+import math
+import re
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+from psycopg import errors as pgerrors
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg_pool import PoolTimeout
+
+from .codec import GENESIS_HASH, format_time
+from .errors import (
+    ConcurrencyError,
+    CorruptStoreError,
+    DuplicateEventError,
+    LockedError,
+    NotFoundError,
+    ReadOnlyError,
+    StoreError,
+    ValidationError,
+)
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+
+FORMAT = "sss-events"
+FORMAT_VERSION = 1
+
+# Text columns compare in code point order (COLLATE "C"), as in SQLite and
+# Python, whatever the database's collation.
+SCHEMA = f"""
+CREATE TABLE sss_meta (
+    key text PRIMARY KEY,
+    value text NOT NULL
+);
+CREATE TABLE sss_head (
+    id boolean PRIMARY KEY DEFAULT true CHECK (id),
+    position bigint NOT NULL,
+    hash text NOT NULL,
+    recorded_at timestamptz
+);
+INSERT INTO sss_head VALUES (true, 0, '{GENESIS_HASH}', NULL);
+CREATE TABLE events (
+    position bigint PRIMARY KEY,
+    event_id uuid NOT NULL,
+    aggregate_id text COLLATE "C",
+    aggregate_type text COLLATE "C",
+    version bigint,
+    type text COLLATE "C" NOT NULL,
+    schema_version bigint NOT NULL DEFAULT 1,
+    data json NOT NULL,
+    metadata json NOT NULL,
+    occurred_at timestamptz NOT NULL,
+    recorded_at timestamptz NOT NULL,
+    data_hash text NOT NULL,
+    hash text NOT NULL,
+    CONSTRAINT events_event_id_key UNIQUE (event_id),
+    CONSTRAINT events_aggregate_id_version_key UNIQUE (aggregate_id, version),
+    CHECK ((aggregate_id IS NULL) = (version IS NULL))
+);
+CREATE INDEX events_by_type ON events (type, position);
+CREATE INDEX events_by_aggregate_type ON events (aggregate_type, position);
+CREATE INDEX events_by_recorded_at ON events (recorded_at, position);
+CREATE FUNCTION sss_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'events are append-only: % is refused', TG_OP;
+END $$;
+CREATE TRIGGER events_refuse_update_delete BEFORE UPDATE OR DELETE ON events
+    FOR EACH ROW EXECUTE FUNCTION sss_refuse_change();
+CREATE TRIGGER events_refuse_truncate BEFORE TRUNCATE ON events
+    FOR EACH STATEMENT EXECUTE FUNCTION sss_refuse_change();
+CREATE TABLE aggregates (
+    aggregate_id text COLLATE "C" PRIMARY KEY,
+    aggregate_type text COLLATE "C",
+    version bigint NOT NULL,
+    first_position bigint NOT NULL,
+    last_position bigint NOT NULL,
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL
+);
+CREATE INDEX aggregates_by_type ON aggregates (aggregate_type, aggregate_id);
+CREATE TABLE snapshots (
+    aggregate_id text COLLATE "C" NOT NULL,
+    fingerprint text NOT NULL,
+    version bigint NOT NULL,
+    position bigint NOT NULL,
+    state json NOT NULL,
+    created_at timestamptz NOT NULL,
+    PRIMARY KEY (aggregate_id, fingerprint, version)
+);
+"""
+
+COLUMNS = (
+    "position, event_id::text, aggregate_id, aggregate_type, version, type, schema_version, "
+    "data::text, metadata::text, occurred_at, recorded_at, hash"
+)
+CHAIN_COLUMNS = (
+    "position, event_id::text, aggregate_id, aggregate_type, version, type, schema_version, "
+    "data::text, metadata::text, occurred_at, recorded_at, data_hash, hash"
+)
+COPY_EVENTS = (
+    "COPY events (position, event_id, aggregate_id, aggregate_type, version, type, "
+    "schema_version, data, metadata, occurred_at, recorded_at, data_hash, hash) FROM STDIN"
+)
+AGGREGATE_COLUMNS = (
+    "aggregate_id, aggregate_type, version, first_position, last_position, created_at, updated_at"
+)
+UPSERT_AGGREGATE = (
+    f"a AS (INSERT INTO aggregates ({AGGREGATE_COLUMNS}) "
+    "VALUES (%s, %s, %s, %s, %s, %s, %s) "
+    "ON CONFLICT (aggregate_id) DO UPDATE SET version = excluded.version, "
+    "last_position = excluded.last_position, updated_at = excluded.updated_at)"
+)
+LOCK_HEAD = "SELECT position, hash, recorded_at FROM sss_head FOR UPDATE"
+
+
+def redact(url: str) -> str:
+    """The URL without its password, for messages."""
+    try:
+        params = conninfo_to_dict(url)
+    except psycopg.Error:
+        return "the PostgreSQL store"
+    host = params.get("host") or "localhost"
+    port = params.get("port") or "5432"
+    user = f"{params['user']}@" if params.get("user") else ""
+    return f"postgresql://{user}{host}:{port}/{params.get('dbname') or ''}"
+
+
+def _key(detail: str | None) -> list[str]:
+    """The values of 'Key (a, b)=(x, y) already exists.'"""
+    if not detail or ")=(" not in detail:
+        return []
+    inside = detail.split(")=(", 1)[1].rsplit(")", 1)[0]
+    return [part.strip() for part in inside.rsplit(", ", 1)]
+
+
+def _translate(e: BaseException, location: str) -> StoreError:
+    """The one place a psycopg (or pool) error becomes a StoreError."""
+    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if isinstance(e, pgerrors.UniqueViolation):
+        constraint = e.diag.constraint_name or ""
+        key = _key(e.diag.message_detail)
+        if constraint == "events_event_id_key":
+            return DuplicateEventError(key[0] if key else "?", "is stored already")
+        if constraint == "events_aggregate_id_version_key":
+            if len(key) == 2 and key[1].isdigit():
+                return ConcurrencyError(key[0], int(key[1]) - 1, int(key[1]))
+            return ConcurrencyError("?", "a free version", -1)
+        return StoreError(f"{location}: {text}")
+    if isinstance(e, pgerrors.RaiseException) and "append-only" in text:
+        return StoreError(text)
+    if isinstance(e, pgerrors.ReadOnlySqlTransaction):
+        return ReadOnlyError(f"{location} is read-only: {text}")
+    if isinstance(e, (pgerrors.LockNotAvailable, pgerrors.DeadlockDetected)):
+        return LockedError(
+            f"{location} is locked by another writer; try again, or raise timeout= ({text})"
+        )
+    if isinstance(e, pgerrors.InvalidCatalogName):
+        return NotFoundError(f"cannot open {location}: {text}")
+    if isinstance(e, (pgerrors.UndefinedTable, pgerrors.UndefinedColumn)):
+        return CorruptStoreError(f"{location} is not a readable event store: {text}")
+    if isinstance(e, UnicodeEncodeError):
+        return ValidationError(f"text that is not valid Unicode cannot be stored: {e}")
+    if isinstance(e, psycopg.DataError):
+        return ValidationError(f"{location} cannot store this value: {text}")
+    if isinstance(e, PoolTimeout):
+        return StoreError(
+            f"cannot reach the PostgreSQL server of {location}: no connection within the "
+            f"timeout ({text}); is the server running?"
+        )
+    if isinstance(e, psycopg.OperationalError) and re.search(r'database ".*" does not exist', text):
+        return NotFoundError(f"cannot open {location}: {text}")
+    if isinstance(e, psycopg.OperationalError):
+        return StoreError(f"lost or could not open the connection to {location}: {text}")
+    return StoreError(f"{location}: {text}")
+
+
+@contextmanager
+def translated(location: str) -> Iterator[None]:
+    try:
+        yield
+    except (psycopg.Error, PoolTimeout, UnicodeEncodeError) as e:
+        raise _translate(e, location) from e
+
+
+def connection_info(location: str, readonly: bool, timeout: float) -> str:
+    """The libpq connection string: the URL plus the session settings the store relies on."""
+    try:
+        params: dict[str, Any] = conninfo_to_dict(location)
+    except psycopg.ProgrammingError as e:
+        raise ValidationError(f"not a valid PostgreSQL URL: {redact(location)} ({e})") from e
+    options = [params.get("options") or ""]
+    # Times come back in UTC, so they format to the text the chain hashed.
+    options.append("-c TimeZone=UTC")
+    # Waiting for another writer's head lock surfaces as LockedError.
+    options.append(f"-c lock_timeout={max(1, math.ceil(timeout * 1000))}")
+    if readonly:
+        # Audit mode: PostgreSQL itself refuses every write.
+        options.append("-c default_transaction_read_only=on")
+    params["options"] = " ".join(o for o in options if o)
+    params.setdefault("application_name", "sss")
+    params.setdefault("connect_timeout", str(max(2, math.ceil(timeout))))
+    return make_conninfo("", **params)
+
+
+def ensure_schema(conn: Conn, display: str, readonly: bool) -> tuple[str, str, int]:
+    """The store's schema, database and server version; creates the tables when
+    the schema is empty (and the schema itself when missing), unless read-only."""
+    row = conn.execute(
+        "SELECT current_schema(), current_database(), current_setting('search_path')"
+    ).fetchone()
+    assert row is not None
+    schema, database, search_path = row
+    if schema is None:
+        wanted = next(
+            (
+                part.strip().strip('"')
+                for part in search_path.split(",")
+                if part.strip() and part.strip() != '"$user"'
+            ),
+            "public",
+        )
+        if readonly:
+            raise NotFoundError(f"no event store at {display}: schema {wanted} does not exist")
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(wanted)))
+        schema = wanted
+    version = conn.info.server_version
+    if _check_tables(conn, schema, display):
+        return schema, database, version
+    if readonly:
+        raise NotFoundError(f"no event store at {display} (schema {schema} is empty)")
+    with conn.transaction():
+        # Two processes creating the same store: the second waits, then finds it.
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (schema,))
+        if not _check_tables(conn, schema, display):
+            conn.execute(SCHEMA)
+            conn.cursor().executemany(
+                "INSERT INTO sss_meta VALUES (%s, %s)",
+                [
+                    ("format", FORMAT),
+                    ("format_version", str(FORMAT_VERSION)),
+                    ("store_id", str(uuid.uuid4())),
+                    ("created_at", format_time(datetime.now(UTC))),
+                ],
+            )
+    return schema, database, version
+
+
+def _check_tables(conn: Conn, schema: str, display: str) -> bool:
+    """True when the schema holds a store; False when it is empty."""
+    tables = {
+        r[0]
+        for r in conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,)
+        ).fetchall()
+    }
+    if "sss_meta" in tables:
+        meta: dict[str, str] = dict(conn.execute("SELECT key, value FROM sss_meta").fetchall())
+        if meta.get("format") != FORMAT:
+            raise CorruptStoreError(
+                f"{display} is not an event store (format {meta.get('format')!r})"
+            )
+        if int(meta.get("format_version", "0")) > FORMAT_VERSION:
+            raise CorruptStoreError(
+                f"{display} was written by a newer version (format "
+                f"{meta['format_version']}); upgrade to read it"
+            )
+        return True
+    if tables:
+        raise CorruptStoreError(
+            f"schema {schema} of {display} holds other tables "
+            f"({', '.join(sorted(tables)[:5])}), not an event store; give the store a "
+            "schema of its own, e.g. ?options=-csearch_path%3Dsss"
+        )
+    return False

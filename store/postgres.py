@@ -1,0 +1,599 @@
+"""The PostgreSQL backend: the one place that opens PostgreSQL connections.
+Its schema, session settings and the translation of ``psycopg`` errors (in
+one function) live in :mod:`store._pgschema`.
+
+A store lives in one schema (the first of the connection's ``search_path``,
+``public`` unless the URL says otherwise, e.g.
+``postgresql://host/db?options=-csearch_path%3Dsss``): tables ``events``,
+``aggregates``, ``snapshots``, ``sss_meta`` and the one-row ``sss_head``.
+
+Gapless positions in commit order:
+    Every append locks the single ``sss_head`` row with ``SELECT ... FOR
+    UPDATE`` and updates it (position, hash, recorded_at of the new last
+    event) inside the same transaction, so the row lock is held until COMMIT.
+    The lock is taken by :meth:`WriteTransaction.head` at the latest; because
+    :class:`~store.eventstore.EventStore` looks up event ids and the
+    aggregate's version before it asks for the head, the first read of a write
+    transaction takes it, so those reads are current too and ``ANY`` appends
+    never fail spuriously. A second writer blocks on the row until the first
+    has committed (or rolled back) and then reads the head *it* wrote: the
+    transactions run at READ COMMITTED, where a row lock wait re-reads the
+    newest committed row version. So position N+1 is handed out only after the
+    transaction holding N has committed, and PostgreSQL makes a commit visible
+    before it releases its locks: no snapshot can contain N+1 without N, and a
+    reader that follows the log by position never skips an event. The hash
+    chain is built under the same lock, so it stays a chain. The UNIQUE
+    constraints on ``event_id`` and ``(aggregate_id, version)`` back this up
+    for anything that writes around the lock.
+
+Exact hashes:
+    ``data`` and ``metadata`` are stored in ``json`` columns, which keep the
+    text exactly as written (and can still be queried with ``->``/``->>`` or
+    cast to ``jsonb``). ``jsonb`` would not do: it rewrites numbers
+    (``1e3`` becomes ``1000``, an int where Python read a float), which would
+    change the canonical form the hash covers. Times are ``timestamptz``
+    (microsecond resolution, like the store's ISO text), always handed back
+    formatted with :func:`store.codec.format_time`, so the chain sees the very
+    text the store hashed.
+
+Live tail:
+    Each append sends ``NOTIFY`` on a channel named after the schema in its
+    own transaction (delivered at commit); :meth:`PostgresBackend.wait_for_change`
+    LISTENs on a dedicated connection and falls back to sleeping (the caller
+    polls the head) whenever that connection is unavailable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import psycopg
+from psycopg import sql
+from psycopg_pool import ConnectionPool
+
+from ._pgschema import (
+    AGGREGATE_COLUMNS,
+    CHAIN_COLUMNS,
+    COLUMNS,
+    COPY_EVENTS,
+    LOCK_HEAD,
+    UPSERT_AGGREGATE,
+    Conn,
+    connection_info,
+    ensure_schema,
+    redact,
+    translated,
+)
+from .backend import Backend, ChainRow, Head, Query, Row, Snapshot, WriteTransaction
+from .codec import encode_object, format_time, loads, loads_stored, parse_time
+from .errors import CorruptStoreError, ReadOnlyError
+from .models import AggregateInfo, RecordedEvent
+
+__all__ = ["PostgresBackend", "redact"]
+
+T = TypeVar("T")
+
+
+def _utc(value: datetime) -> datetime:
+    return value.astimezone(UTC)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else format_time(value)
+
+
+def _event(row: tuple[Any, ...]) -> RecordedEvent:
+    return RecordedEvent(
+        row[0],
+        row[1],
+        row[2],
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        loads_stored(row[7]),
+        loads_stored(row[8]),
+        _utc(row[9]),
+        _utc(row[10]),
+        row[11],
+    )
+
+
+def _aggregate(row: tuple[Any, ...]) -> AggregateInfo:
+    return AggregateInfo(row[0], row[1], row[2], row[3], row[4], _utc(row[5]), _utc(row[6]))
+
+
+class _PostgresWrite(WriteTransaction):
+    def __init__(self, backend: PostgresBackend, conn: Conn) -> None:
+        self.backend = backend
+        self.conn = conn
+
+    def _lock(self) -> Head:
+        """Take the head row lock (once per transaction) and return the head."""
+        if self.backend._head is None:
+            with translated(self.backend.display):
+                self._locked(self.conn.execute(LOCK_HEAD).fetchone())
+        assert self.backend._head is not None
+        return self.backend._head
+
+    def _locked(self, row: tuple[Any, ...] | None) -> None:
+        if row is None:
+            raise CorruptStoreError(f"{self.backend.display} has lost its sss_head row")
+        self.backend._head = Head(row[0], row[1], _iso(row[2]))
+
+    def head(self) -> Head:
+        return self._lock()
+
+    def aggregate(self, aggregate_id: str) -> tuple[str | None, int] | None:
+        self._lock()
+        with translated(self.backend.display):
+            row = self.conn.execute(
+                "SELECT aggregate_type, version FROM aggregates WHERE aggregate_id = %s",
+                (aggregate_id,),
+            ).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def find_events(self, event_ids: Sequence[str]) -> list[RecordedEvent]:
+        find = f"SELECT {COLUMNS} FROM events WHERE event_id = ANY(%s::uuid[])"
+        with translated(self.backend.display):
+            if self.backend._head is None:
+                # One round trip: the server runs the lookup after the lock is
+                # granted, so it sees every append committed before ours.
+                with self.conn.pipeline():
+                    lock = self.conn.execute(LOCK_HEAD)
+                    found = self.conn.execute(find, (list(event_ids),))
+                self._locked(lock.fetchone())
+            else:
+                found = self.conn.execute(find, (list(event_ids),))
+            return [_event(row) for row in found.fetchall()]
+
+    def insert(self, rows: Sequence[Row], aggregate: AggregateInfo | None) -> None:
+        self._lock()
+        conn = self.conn
+        with translated(self.backend.display):
+            if rows:
+                # COPY is the cheapest way in for a batch; the ISO times and
+                # JSON texts go in as they are and PostgreSQL parses them.
+                with conn.cursor() as cur, cur.copy(COPY_EVENTS) as copy:
+                    for row in rows:
+                        copy.write_row(row)
+            # The rest in one statement (one round trip) while we hold the lock.
+            parts: list[str] = []
+            params: list[Any] = []
+            if aggregate is not None:
+                parts.append(UPSERT_AGGREGATE)
+                params += [
+                    aggregate.aggregate_id,
+                    aggregate.aggregate_type,
+                    aggregate.version,
+                    aggregate.first_position,
+                    aggregate.last_position,
+                    aggregate.created_at,
+                    aggregate.updated_at,
+                ]
+            if rows:
+                last = rows[-1]
+                parts.append(
+                    "h AS (UPDATE sss_head SET position = %s, hash = %s, "
+                    "recorded_at = %s::timestamptz RETURNING position)"
+                )
+                params += [last[0], last[12], last[10]]
+                # Delivered at COMMIT, never for a rolled-back append.
+                tail = "SELECT pg_notify(%s, position::text) FROM h"
+                params.append(self.backend.channel)
+            else:
+                tail = "SELECT 1"
+            if parts:
+                conn.execute(f"WITH {', '.join(parts)} {tail}", params)
+        if rows:
+            self.backend._head = Head(rows[-1][0], rows[-1][12], rows[-1][10])
+
+    def save_snapshot(self, snapshot: Snapshot, fingerprint: str, created_at: str) -> None:
+        with translated(self.backend.display):
+            self.conn.execute(
+                "INSERT INTO snapshots VALUES (%s, %s, %s, %s, %s::json, %s) "
+                "ON CONFLICT (aggregate_id, fingerprint, version) DO UPDATE SET "
+                "position = excluded.position, state = excluded.state, "
+                "created_at = excluded.created_at",
+                (
+                    snapshot.aggregate_id,
+                    fingerprint,
+                    snapshot.version,
+                    snapshot.position,
+                    encode_object(snapshot.state, "snapshot state"),
+                    parse_time(created_at),
+                ),
+            )
+
+
+class PostgresBackend(Backend):
+    """An event store in a PostgreSQL schema.
+
+    Args:
+        location: a ``postgresql://`` URL (libpq syntax; ``options`` may set the
+            ``search_path`` to pick the schema). The schema's tables are
+            created when missing, unless read-only.
+        readonly: every connection runs with ``default_transaction_read_only``,
+            so PostgreSQL itself refuses writes.
+        timeout: seconds to wait for the write lock (``lock_timeout``) or for a
+            connection before failing.
+
+    Connections come from a small pool (the store uses one at a time), so a
+    connection the server dropped is replaced and the next call succeeds.
+
+    Thread-safety: as for every backend, one thread at a time (the EventStore
+    serialises calls); :meth:`wait_for_change` uses its own connection.
+    """
+
+    def __init__(self, location: str, *, readonly: bool = False, timeout: float = 5.0) -> None:
+        self.location = location
+        self.readonly = readonly
+        self.display = redact(location)
+        self._timeout = timeout
+        self._conn: Conn | None = None
+        self._depth = 0
+        self._head: Head | None = None
+        self._listener: Conn | None = None
+        self._listen_lock = threading.Lock()
+        self._closed = False
+        self.conninfo = connection_info(location, readonly, timeout)
+        # A direct first connection gives a precise error (refused, no such
+        # database, bad password) at once, where the pool would only time out.
+        with translated(self.display):
+            with psycopg.connect(self.conninfo, autocommit=True) as conn:
+                self.schema, self.database, self.server_version = ensure_schema(
+                    conn, self.display, readonly
+                )
+            self.channel = "sss_" + hashlib.sha256(self.schema.encode()).hexdigest()[:24]
+            self._pool: ConnectionPool[Conn] = ConnectionPool(
+                self.conninfo,
+                kwargs={"autocommit": True},
+                min_size=1,
+                max_size=2,
+                timeout=max(timeout, 1.0),
+                name=f"sss:{self.display}",
+                open=False,
+            )
+            self._pool.open(wait=False)
+
+    def close(self) -> None:
+        self._closed = True
+        self._pool.close(timeout=1.0)
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
+
+    # -- connections -------------------------------------------------------
+
+    def _run(self, fn: Callable[[Conn], T]) -> T:
+        """Run a read on the write transaction's connection, or on a pooled one.
+
+        A pooled connection the server has dropped (restart, terminated
+        backend) fails its first statement; the pool is then checked and the
+        read retried once, so an idle store survives lost connections."""
+        if self._conn is not None:
+            with translated(self.display):
+                return fn(self._conn)
+        with translated(self.display):
+            for attempt in (1, 2):
+                conn = self._pool.getconn()
+                try:
+                    return fn(conn)
+                except psycopg.OperationalError:
+                    if attempt == 2 or not conn.broken:
+                        raise
+                finally:
+                    self._pool.putconn(conn)
+                self._pool.check()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _begin(self) -> Conn:
+        """A pooled connection inside BEGIN; retried like :meth:`_run` when the
+        connection turns out to be dead (nothing has been written yet)."""
+        for attempt in (1, 2):
+            conn = self._pool.getconn()
+            try:
+                conn.execute("BEGIN")
+                return conn
+            except psycopg.OperationalError:
+                self._pool.putconn(conn)
+                if attempt == 2 or not conn.broken:
+                    raise
+            except BaseException:
+                self._pool.putconn(conn)
+                raise
+            self._pool.check()
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    @contextmanager
+    def write(self) -> Iterator[WriteTransaction]:
+        if self.readonly:
+            raise ReadOnlyError(f"{self.display} is open read-only; writes are refused")
+        if self._conn is not None:
+            conn = self._conn
+            name = f"sss_{self._depth}"
+            with translated(self.display):
+                conn.execute(f"SAVEPOINT {name}")
+            self._depth += 1
+            try:
+                yield _PostgresWrite(self, conn)
+            except BaseException:
+                with translated(self.display):
+                    conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
+                    conn.execute(f"RELEASE SAVEPOINT {name}")
+                # A lock taken inside the savepoint went with it; take it afresh.
+                self._head = None
+                raise
+            else:
+                with translated(self.display):
+                    conn.execute(f"RELEASE SAVEPOINT {name}")
+            finally:
+                self._depth -= 1
+            return
+        with translated(self.display):
+            conn = self._begin()
+        self._conn, self._depth, self._head = conn, 1, None
+        try:
+            yield _PostgresWrite(self, conn)
+        except BaseException:
+            try:
+                conn.execute("ROLLBACK")
+            except psycopg.Error:
+                conn.close()  # a broken connection rolls back on the server
+            raise
+        else:
+            with translated(self.display):
+                conn.execute("COMMIT")
+        finally:
+            self._conn, self._depth, self._head = None, 0, None
+            self._pool.putconn(conn)
+
+    # -- reads -------------------------------------------------------------
+
+    def head(self) -> int:
+        def run(conn: Conn) -> int:
+            row = conn.execute("SELECT position FROM sss_head").fetchone()
+            return 0 if row is None else int(row[0])
+
+        return self._run(run)
+
+    def _where(self, query: Query, type_: str | None) -> tuple[list[str], list[Any]]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if query.aggregate_id is not None:
+            clauses.append("aggregate_id = %s")
+            params.append(query.aggregate_id)
+        if type_ is not None:
+            clauses.append("type = %s")
+            params.append(type_)
+        elif query.types is not None:
+            clauses.append("type = ANY(%s::text[])")
+            params.append(list(query.types))
+        if query.aggregate_type is not None:
+            clauses.append("aggregate_type = %s")
+            params.append(query.aggregate_type)
+        if query.lo > 1:
+            clauses.append("position >= %s")
+            params.append(query.lo)
+        if query.hi is not None:
+            clauses.append("position <= %s")
+            params.append(query.hi)
+        return clauses, params
+
+    def _page_sql(
+        self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int
+    ) -> tuple[str, list[Any]]:
+        clauses, params = self._where(query, type_)
+        key = "version" if query.aggregate_id is not None else "position"
+        if after is not None:
+            clauses.append(f"{key} {'<' if backwards else '>'} %s")
+            params.append(after)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        order = f"{key} {'DESC' if backwards else 'ASC'}"
+        return f"SELECT {COLUMNS} FROM events {where} ORDER BY {order} LIMIT {int(limit)}", params
+
+    def page(
+        self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int
+    ) -> list[RecordedEvent]:
+        statement, params = self._page_sql(query, type_, after, backwards, limit)
+        return self._run(lambda conn: [_event(r) for r in conn.execute(statement, params)])
+
+    def explain(self, query: Query, type_: str | None, backwards: bool = False) -> list[str]:
+        """The query plan of a page read, for tests and for curious users."""
+        statement, params = self._page_sql(query, type_, None, backwards, 100)
+        return self._run(
+            lambda conn: [str(r[0]) for r in conn.execute(f"EXPLAIN {statement}", params)]
+        )
+
+    def count(self, query: Query) -> int:
+        clauses, params = self._where(query, None)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+
+        def run(conn: Conn) -> int:
+            row = conn.execute(f"SELECT count(*) FROM events {where}", params).fetchone()
+            return 0 if row is None else int(row[0])
+
+        return self._run(run)
+
+    def _position(self, statement: str, moment: str) -> int | None:
+        at = parse_time(moment)
+
+        def run(conn: Conn) -> int | None:
+            row = conn.execute(statement, (at,)).fetchone()
+            return None if row is None else int(row[0])
+
+        return self._run(run)
+
+    def first_position_since(self, since: str) -> int | None:
+        return self._position(
+            "SELECT position FROM events WHERE recorded_at >= %s "
+            "ORDER BY recorded_at, position LIMIT 1",
+            since,
+        )
+
+    def last_position_until(self, until: str) -> int:
+        found = self._position(
+            "SELECT position FROM events WHERE recorded_at <= %s "
+            "ORDER BY recorded_at DESC, position DESC LIMIT 1",
+            until,
+        )
+        return found or 0
+
+    def aggregate(self, aggregate_id: str) -> AggregateInfo | None:
+        def run(conn: Conn) -> AggregateInfo | None:
+            row = conn.execute(
+                f"SELECT {AGGREGATE_COLUMNS} FROM aggregates WHERE aggregate_id = %s",
+                (aggregate_id,),
+            ).fetchone()
+            return None if row is None else _aggregate(row)
+
+        return self._run(run)
+
+    def aggregates(
+        self, aggregate_type: str | None, after: str | None, limit: int
+    ) -> list[AggregateInfo]:
+        clauses: list[str] = []
+        params: list[Any] = []
+        if aggregate_type is not None:
+            clauses.append("aggregate_type = %s")
+            params.append(aggregate_type)
+        if after is not None:
+            clauses.append("aggregate_id > %s")
+            params.append(after)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        statement = (
+            f"SELECT {AGGREGATE_COLUMNS} FROM aggregates {where} "
+            f"ORDER BY aggregate_id LIMIT {int(limit)}"
+        )
+        return self._run(lambda conn: [_aggregate(r) for r in conn.execute(statement, params)])
+
+    def aggregate_types(self) -> dict[str | None, int]:
+        return self._run(
+            lambda conn: {
+                r[0]: int(r[1])
+                for r in conn.execute(
+                    "SELECT aggregate_type, count(*) FROM aggregates GROUP BY aggregate_type "
+                    "ORDER BY aggregate_type NULLS FIRST"
+                )
+            }
+        )
+
+    def event_types(self) -> dict[str, int]:
+        return self._run(
+            lambda conn: {
+                r[0]: int(r[1])
+                for r in conn.execute(
+                    "SELECT type, count(*) FROM events GROUP BY type ORDER BY type"
+                )
+            }
+        )
+
+    def version_at(self, aggregate_id: str, position: int) -> int:
+        def run(conn: Conn) -> int:
+            row = conn.execute(
+                "SELECT max(version) FROM events WHERE aggregate_id = %s AND position <= %s",
+                (aggregate_id, position),
+            ).fetchone()
+            return int(row[0] or 0) if row is not None else 0
+
+        return self._run(run)
+
+    def snapshot(self, aggregate_id: str, fingerprint: str, max_version: int) -> Snapshot | None:
+        def run(conn: Conn) -> Snapshot | None:
+            row = conn.execute(
+                "SELECT version, position, state::text FROM snapshots WHERE aggregate_id = %s "
+                "AND fingerprint = %s AND version <= %s ORDER BY version DESC LIMIT 1",
+                (aggregate_id, fingerprint, max_version),
+            ).fetchone()
+            return None if row is None else Snapshot(aggregate_id, row[0], row[1], loads(row[2]))
+
+        return self._run(run)
+
+    def chain_page(self, after: int, limit: int) -> list[ChainRow]:
+        def run(conn: Conn) -> list[ChainRow]:
+            rows = conn.execute(
+                f"SELECT {CHAIN_COLUMNS} FROM events WHERE position > %s "
+                "ORDER BY position LIMIT %s",
+                (after, limit),
+            ).fetchall()
+            return [(*r[:9], format_time(r[9]), format_time(r[10]), r[11], r[12]) for r in rows]
+
+        return self._run(run)
+
+    def aggregate_rows(self) -> Iterator[tuple[str, int, int]]:
+        rows = self._run(
+            lambda conn: conn.execute(
+                "SELECT aggregate_id, version, last_position FROM aggregates"
+            ).fetchall()
+        )
+        return iter(rows)
+
+    # -- live --------------------------------------------------------------
+
+    def change_token(self) -> int:
+        return self.head()
+
+    def _listen(self) -> Conn:
+        if self._listener is None or self._listener.closed:
+            conn = psycopg.connect(self.conninfo, autocommit=True)
+            try:
+                conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self.channel)))
+            except BaseException:
+                conn.close()
+                raise
+            self._listener = conn
+        return self._listener
+
+    def wait_for_change(self, token: int, timeout: float, stop: threading.Event) -> None:
+        """Block on LISTEN until an append commits, ``timeout`` passes or ``stop``
+        is set. Without a listening connection (another thread holds it, or it
+        cannot be opened) this sleeps and the caller polls."""
+        if self._closed or not self._listen_lock.acquire(blocking=False):
+            stop.wait(timeout)
+            return
+        try:
+            fresh = self._listener is None or self._listener.closed
+            conn = self._listen()
+            if fresh:
+                # Commits between the caller's token and our LISTEN sent no
+                # notification we could receive: compare once by hand.
+                row = conn.execute("SELECT position FROM sss_head").fetchone()
+                if row is None or int(row[0]) != token:
+                    return
+            remaining = timeout
+            while remaining > 0 and not stop.is_set():
+                step = min(remaining, 0.25)
+                for _ in conn.notifies(timeout=step, stop_after=1):
+                    return
+                remaining -= step
+        except psycopg.Error:
+            listener, self._listener = self._listener, None
+            if listener is not None:
+                listener.close()
+            stop.wait(timeout)
+        finally:
+            self._listen_lock.release()
+
+    def info(self) -> dict[str, Any]:
+        def run(conn: Conn) -> dict[str, Any]:
+            row = conn.execute(
+                "SELECT pg_total_relation_size('events'), pg_database_size(current_database())"
+            ).fetchone()
+            assert row is not None
+            return {"events_size": int(row[0]), "database_size": int(row[1])}
+
+        major, minor = divmod(self.server_version, 10000)
+        facts: dict[str, Any] = {
+            "backend": "postgresql",
+            "server_version": f"{major}.{minor}",
+            "database": self.database,
+            "schema": self.schema,
+            "url": self.display,
+        }
+        facts.update(self._run(run))
+        return facts

@@ -196,9 +196,8 @@ def test_truncated_file(db: str) -> None:
     data = Path(db).read_bytes()
     Path(db).write_bytes(data[: 4096 + 100])
     Path(db + "-wal").unlink(missing_ok=True)
-    with pytest.raises(StoreError):
-        with EventStore(db, readonly=True) as es:
-            es.verify()
+    with pytest.raises(StoreError), EventStore(db, readonly=True) as es:
+        es.verify()
 
 
 def test_newer_format_is_refused(db: str) -> None:
@@ -272,7 +271,8 @@ def test_public_api_matches_all() -> None:
 def test_store_imports_no_ui_or_dataframe_library() -> None:
     code = (
         "import sys, store; s = store.EventStore(':memory:'); "
-        "bad = [m for m in ('textual', 'rich', 'pandas', 'workbench', 'pyarrow') if m in sys.modules]; "
+        "bad = [m for m in ('textual', 'rich', 'pandas', 'workbench', 'pyarrow') "
+        "if m in sys.modules]; "
         "print(bad); sys.exit(1 if bad else 0)"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)

@@ -20,7 +20,11 @@ What makes it useful for auditing and debugging practice:
   services (``svc:payments``); every event carries a ``correlation_id`` for its
   business flow and a ``causation_id`` naming the event that caused it;
 - ``occurred_at`` is business time spread over months, with nights quieter than
-  days; ``recorded_at`` is the real clock of the run, assigned by the store;
+  days; ``recorded_at`` is the simulation's clock (when the store would have
+  received the event: a moment after it happened, hours after for late
+  webhooks), handed to the store as its ``clock`` when :func:`generate` opens
+  the store itself, so seeking "as of 14:02 on 3 March" means something. A
+  store passed in keeps its own clock;
 - late arrivals: ``OrderTotalCorrected`` weeks after the order, dated back to it,
   and payment-provider webhooks that land hours after they happened;
 - optimistic-concurrency retries: a command that loaded an aggregate, lost the race
@@ -113,13 +117,28 @@ class _Pending:
     aggregate_type: str | None
     expected_version: int | None
     events: list[NewEvent] = field(default_factory=list)
+    received: float = 0.0  # business seconds when the store receives the append
+
+
+class SimulatedClock:
+    """The store's ``clock`` during generation: the business time at which the
+    append being written reached the store."""
+
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 class Simulation:
     """The scheduler and the writer: flows call :meth:`emit`; events go out in batches."""
 
-    def __init__(self, es: EventStore, limit: int, seed: int) -> None:
+    def __init__(
+        self, es: EventStore, limit: int, seed: int, clock: SimulatedClock | None = None
+    ) -> None:
         self.es = es
+        self.clock = clock
         self.limit = limit
         self.rng = random.Random(seed)
         self.now = 0.0  # business seconds since START
@@ -230,7 +249,9 @@ class Simulation:
             last.events.append(event)
         else:
             expected = None if aggregate_id is None else self.versions.get(aggregate_id, 0)
-            self._pending.append(_Pending(aggregate_id, aggregate_type, expected, [event]))
+            self._pending.append(
+                _Pending(aggregate_id, aggregate_type, expected, [event], self.now)
+            )
         if aggregate_id is not None:
             self.versions[aggregate_id] = self.versions.get(aggregate_id, 0) + 1
         self.count += 1
@@ -254,6 +275,7 @@ class Simulation:
         writer moved it on: the append fails, the command reloads and retries."""
         event = self._event(event_type, data, actor, correlation_id, causation_id, None, None)
         self.flush()
+        self._receive(self.now)
         try:
             self.es.append(
                 [event],
@@ -280,12 +302,18 @@ class Simulation:
         self.count += 1
         return event.event_id
 
+    def _receive(self, seconds: float) -> None:
+        if self.clock is not None:
+            # Ingestion takes a moment; the store clamps it to stay monotonic.
+            self.clock.now = START + timedelta(seconds=seconds + 0.05)
+
     def flush(self) -> None:
         if not self._pending:
             return
         pending, self._pending = self._pending, []
         with self.es.transaction():
             for item in pending:
+                self._receive(item.received)
                 self.es.append(
                     item.events,
                     aggregate_id=item.aggregate_id,
@@ -296,11 +324,13 @@ class Simulation:
                 )
 
 
-def _open(target: str | os.PathLike[str] | EventStore) -> tuple[EventStore, bool]:
+def _open(
+    target: str | os.PathLike[str] | EventStore, clock: SimulatedClock
+) -> tuple[EventStore, bool]:
     if isinstance(target, EventStore):
         return target, False
     # Bulk generation: losing the file to a power cut costs nothing but a rerun.
-    return EventStore(os.fspath(target), durable=False), True
+    return EventStore(os.fspath(target), durable=False, clock=clock), True
 
 
 def generate(
@@ -320,11 +350,12 @@ def generate(
     if isinstance(events, bool) or not isinstance(events, int) or events < 1:
         raise ValueError(f"events must be a positive int, not {events!r}")
     started = time.perf_counter()
-    es, owned = _open(target)
+    clock = SimulatedClock()
+    es, owned = _open(target, clock)
     try:
         if es.head():
             raise ValueError(f"{es.path} already holds events; demo data needs an empty store")
-        sim = Simulation(es, events, seed)
+        sim = Simulation(es, events, seed, clock if owned else None)
         _demo_orders.start(sim)
         sim.run()
         summary = DemoSummary(

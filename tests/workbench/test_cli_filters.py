@@ -108,3 +108,12 @@ def test_read_filters_without_ordering_options() -> None:
 def test_read_filters_rejects_an_empty_window() -> None:
     with pytest.raises(CliError, match="is after --until"):
         read_filters(parse("--since", "-1h", "--until", "-2h"), now=NOW)
+
+
+def test_a_day_with_a_zone_means_its_midnight() -> None:
+    from datetime import UTC, datetime
+
+    from workbench.cli.common import parse_time
+
+    assert parse_time("2024-01-10Z") == datetime(2024, 1, 10, tzinfo=UTC)
+    assert parse_time("2024-01-10+02:00") == datetime(2024, 1, 9, 22, tzinfo=UTC)

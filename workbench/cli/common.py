@@ -61,6 +61,9 @@ TIME_OPTIONS = ("--since", "--until", "--at", "--occurred-at")
 _TIME_HELP = "ISO-8601 with a zone (2024-05-01T12:00Z) or relative to now (-2h, -3d, -30m)"
 
 
+_DATE_WITH_ZONE = re.compile(r"^(\d{4}-\d{2}-\d{2})(Z|[+-]\d{2}:?\d{2})$")
+
+
 def parse_time(text: str, option: str = "time", now: datetime | None = None) -> datetime:
     """Parse an ISO-8601 datetime with a zone, ``now``, or a relative time like ``-2h``.
 
@@ -78,6 +81,10 @@ def parse_time(text: str, option: str = "time", now: datetime | None = None) -> 
     if match:
         amount = float(match.group(1))
         return current - timedelta(**{_UNITS[match.group(2).lower()]: amount})
+    dated = _DATE_WITH_ZONE.match(value)
+    if dated:
+        # A day with a zone means its midnight there: 2024-05-01Z.
+        value = f"{dated.group(1)}T00:00{dated.group(2)}"
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:

@@ -1,0 +1,278 @@
+"""Append throughput with 1, 4 and 8 concurrent writer processes, SQLite and PostgreSQL.
+
+Run from the repository root::
+
+    .venv/bin/python benchmarks/concurrency_bench.py               # ~1 minute
+    .venv/bin/python benchmarks/concurrency_bench.py --quick       # smoke run
+    .venv/bin/python benchmarks/concurrency_bench.py --postgres postgresql://u@host/db
+
+Each writer is its own process with its own ``EventStore`` (so its own
+connection, or own SQLite handle), appending batches of 100 events, one
+transaction each, to an aggregate of its own with the expected version checked.
+All writers start together and stop at the same deadline; throughput is every
+event committed divided by the wall time. Each configuration gets a fresh store
+(a new file; a new PostgreSQL schema, dropped afterwards) and is checked after
+the run: positions gapless, the hash chain verified, nothing lost.
+
+Ratios are N writers against 1 writer on the same backend. Targets: on
+PostgreSQL 8 writers sustain at least the throughput of 1 (the head row lock
+serialises appends, but nothing collapses); on SQLite 8 writers keep at least
+0.8x of 1 (the single write lock is shared without a busy-wait collapse).
+
+The peer is the ``eventsourcing`` library's recorder (``--peer``, on by
+default when it is installed): it makes notification ids gapless the same way
+in spirit, with ``LOCK TABLE ... IN EXCLUSIVE MODE`` on PostgreSQL and
+SQLite's write lock, and writes the same batches through
+``ApplicationRecorder.insert_events``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import shutil
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+from store import EventStore, LockedError, NewEvent
+
+BATCH = 100
+DEFAULT_URL = "postgresql://postgres@127.0.0.1:5432/test"
+
+
+@dataclass
+class Result:
+    system: str
+    backend: str
+    writers: int
+    events: int
+    seconds: float
+    errors: int
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+
+# -- workers (module level, so spawned processes can import them) --------------
+
+
+def _ours(location: str, writer: int, start: Any, deadline_box: Any, out: Any) -> None:
+    events = errors = 0
+    with EventStore(location, timeout=60.0) as es:
+        aggregate = f"writer-{writer}-{uuid.uuid4().hex[:6]}"
+        version = 0
+        payload = {"writer": writer, "text": "x" * 60, "n": 0}
+        start.wait()
+        deadline = deadline_box.value
+        while time.time() < deadline:
+            batch = [
+                NewEvent("Ticked", {**payload, "n": version + i}, {"actor": f"w{writer}"})
+                for i in range(BATCH)
+            ]
+            try:
+                es.append(batch, aggregate_id=aggregate, expected_version=version)
+            except LockedError:
+                errors += 1
+                continue
+            version += BATCH
+            events += BATCH
+    out.put((events, errors))
+
+
+def _peer(location: str, writer: int, start: Any, deadline_box: Any, out: Any) -> None:
+    from eventsourcing.persistence import StoredEvent
+
+    recorder, close = _peer_recorder(location)
+    events = errors = 0
+    aggregate = uuid.uuid4()
+    version = 0
+    state = b'{"writer":%d,"text":"%s","n":0}' % (writer, b"x" * 60)
+    start.wait()
+    deadline = deadline_box.value
+    try:
+        while time.time() < deadline:
+            batch = [StoredEvent(aggregate, version + i + 1, "Ticked", state) for i in range(BATCH)]
+            try:
+                recorder.insert_events(batch)
+            except Exception:
+                errors += 1
+                continue
+            version += BATCH
+            events += BATCH
+    finally:
+        close()
+    out.put((events, errors))
+
+
+def _peer_recorder(location: str) -> tuple[Any, Callable[[], None]]:
+    if location.startswith("postgresql://"):
+        from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+        from psycopg.conninfo import conninfo_to_dict
+
+        params = {k: str(v) for k, v in conninfo_to_dict(location).items() if v is not None}
+        schema = params["options"].split("search_path=")[1]
+        datastore = PostgresDatastore(
+            dbname=params["dbname"],
+            host=params.get("host", "127.0.0.1"),
+            port=params.get("port", "5432"),
+            user=params.get("user", "postgres"),
+            password=params.get("password", ""),
+            schema=schema,
+            pool_size=1,
+            max_overflow=0,
+        )
+        recorder = PostgresApplicationRecorder(datastore, events_table_name="stored_events")
+        recorder.create_table()
+        return recorder, datastore.close
+    from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
+
+    sqlite_store = SQLiteDatastore(location)
+    sqlite_recorder = SQLiteApplicationRecorder(sqlite_store)
+    sqlite_recorder.create_table()
+    return sqlite_recorder, sqlite_store.close
+
+
+# -- locations -------------------------------------------------------------------
+
+
+@contextmanager
+def sqlite_location(root: str) -> Iterator[str]:
+    path = os.path.join(root, f"{uuid.uuid4().hex}.db")
+    try:
+        yield path
+    finally:
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(path + suffix):
+                os.remove(path + suffix)
+
+
+@contextmanager
+def postgres_location(url: str) -> Iterator[str]:
+    import psycopg
+    from psycopg import sql
+
+    schema = f"bench_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    sep = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{sep}options=-csearch_path%3D{schema}"
+    finally:
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(sql.SQL("DROP SCHEMA IF EXISTS {} CASCADE").format(sql.Identifier(schema)))
+
+
+# -- running ---------------------------------------------------------------------
+
+
+def run(system: str, backend: str, location: str, writers: int, seconds: float) -> Result:
+    ctx = mp.get_context("spawn")
+    start = ctx.Event()
+    deadline = ctx.Value("d", 0.0)
+    out = ctx.Queue()
+    target = _ours if system == "sss" else _peer
+    if system == "sss":
+        EventStore(location).close()  # create the schema once, outside the timing
+    procs = [
+        ctx.Process(target=target, args=(location, w, start, deadline, out)) for w in range(writers)
+    ]
+    for p in procs:
+        p.start()
+    time.sleep(1.0 + 0.1 * writers)  # every process imported and connected
+    began = time.time()
+    deadline.value = began + seconds
+    start.set()
+    results = [out.get(timeout=seconds + 120) for _ in procs]
+    elapsed = time.time() - began
+    for p in procs:
+        p.join(timeout=30)
+    events = sum(r[0] for r in results)
+    if system == "sss":
+        check(location, events)
+    return Result(system, backend, writers, events, elapsed, sum(r[1] for r in results))
+
+
+def check(location: str, events: int) -> None:
+    with EventStore(location, readonly=True) as es:
+        report = es.verify()
+        head = es.head()
+    if not report.ok or head != events or report.checked != events:
+        raise SystemExit(
+            f"integrity check failed on {location}: head {head}, committed {events}, "
+            f"verify {report}"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--postgres", default=os.environ.get("SSS_TEST_POSTGRES_URL", DEFAULT_URL))
+    parser.add_argument("--seconds", type=float, default=5.0, help="run time per configuration")
+    parser.add_argument("--writers", default="1,4,8")
+    parser.add_argument("--quick", action="store_true", help="1 second per configuration")
+    parser.add_argument("--no-peer", action="store_true", help="skip the eventsourcing peer")
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args(argv)
+    seconds = 1.0 if args.quick else args.seconds
+    counts = [int(n) for n in args.writers.split(",")]
+    systems = ["sss"]
+    if not args.no_peer:
+        try:
+            import eventsourcing  # noqa: F401
+
+            systems.append("eventsourcing")
+        except ImportError:
+            print("eventsourcing is not installed: no peer baseline (pip install -e '.[bench]')")
+    root = tempfile.mkdtemp(prefix="sss-concurrency-")
+    backends: list[tuple[str, Callable[[], Any]]] = [("sqlite", lambda: sqlite_location(root))]
+    if not args.no_postgres:
+        backends.append(("postgresql", lambda: postgres_location(args.postgres)))
+    print(f"{BATCH} events per transaction, {seconds:g} s per configuration, {os.cpu_count()} CPUs")
+    results: list[Result] = []
+    try:
+        for backend, make in backends:
+            for system in systems:
+                for n in counts:
+                    with make() as location:
+                        result = run(system, backend, location, n, seconds)
+                    results.append(result)
+                    print(
+                        f"  {system:13} {backend:10} {n} writer(s): {result.rate:10,.0f} events/s"
+                        + (f"  ({result.errors} lock timeouts)" if result.errors else ""),
+                        flush=True,
+                    )
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    print()
+    print(f"{'system':13} {'backend':10} {'writers':>7} {'events/s':>12} {'vs 1 writer':>12}")
+    for r in results:
+        one = (
+            next(x for x in results if (x.system, x.backend, x.writers) == (r.system, r.backend, 1))
+            if 1 in counts
+            else r
+        )
+        ratio = r.rate / one.rate if one.rate else 0.0
+        print(f"{r.system:13} {r.backend:10} {r.writers:>7} {r.rate:>12,.0f} {ratio:>11.2f}x")
+    failed = []
+    for backend, target in (("postgresql", 1.0), ("sqlite", 0.8)):
+        ours = {r.writers: r.rate for r in results if r.system == "sss" and r.backend == backend}
+        if 1 in ours and 8 in ours:
+            ratio = ours[8] / ours[1]
+            verdict = "ok" if ratio >= target else "BELOW TARGET"
+            print(f"target {backend}: 8 writers >= {target}x of 1 writer: {ratio:.2f}x {verdict}")
+            if ratio < target:
+                failed.append(backend)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

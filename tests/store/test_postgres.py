@@ -1,0 +1,605 @@
+"""PostgreSQL-specific guarantees; the contract suite runs against PostgreSQL too.
+
+Needs ``SSS_TEST_POSTGRES_URL`` (skipped without it; when it is set and the
+server does not answer, these tests fail). Every test gets a schema of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from store import (
+    ConcurrencyError,
+    CorruptStoreError,
+    DuplicateEventError,
+    EventStore,
+    LockedError,
+    NewEvent,
+    NotFoundError,
+    ReadOnlyError,
+    StoreError,
+)
+from store.backend import Query
+from store.codec import canonical, encode_object, format_time
+from store.postgres import PostgresBackend
+from tests.store.pg import ENV, drop_schema, fresh_postgres_url, schema_name, with_schema
+
+pytestmark = pytest.mark.postgres
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def url(request: pytest.FixtureRequest) -> Iterator[str]:
+    if not os.environ.get(ENV):
+        pytest.skip(f"{ENV} is not set")
+    yield from fresh_postgres_url(request.node.name)
+
+
+@pytest.fixture
+def raw(url: str) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
+    """A plain connection to the test's schema, standing for any SQL client."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        yield conn
+
+
+def backend(es: EventStore) -> PostgresBackend:
+    assert isinstance(es.backend, PostgresBackend)
+    return es.backend
+
+
+def tick(n: int = 1, **data: Any) -> list[NewEvent]:
+    return [NewEvent("Ticked", {"i": i, **data}) for i in range(n)]
+
+
+# -- opening -------------------------------------------------------------------
+
+
+def test_url_means_postgres_and_path_means_sqlite(url: str, tmp_path: Path) -> None:
+    with EventStore(url) as es:
+        assert es.info()["backend"] == "postgresql"
+        assert es.info()["schema"].startswith("t_")
+    with EventStore(str(tmp_path / "x.db")) as es:
+        assert es.info()["backend"] == "sqlite"
+
+
+def test_missing_or_foreign_schemas(url: str, raw: psycopg.Connection[Any]) -> None:
+    missing = schema_name("missing")
+    other = with_schema(url, missing)
+    with pytest.raises(NotFoundError, match="does not exist"):
+        EventStore(other, readonly=True)
+    try:
+        with EventStore(other) as es:  # a writable open creates the schema
+            es.append(tick())
+        with EventStore(other, readonly=True) as es:
+            assert es.head() == 1
+    finally:
+        drop_schema(missing)
+    with pytest.raises(NotFoundError, match="empty"):
+        EventStore(url, readonly=True)
+    raw.execute("CREATE TABLE customers (id int)")
+    with pytest.raises(CorruptStoreError, match="customers"):
+        EventStore(url)
+
+
+def test_foreign_format_and_newer_versions_are_refused(
+    url: str, raw: psycopg.Connection[Any]
+) -> None:
+    EventStore(url).close()
+    raw.execute("UPDATE sss_meta SET value = '99' WHERE key = 'format_version'")
+    with pytest.raises(CorruptStoreError, match="newer version"):
+        EventStore(url)
+    raw.execute("UPDATE sss_meta SET value = 'other' WHERE key = 'format'")
+    with pytest.raises(CorruptStoreError, match="not an event store"):
+        EventStore(url)
+
+
+def test_unreachable_server_fails_fast_without_leaking_the_password() -> None:
+    started = time.monotonic()
+    with pytest.raises(StoreError) as info:
+        EventStore("postgresql://someone:s3cret@127.0.0.1:1/nothing")
+    assert time.monotonic() - started < 5
+    assert "s3cret" not in str(info.value)
+    assert "127.0.0.1:1" in str(info.value)
+
+
+def test_missing_database_is_not_found(url: str) -> None:
+    parts = urllib.parse.urlsplit(url)
+    missing = parts._replace(path=f"/nope_{uuid.uuid4().hex[:8]}").geturl()
+    with pytest.raises(NotFoundError, match="does not exist"):
+        EventStore(missing)
+
+
+def test_two_processes_creating_one_store_at_once(url: str) -> None:
+    code = "import sys; from store import EventStore; EventStore(sys.argv[1]).close(); print('ok')"
+    procs = [run_python(code, url) for _ in range(4)]
+    outputs = [p.communicate(timeout=60) for p in procs]
+    assert [p.returncode for p in procs] == [0] * 4, outputs
+    with EventStore(url) as es:
+        count = backend(es)._run(
+            lambda c: c.execute("SELECT count(*) FROM sss_meta WHERE key = 'store_id'").fetchone()
+        )
+        assert count == (1,)
+
+
+# -- storage -------------------------------------------------------------------
+
+
+def test_json_text_and_times_are_kept_exactly(url: str, raw: psycopg.Connection[Any]) -> None:
+    data = {
+        "z": 1.0,
+        "a": 10**30,
+        "e": 1e300,
+        "nul": "a\x00b",
+        "tab": "x\ty\nz\\",
+        "unicode": "é😀",
+        "nested": {"b": [1.5, None, True], "a": {}},
+    }
+    occurred = datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone(timedelta(hours=5.5)))
+    with EventStore(url) as es:
+        (event,) = es.append([NewEvent("Odd", data, {"actor": "é"}, occurred_at=occurred)])
+        (got,) = es.read()
+        assert got == event
+        assert type(got.data["z"]) is float and got.data["a"] == 10**30
+        assert got.occurred_at == occurred and got.recorded_at.tzinfo == UTC
+        (row,) = backend(es).chain_page(0, 10)
+        assert es.verify().ok
+    # The stored text is what the store wrote, byte for byte.
+    (stored,) = raw.execute("SELECT data::text FROM events").fetchall()[0]
+    assert stored == encode_object(data, "data") == row[7]
+    # jsonb could hold neither the NUL nor the numbers' spelling.
+    with pytest.raises(psycopg.errors.UntranslatableCharacter):
+        raw.execute("SELECT data::jsonb FROM events")
+    with EventStore(url) as es:
+        (plain,) = es.append([NewEvent("Plain", {"e": 1e300, "k": 1e3})])
+    (as_jsonb,) = raw.execute("SELECT data::jsonb::text FROM events WHERE position = 2").fetchall()[
+        0
+    ]
+    assert canonical(json.loads(as_jsonb)) != canonical(plain.data)  # its hash would break
+    assert row[9] == format_time(occurred) and row[10] == event.to_dict()["recorded_at"]
+    # ... and it can still be queried as JSON.
+    assert raw.execute("SELECT data->>'k' FROM events WHERE position = 2").fetchone() == ("1000.0",)
+
+
+def test_database_refuses_rewriting_history(url: str, raw: psycopg.Connection[Any]) -> None:
+    with EventStore(url) as es:
+        es.append(tick(3), aggregate_id="a")
+    for statement in (
+        "UPDATE events SET type = 'Forged'",
+        "DELETE FROM events WHERE position = 2",
+        "TRUNCATE events",
+    ):
+        with pytest.raises(psycopg.errors.RaiseException, match="append-only"):
+            raw.execute(statement)
+    with EventStore(url) as es:
+        assert es.head() == 3 and es.verify().ok
+
+
+def test_tampering_is_found_by_verify(url: str, raw: psycopg.Connection[Any]) -> None:
+    with EventStore(url) as es:
+        es.append(tick(5), aggregate_id="a")
+    raw.execute("ALTER TABLE events DISABLE TRIGGER events_refuse_update_delete")
+    raw.execute("""UPDATE events SET data = '{"i":99}' WHERE position = 3""")
+    with EventStore(url, readonly=True) as es:
+        report = es.verify()
+    assert not report.ok and report.first_bad_position == 3
+
+
+def test_readonly_sessions_are_read_only_in_the_database(url: str) -> None:
+    EventStore(url).close()
+    with EventStore(url, readonly=True) as es:
+        pg = backend(es)
+        setting = pg._run(lambda c: c.execute("SHOW default_transaction_read_only").fetchone())
+        assert setting == ("on",)
+        with pytest.raises(ReadOnlyError):
+            pg._run(lambda c: c.execute("INSERT INTO sss_meta VALUES ('x', 'y')"))
+
+
+def test_constraint_violations_become_store_errors(url: str) -> None:
+    """Writes that go around the head lock still cannot duplicate an event id
+    or a version: the constraints refuse them, translated to the store's errors."""
+    with EventStore(url) as es:
+        es.append(tick(2), aggregate_id="a")
+        first = backend(es).chain_page(0, 1)[0]
+        pg = backend(es)
+        copy = (3, *first[1:])
+        with pytest.raises(DuplicateEventError, match=first[1]), pg.write() as tx:
+            tx.insert([copy], None)
+        same_version = (3, str(uuid.uuid4()), *first[2:])
+        with pytest.raises(ConcurrencyError, match="of a but it is at 1"), pg.write() as tx:
+            tx.insert([same_version], None)
+        assert es.head() == 2 and es.verify().ok
+
+
+def test_text_postgres_cannot_hold_is_a_validation_error(url: str) -> None:
+    with EventStore(url) as es, pytest.raises(StoreError, match="NUL"):
+        es.append([NewEvent("Odd\x00Type", {})])
+
+
+def test_query_plans_use_an_index_for_every_filter(url: str, raw: psycopg.Connection[Any]) -> None:
+    with EventStore(url) as es:
+        for k in range(40):
+            es.append(tick(50), aggregate_id=f"s{k}", aggregate_type="Sensor")
+        for k in range(10):
+            es.append(
+                [NewEvent("Placed", {"k": k}), NewEvent("Shipped", {})],
+                aggregate_id=f"o{k}",
+                aggregate_type="Order",
+            )
+        raw.execute("ANALYZE")
+        cases = {
+            "all": (Query(1, None), None, "events_pkey"),
+            "aggregate": (Query(1, None, aggregate_id="o1"), None, "aggregate_id_version"),
+            "aggregate_type": (Query(1, None, aggregate_type="Order"), None, "by_aggregate_type"),
+            "type": (Query(1, None, types=("Placed",)), "Placed", "events_by_type"),
+            "positions": (Query(5, 9), None, "events_pkey"),
+        }
+        for name, (query, type_, index) in cases.items():
+            for backwards in (False, True):
+                plan = " ".join(backend(es).explain(query, type_, backwards))
+                assert index in plan and "Seq Scan" not in plan, (name, plan)
+        plan = " ".join(
+            row[0]
+            for row in raw.execute(
+                "EXPLAIN SELECT position FROM events WHERE recorded_at >= now() "
+                "ORDER BY recorded_at, position LIMIT 1"
+            )
+        )
+        assert "events_by_recorded_at" in plan, plan
+
+
+# -- locking -------------------------------------------------------------------
+
+
+def test_a_held_head_lock_times_out_as_locked_error(url: str) -> None:
+    with EventStore(url) as a, EventStore(url, timeout=0.3) as b:
+        with a.transaction():
+            a.append(tick(2))
+            assert b.head() == 0  # readers see only committed appends
+            started = time.monotonic()
+            with pytest.raises(LockedError, match="locked by another writer"):
+                b.append(tick())
+            assert time.monotonic() - started < 3
+        (event,) = b.append(tick())
+        assert event.position == 3 and b.verify().ok
+
+
+def test_concurrent_any_appends_never_conflict(url: str) -> None:
+    """The head lock is taken before the aggregate's version is read, so
+    appends with ANY serialise instead of failing on each other's versions."""
+    errors: list[BaseException] = []
+    EventStore(url).close()
+
+    def write(worker: int) -> None:
+        try:
+            with EventStore(url, timeout=30.0) as es:
+                for k in range(15):
+                    es.append(tick(2, worker=worker), aggregate_id=f"shared-{k % 3}")
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=write, args=(w,)) for w in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+    assert errors == []
+    with EventStore(url, readonly=True) as es:
+        assert es.head() == 8 * 15 * 2 and es.verify().ok
+        assert sorted(i.version for i in es.aggregates()) == [80, 80, 80]
+
+
+def test_follow_wakes_on_notify_not_on_polling(url: str) -> None:
+    with EventStore(url) as follower, EventStore(url) as writer:
+        stop = threading.Event()
+        got: list[tuple[int, float]] = []
+
+        def follow() -> None:
+            for event in follower.follow(poll_interval=30.0, stop=stop):
+                got.append((event.position, time.monotonic()))
+
+        thread = threading.Thread(target=follow)
+        thread.start()
+        try:
+            wait_until(lambda: backend(follower)._listener is not None, "LISTEN")
+            time.sleep(0.1)
+            for n in range(1, 4):
+                sent = time.monotonic()
+                writer.append(tick())
+                wait_until(lambda: len(got) >= n, "the event")  # noqa: B023
+                assert got[-1][1] - sent < 2.0  # a 30 s poll would not have woken it
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+        assert not thread.is_alive()
+        assert [p for p, _ in got] == [1, 2, 3]
+
+
+def test_follow_survives_losing_its_listening_connection(
+    url: str, raw: psycopg.Connection[Any]
+) -> None:
+    with EventStore(url) as follower, EventStore(url) as writer:
+        stop = threading.Event()
+        got: list[int] = []
+
+        def follow() -> None:
+            got.extend(e.position for e in follower.follow(poll_interval=0.05, stop=stop))
+
+        thread = threading.Thread(target=follow)
+        thread.start()
+        try:
+            wait_until(lambda: backend(follower)._listener is not None, "LISTEN")
+            listener = backend(follower)._listener
+            assert listener is not None
+            raw.execute("SELECT pg_terminate_backend(%s)", (listener.info.backend_pid,))
+            for _ in range(5):
+                writer.append(tick())
+            wait_until(lambda: len(got) == 5, "the events after the cut")
+        finally:
+            stop.set()
+            thread.join(timeout=5)
+        assert got == [1, 2, 3, 4, 5]
+
+
+# -- lost connections ----------------------------------------------------------
+
+
+def terminate(raw: psycopg.Connection[Any], application: str) -> int:
+    rows = raw.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE application_name = %s AND pid <> pg_backend_pid()",
+        (application,),
+    ).fetchall()
+    return len(rows)
+
+
+def test_a_connection_cut_between_appends_is_invisible(
+    url: str, raw: psycopg.Connection[Any]
+) -> None:
+    name = f"cut-{uuid.uuid4().hex[:8]}"
+    with EventStore(f"{url}&application_name={name}") as es:
+        es.append(tick(2), aggregate_id="a")
+        assert terminate(raw, name) >= 1
+        time.sleep(0.1)
+        assert es.head() == 2  # a read retries once on a fresh connection
+        assert terminate(raw, name) >= 1
+        time.sleep(0.1)
+        (event,) = es.append(tick(), aggregate_id="a", expected_version=2)
+        assert event.position == 3 and es.verify().ok
+
+
+def test_a_connection_cut_mid_transaction_stores_nothing(
+    url: str, raw: psycopg.Connection[Any]
+) -> None:
+    with EventStore(url) as es:
+        es.append(tick(2), aggregate_id="a")
+        with pytest.raises(StoreError, match="connection"), es.transaction():
+            es.append(tick(50), aggregate_id="a", expected_version=2)
+            conn = backend(es)._conn
+            assert conn is not None
+            raw.execute("SELECT pg_terminate_backend(%s)", (conn.info.backend_pid,))
+            es.append(tick(), aggregate_id="b")
+        assert raw.execute("SELECT count(*) FROM events").fetchone() == (2,)
+        (event,) = es.append(tick(), aggregate_id="a", expected_version=2)
+        assert event.position == 3 and event.version == 3
+        assert es.verify().ok
+
+
+# -- real processes --------------------------------------------------------------
+
+
+def run_python(code: str, *args: str) -> subprocess.Popen[str]:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+
+
+def wait_until(predicate: Any, what: str, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.005)
+
+
+WRITER = r"""
+import json, random, sys, time
+from store import ConcurrencyError, EventStore, NewEvent, NotFoundError
+
+url = sys.argv[1]
+writer, operations, aggregates = (int(a) for a in sys.argv[2:5])
+rng = random.Random(writer)
+es = EventStore(url, timeout=60.0)
+print("ready", flush=True)
+sys.stdin.readline()
+appended, conflicts, errors = [], 0, []
+for op in range(operations):
+    aggregate_id = f"counter-{rng.randrange(aggregates)}"
+    size = rng.choice((1, 1, 2, 3))
+    while True:
+        try:
+            version = es.aggregate(aggregate_id).version
+        except NotFoundError:
+            version = 0
+        time.sleep(rng.random() * 0.002)  # widen the read-then-write window
+        batch = [NewEvent("Bumped", {"writer": writer, "expected": version, "k": k})
+                 for k in range(size)]
+        try:
+            recorded = es.append(batch, aggregate_id=aggregate_id, aggregate_type="Counter",
+                                 expected_version=version)
+        except ConcurrencyError:
+            conflicts += 1
+            continue
+        except Exception as e:
+            errors.append(f"{type(e).__name__}: {e}")
+            break
+        appended.extend([e.event_id, e.aggregate_id, e.version, e.position] for e in recorded)
+        break
+    if errors:
+        break
+es.close()
+print(json.dumps({"appended": appended, "conflicts": conflicts, "errors": errors}))
+"""
+
+
+@pytest.mark.slow
+def test_eight_writer_processes_on_shared_aggregates(url: str) -> None:
+    writers, operations, aggregates = 8, 60, 50
+    EventStore(url).close()
+    procs = [run_python(WRITER, url, str(w), str(operations), str(aggregates)) for w in range(8)]
+    try:
+        for p in procs:
+            assert p.stdout is not None and p.stdout.readline().strip() == "ready"
+        # A reader watching the log the whole time: it must never see a gap.
+        stop = threading.Event()
+        gaps: list[tuple[int, int]] = []
+        snapshots = 0
+
+        def watch() -> None:
+            nonlocal snapshots
+            with psycopg.connect(url, autocommit=True) as conn:
+                while not stop.is_set():
+                    row = conn.execute("SELECT count(*), coalesce(max(position), 0) FROM events")
+                    count, top = row.fetchone() or (0, 0)
+                    if count != top:
+                        gaps.append((count, top))
+                    snapshots += 1
+
+        followed: list[int] = []
+
+        def follow() -> None:
+            with EventStore(url, readonly=True) as es:
+                followed.extend(e.position for e in es.follow(1, poll_interval=0.05, stop=stop))
+
+        threads = [threading.Thread(target=watch), threading.Thread(target=follow)]
+        for t in threads:
+            t.start()
+        for p in procs:
+            assert p.stdin is not None
+            p.stdin.write("go\n")
+            p.stdin.flush()
+        outputs = [p.communicate(timeout=180) for p in procs]
+        with EventStore(url, readonly=True) as es:
+            head = es.head()
+        wait_until(lambda: len(followed) >= head, "the follower to catch up")
+        stop.set()
+        for t in threads:
+            t.join(timeout=10)
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    for p, (_, err) in zip(procs, outputs, strict=True):
+        assert p.returncode == 0, err
+    reports = [json.loads(out) for out, _ in outputs]
+    assert [r["errors"] for r in reports] == [[]] * writers
+    assert sum(r["conflicts"] for r in reports) > 0, "the writers never collided"
+    assert gaps == [] and snapshots > 0
+    appended = sorted(tuple(row) for r in reports for row in r["appended"])
+    with EventStore(url, readonly=True) as es:
+        events = list(es.read())
+        report = es.verify()
+        infos = {i.aggregate_id: i for i in es.aggregates()}
+    assert followed == [e.position for e in events] == list(range(1, len(events) + 1))
+    assert sorted((e.event_id, e.aggregate_id, e.version, e.position) for e in events) == appended
+    per_aggregate: dict[str, list[int]] = {}
+    for e in events:
+        assert e.version is not None and e.aggregate_id is not None
+        # Stored at exactly the version its writer expected: no conflict went unnoticed.
+        assert e.version == e.data["expected"] + e.data["k"] + 1
+        per_aggregate.setdefault(e.aggregate_id, []).append(e.version)
+    for aggregate_id, versions in per_aggregate.items():
+        assert versions == list(range(1, len(versions) + 1))
+        assert infos[aggregate_id].version == len(versions)
+    assert report.ok and report.checked == len(events), report
+
+
+VICTIM = r"""
+import sys, time
+from store import EventStore, NewEvent
+es = EventStore(sys.argv[1], timeout=30.0)
+with es.transaction():
+    es.append([NewEvent("Doomed", {"k": k}) for k in range(2000)], aggregate_id="doomed")
+    print("inside", flush=True)
+    time.sleep(120)
+"""
+
+
+@pytest.mark.slow
+def test_a_writer_killed_mid_transaction_leaves_nothing(
+    url: str, raw: psycopg.Connection[Any]
+) -> None:
+    with EventStore(url) as es:
+        es.append(tick(3), aggregate_id="a")
+        victim = run_python(VICTIM, url)
+        try:
+            assert victim.stdout is not None
+            assert victim.stdout.readline().strip() == "inside", victim.stderr
+            assert es.head() == 3  # holding the lock, not yet committed
+            victim.send_signal(signal.SIGKILL)
+            victim.wait(timeout=10)
+        finally:
+            if victim.poll() is None:
+                victim.kill()
+        # The server notices the dead client, rolls back and frees the head row.
+        started = time.monotonic()
+        (event,) = es.append(tick(), aggregate_id="a", expected_version=3)
+        assert time.monotonic() - started < 5
+        assert event.position == 4
+        assert raw.execute("SELECT count(*) FROM events WHERE type = 'Doomed'").fetchone() == (0,)
+        with pytest.raises(NotFoundError):
+            es.aggregate("doomed")
+        assert es.verify().ok
+
+
+def test_unreachable_server_fails_the_postgres_tests_instead_of_skipping() -> None:
+    env = {**os.environ, ENV: "postgresql://postgres@127.0.0.1:1/test"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:xdist",
+            "-q",
+            "tests/store/test_read.py",
+            "-k",
+            "postgres and test_from_position",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode != 0, result.stdout
+    assert "does not answer" in result.stdout
+    assert "skipped" not in result.stdout and "1 error" in result.stdout, result.stdout

@@ -234,8 +234,17 @@ def test_sigkill_mid_batch_leaves_whole_batches(tmp_path: Path) -> None:
     for round_ in range(KILLS):
         name = f"batch-{round_}"
         proc = _start_victim(path, name, namespace)
-        # Land anywhere from event preparation to just past the commit.
-        time.sleep(rng.uniform(0.05, 1.1) * duration)
+        if round_ % 4 == 3:
+            # Anywhere from event preparation to just past the commit.
+            time.sleep(rng.uniform(0.05, 1.1) * duration)
+        else:
+            # Inside the write transaction: wait until the writer holds the lock.
+            _wait_for(
+                lambda victim=proc: _holds_write_lock(path) or victim.poll() is not None,
+                60,
+                "the write lock",
+            )
+            time.sleep(rng.uniform(0.0, 0.5) * duration)
         in_transaction = _holds_write_lock(path)
         os.kill(proc.pid, signal.SIGKILL)
         proc.communicate(timeout=60)
@@ -265,4 +274,4 @@ def test_sigkill_mid_batch_leaves_whole_batches(tmp_path: Path) -> None:
 
     print(f"batch of {BATCH} takes {duration:.2f} s; kill outcomes: {dict(outcomes)}")
     # The kills really hit open write transactions, not only the set-up before them.
-    assert outcomes["in transaction"] >= 3, outcomes
+    assert outcomes["in transaction"] >= 5, outcomes

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 
 from store import EventStore, NewEvent, Reducers
 from workbench import frames
+from workbench.frames._columns import ROW_FIELDS
 
 matplotlib.use("Agg")
 
@@ -90,9 +92,11 @@ def test_events_have_proper_dtypes_and_values(es: EventStore) -> None:
     assert df["causation_id"].iloc[1] == "x"
     assert pd.isna(df["version"].iloc[3]) and pd.isna(df["aggregate_id"].iloc[3])
     assert df["hash"].tolist() == [e.hash for e in stored]
-    assert df["data"].iloc[0]["address"] == {"zip": "1000", "city": "Ghent"}
-    assert df["data"].iloc[1]["paid"] is True
-    assert df["metadata"].iloc[0]["actor"] == "alice"
+    assert df["data"].dtype == "str" and df["metadata"].dtype == "str"
+    assert json.loads(df["data"].iloc[0]) == stored[0].data
+    assert df["data"].tolist() == [json.dumps(e.data, separators=(",", ":")) for e in stored]
+    assert df.sss.payloads().tolist() == [e.data for e in stored]
+    assert df.sss.payloads("metadata").iloc[1] == stored[1].metadata
 
 
 def test_filters_are_those_of_read(es: EventStore) -> None:
@@ -140,13 +144,22 @@ def test_payload_fields_of_mixed_types_fall_back_to_objects(tmp_path: Path) -> N
     with EventStore(tmp_path / "mixed.db") as es:
         es.append([NewEvent("A", {"n": 1})], aggregate_id="a")
         es.append([NewEvent("A", {"n": "one"})], aggregate_id="b")
-    df = frames.events(tmp_path / "mixed.db")
-    assert df["data"].dtype == object
-    assert df["data"].tolist() == [{"n": 1}, {"n": "one"}]
-    assert frames.events(tmp_path / "mixed.db", flatten=True)["data.n"].tolist() == [1, "one"]
-    # Chunks are typed one by one: the mixed one falls back on its own.
-    chunks = list(frames.iter_events(tmp_path / "mixed.db", chunksize=1))
-    assert [c["data"].iloc[0] for c in chunks] == [{"n": 1}, {"n": "one"}]
+    df = frames.events(tmp_path / "mixed.db", flatten=True)
+    assert df["data.n"].tolist() == [1, "one"]
+    assert frames.events(tmp_path / "mixed.db")["data"].tolist() == ['{"n":1}', '{"n":"one"}']
+    # Chunks are typed one by one: each gets its own dtype.
+    chunks = list(frames.iter_events(tmp_path / "mixed.db", chunksize=1, flatten=True))
+    assert [c["data.n"].iloc[0] for c in chunks] == [1, "one"]
+
+
+def test_mixed_types_across_load_chunks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(frames, "_CHUNK", 2)
+    with EventStore(tmp_path / "mixed.db") as es:
+        for n in (1, 2.5, "three", {"four": 4}):
+            es.append([NewEvent("A", {"n": n, "k": "x"})], aggregate_id="a")
+        df = frames.events(es, flatten=True)
+    assert df["data.n"].tolist()[:3] == [1, 2.5, "three"]
+    assert df["data.n.four"].tolist()[3] == 4 and df["data.k"].tolist() == ["x"] * 4
 
 
 def test_empty_selection_keeps_the_columns_and_dtypes(es: EventStore) -> None:
@@ -326,3 +339,48 @@ def test_audit_accessor_views(es: EventStore) -> None:
         assert plot().figure is not None
     with pytest.raises(AttributeError, match=r"frames\.events"):
         _ = pd.DataFrame({"a": [1]}).sss
+
+
+class _RowStore(EventStore):
+    """A store with the columnar ``read_rows`` frames uses when a store has it:
+    pages of rows in ROW_FIELDS order, payloads and times as stored text."""
+
+    def read_rows(self, *, page_size: int = 10_000, **filters: Any) -> Any:
+        page: list[tuple[Any, ...]] = []
+        for e in self.read(**filters):
+            d = e.to_dict()
+            page.append(
+                tuple(
+                    json.dumps(d[name], ensure_ascii=False, separators=(",", ":"))
+                    if name in ("data", "metadata")
+                    else d[name]
+                    for name in ROW_FIELDS
+                )
+            )
+            if len(page) == page_size:
+                yield page
+                page = []
+        if page:
+            yield page
+
+
+def test_the_columnar_read_path_gives_the_same_frames(tmp_path: Path) -> None:
+    with EventStore(tmp_path / "a.db") as es:
+        _fill(es)
+        es.append([NewEvent("Odd", {"n": 1}, metadata={"actor": 7, "extra": [1]})], "x-1")
+    with (
+        EventStore(tmp_path / "a.db", readonly=True) as plain,
+        _RowStore(tmp_path / "a.db", readonly=True) as rows,
+    ):
+        assert hasattr(rows, "read_rows") and not hasattr(plain, "read_rows")
+        for options in ({}, {"flatten": True}, {"aggregate_type": "Order", "limit": 2}):
+            pd.testing.assert_frame_equal(
+                frames.events(rows, **options), frames.events(plain, **options)
+            )
+        for left, right in zip(
+            frames.iter_events(rows, chunksize=4),
+            frames.iter_events(plain, chunksize=4),
+            strict=True,
+        ):
+            pd.testing.assert_frame_equal(left, right)
+        assert frames.events(rows)["actor"].astype(object).tolist()[-1] == "7"

@@ -1,0 +1,441 @@
+"""Event streams as pandas DataFrames, for notebooks and audits.
+
+    >>> from workbench import frames
+    >>> df = frames.events("shop.db", aggregate_type="Order", flatten=True)
+    >>> df.sss.activity(freq="D")              # events per day and type
+    >>> frames.as_of("shop.db", "Order", "2024-10-01T00:00Z")   # every order that day
+
+``source`` is an open :class:`store.EventStore` or a path, which is opened
+read-only for the call. Pass an ``EventStore`` to use your own reducers or
+upcasters: everything here replays with the store's.
+
+Dtypes: positions are ``int64``; ``version`` is nullable ``Int64`` (system
+events have none); times are ``datetime64[ns, UTC]``; event types, aggregate
+types and actors are categoricals; other text is pandas' ``str``. ``actor``,
+``correlation_id`` and ``causation_id`` are columns of their own. The payloads
+``data`` and ``metadata`` are their JSON text, exactly as stored: payload shapes
+differ from one event type to the next, and a column per field seen anywhere
+would cost memory for every row. ``df.sss.payloads()`` gives them as dicts, and
+``flatten=True`` turns every field of ``data`` into a typed column
+(``data.total``, nested ``data.address.zip``); select the event types first on
+a store whose payloads have many shapes. Where one field holds two JSON types
+that no Arrow column can (a number here, a string there), the flattened columns
+are built by :func:`pandas.json_normalize` instead.
+
+Rows are built a chunk at a time, column by column, through Arrow, never as
+a Python object per row per column; :func:`iter_events` yields one DataFrame
+per chunk for stores larger than memory (each chunk's categoricals have that
+chunk's categories).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import os
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from store import EventStore, RecordedEvent, diff
+
+from ._columns import (
+    EVENT_COLUMNS,
+    MixedTypes,
+    bulk,
+    chunk_table,
+    event_rows,
+    flat_arrays,
+    frame_of,
+    pandas_type,
+    payload_array,
+    to_frame,
+)
+
+_Page = tuple[list[tuple[Any, ...]], bool]
+_CHUNK = 50_000  # rows converted at a time by events()
+
+__all__ = [
+    "CHANGE_COLUMNS",
+    "EVENT_COLUMNS",
+    "AuditAccessor",
+    "Source",
+    "TimeLike",
+    "activity",
+    "as_of",
+    "changes",
+    "events",
+    "iter_events",
+    "states",
+    "to_datetime",
+]
+
+Source = EventStore | str | os.PathLike[str]
+TimeLike = datetime | pd.Timestamp | str
+
+CHANGE_COLUMNS: tuple[str, ...] = (
+    "position",
+    "recorded_at",
+    "actor",
+    "aggregate_id",
+    "aggregate_type",
+    "version",
+    "type",
+    "path",
+    "old",
+    "new",
+)
+
+# -- sources and arguments ------------------------------------------------------
+
+
+@contextmanager
+def opened(source: Source) -> Iterator[EventStore]:
+    """The store behind ``source``: itself, or a path opened read-only for the block."""
+    if isinstance(source, EventStore):
+        yield source
+        return
+    if isinstance(source, (str, os.PathLike)):
+        with EventStore(os.fspath(source), readonly=True) as es:
+            yield es
+        return
+    raise TypeError(f"source must be an EventStore or a path, not {type(source).__name__}")
+
+
+def to_datetime(value: TimeLike | None, name: str = "time") -> datetime | None:
+    """A timezone-aware ``datetime`` from a datetime, Timestamp or ISO-8601 text.
+
+    Naive values are refused, never guessed: write ``"2024-10-01T00:00Z"``.
+    """
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = pd.Timestamp(value)
+        except ValueError as e:
+            raise ValueError(f"{name} {value!r} is not an ISO-8601 time") from e
+    if isinstance(value, pd.Timestamp):
+        value = value.to_pydatetime()
+    if not isinstance(value, datetime):
+        raise TypeError(f"{name} must be a datetime or ISO-8601 text, not {type(value).__name__}")
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(
+            f"{name} {value.isoformat()} has no timezone; give one, e.g. 2024-10-01T00:00Z"
+        )
+    return value
+
+
+def _filters(
+    from_position: int | None,
+    aggregate_id: str | None,
+    aggregate_type: str | None,
+    types: Iterable[str] | str | None,
+    since: TimeLike | None,
+    until: TimeLike | None,
+    limit: int | None,
+    backwards: bool,
+) -> dict[str, Any]:
+    return {
+        "from_position": from_position,
+        "aggregate_id": aggregate_id,
+        "aggregate_type": aggregate_type,
+        "types": [types] if isinstance(types, str) else types,
+        "since": to_datetime(since, "since"),
+        "until": to_datetime(until, "until"),
+        "limit": limit,
+        "backwards": backwards,
+    }
+
+
+def _pages(es: EventStore, filters: Mapping[str, Any], size: int) -> Iterator[_Page]:
+    """Chunks of rows in ROW_FIELDS order, with whether they are raw (stored text)."""
+    read_rows = getattr(es, "read_rows", None)
+    if callable(read_rows) and not es.upcasters:
+        # The store's columnar path: rows as stored, no object per event.
+        batch: list[tuple[Any, ...]] = []
+        for page in read_rows(**filters, page_size=min(size, 10_000)):
+            batch.extend(page)
+            if len(batch) >= size:
+                yield batch[:size], True
+                batch = batch[size:]
+        if batch:
+            yield batch, True
+        return
+    events = es.read(**filters)
+    while chunk := list(itertools.islice(events, size)):
+        yield event_rows(chunk), False
+
+
+def _load(
+    es: EventStore, filters: Mapping[str, Any], flatten: bool, as_objects: bool
+) -> pd.DataFrame:
+    tables: list[pa.Table] = []
+    objects: list[dict[str, Any]] | None = [] if as_objects else None
+    with bulk():
+        for rows, raw in _pages(es, filters, _CHUNK):
+            table, found = chunk_table(rows, raw=raw, flatten=flatten, as_objects=as_objects)
+            tables.append(table)
+            if objects is not None and found is not None:
+                objects.extend(found)
+            del rows
+    return frame_of(tables, objects, flatten)
+
+
+# -- events -----------------------------------------------------------------------
+
+
+def events(
+    source: Source,
+    *,
+    from_position: int | None = None,
+    aggregate_id: str | None = None,
+    aggregate_type: str | None = None,
+    types: Iterable[str] | str | None = None,
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
+    limit: int | None = None,
+    backwards: bool = False,
+    flatten: bool = False,
+) -> pd.DataFrame:
+    """Events as a DataFrame, one row per event, in ``read`` order.
+
+    The filters are those of :meth:`store.EventStore.read` (``since`` and
+    ``until`` also take ISO-8601 text with a zone). ``flatten=True`` replaces
+    ``data`` by one column per payload field (``data.total``, ``data.address.zip``).
+    Columns: :data:`EVENT_COLUMNS`.
+
+    Example:
+        >>> df = events("shop.db", types=["OrderPlaced"], since="2024-10-01T00:00Z")
+        >>> df.groupby("actor", observed=True).size()
+    """
+    filters = _filters(
+        from_position, aggregate_id, aggregate_type, types, since, until, limit, backwards
+    )
+    with opened(source) as es:
+        try:
+            return _load(es, filters, flatten, as_objects=False)
+        except MixedTypes:
+            # A payload field with two JSON types: keep the payloads as dicts.
+            return _load(es, filters, flatten, as_objects=True)
+
+
+def iter_events(
+    source: Source,
+    chunksize: int = 100_000,
+    *,
+    from_position: int | None = None,
+    aggregate_id: str | None = None,
+    aggregate_type: str | None = None,
+    types: Iterable[str] | str | None = None,
+    since: TimeLike | None = None,
+    until: TimeLike | None = None,
+    limit: int | None = None,
+    backwards: bool = False,
+    flatten: bool = False,
+) -> Iterator[pd.DataFrame]:
+    """Like :func:`events`, as DataFrames of at most ``chunksize`` rows each, so a
+    store larger than memory can be summarised a chunk at a time.
+
+    Example:
+        >>> per_type = sum(
+        ...     (chunk["type"].value_counts() for chunk in iter_events("big.db")),
+        ...     start=pd.Series(dtype="int64"),
+        ... )
+    """
+    if isinstance(chunksize, bool) or not isinstance(chunksize, int) or chunksize < 1:
+        raise ValueError(f"chunksize must be a positive int, not {chunksize!r}")
+    filters = _filters(
+        from_position, aggregate_id, aggregate_type, types, since, until, limit, backwards
+    )
+    with opened(source) as es:
+        for rows, raw in _pages(es, filters, chunksize):
+            with bulk():
+                try:
+                    table, objects = chunk_table(rows, raw=raw, flatten=flatten)
+                except MixedTypes:
+                    table, objects = chunk_table(rows, raw=raw, flatten=flatten, as_objects=True)
+            del rows
+            yield to_frame(table, objects)
+
+
+# -- state --------------------------------------------------------------------------
+
+
+def _state_columns(frame: pd.DataFrame, state: list[dict[str, Any]], flatten: bool) -> pd.DataFrame:
+    frame["state"] = pd.Series(state, index=frame.index, dtype=object)
+    if not flatten or not state:
+        return frame
+    try:
+        array = pa.chunked_array([payload_array(state)])
+        flat = pa.table(dict(flat_arrays("state", array)))
+        columns = flat.to_pandas(types_mapper=pandas_type, coerce_temporal_nanoseconds=True)
+    except MixedTypes:
+        columns = pd.json_normalize(state, sep=".").rename(columns=lambda c: f"state.{c}")
+    columns.index = frame.index
+    return pd.concat([frame, columns], axis=1)
+
+
+def _typed(frame: pd.DataFrame, categorical: Sequence[str] = ("type", "actor")) -> pd.DataFrame:
+    for name in frame.columns:
+        if name in ("recorded_at", "occurred_at", "updated_at"):
+            frame[name] = pd.to_datetime(frame[name], utc=True).astype("datetime64[ns, UTC]")
+        elif name in categorical or name == "aggregate_type":
+            frame[name] = frame[name].astype("category")
+        elif name in ("position", "version"):
+            frame[name] = frame[name].astype("int64")
+        elif name in ("aggregate_id", "path"):
+            frame[name] = frame[name].astype("str")
+    return frame
+
+
+def states(source: Source, aggregate_id: str, *, flatten: bool = True) -> pd.DataFrame:
+    """One aggregate's state after each of its versions, one row per version.
+
+    Columns: ``version``, ``position``, ``recorded_at``, ``type`` and ``actor``
+    of the event that made the version, ``state`` (a dict), and with
+    ``flatten`` one ``state.<field>`` column per field of the state.
+
+    Example:
+        >>> states("shop.db", "order-7")[["version", "type", "state.status"]]
+    """
+    rows: list[tuple[Any, ...]] = []
+    after: list[dict[str, Any]] = []
+    with opened(source) as es:
+        for step in es.history(aggregate_id):
+            e = step.event
+            rows.append((e.version, e.position, e.recorded_at, e.type, e.actor))
+            after.append(step.after)
+    frame = pd.DataFrame(rows, columns=["version", "position", "recorded_at", "type", "actor"])
+    return _state_columns(_typed(frame), after, flatten)
+
+
+def changes(
+    source: Source, aggregate_id: str | None = None, aggregate_type: str | None = None
+) -> pd.DataFrame:
+    """Field-level changes, one row per changed field: who changed what, when,
+    from what to what.
+
+    Give ``aggregate_id`` for one aggregate, ``aggregate_type`` for every
+    aggregate of that type, or neither for every aggregate. All aggregates of a
+    type are replayed in one pass over the log with the store's reducers.
+    ``path`` is a JSON Pointer (``/address/zip``); ``old`` or ``new`` is
+    ``None`` where the field was absent. Columns: :data:`CHANGE_COLUMNS`.
+
+    Example:
+        >>> changes("shop.db", aggregate_type="Order").query("path == '/status'")
+    """
+    rows: list[tuple[Any, ...]] = []
+    with opened(source) as es:
+        if aggregate_id is not None:
+            steps: Iterable[tuple[RecordedEvent, list[Any]]] = (
+                (step.event, step.changes) for step in es.history(aggregate_id)
+            )
+        else:
+            steps = _replay_changes(es, aggregate_type)
+        for e, found in steps:
+            for change in found:
+                rows.append(
+                    (
+                        e.position,
+                        e.recorded_at,
+                        e.actor,
+                        e.aggregate_id,
+                        e.aggregate_type,
+                        e.version,
+                        e.type,
+                        change.path,
+                        change.old,
+                        change.new,
+                    )
+                )
+    # Built column by column so old and new keep their JSON types (no float
+    # upcast of ints, no NaN for an absent field).
+    columns = list(zip(*rows, strict=True)) if rows else [()] * len(CHANGE_COLUMNS)
+    frame = pd.DataFrame(
+        {
+            name: pd.Series(values, dtype=object)
+            for name, values in zip(CHANGE_COLUMNS, columns, strict=True)
+        }
+    )
+    return _typed(frame)
+
+
+def _replay(
+    es: EventStore, events: Iterable[RecordedEvent]
+) -> Iterator[tuple[RecordedEvent, dict[str, Any], dict[str, Any]]]:
+    """Fold many aggregates at once: (event, state before, state after)."""
+    apply = es.reducers.apply
+    # The default reducer never changes its input; a user's may, so give it a copy.
+    protect = len(es.reducers) > 0
+    current: dict[str, dict[str, Any]] = {}
+    for e in events:
+        if e.aggregate_id is None:
+            continue
+        before = current.get(e.aggregate_id, {})
+        after = apply(copy.deepcopy(before) if protect else before, e)
+        current[e.aggregate_id] = after
+        yield e, before, after
+
+
+def _replay_changes(
+    es: EventStore, aggregate_type: str | None
+) -> Iterator[tuple[RecordedEvent, list[Any]]]:
+    for e, before, after in _replay(es, es.read(aggregate_type=aggregate_type)):
+        yield e, diff(before, after)
+
+
+def as_of(
+    source: Source,
+    aggregate_type: str | None,
+    at: TimeLike,
+    *,
+    time: str = "recorded_at",
+    flatten: bool = True,
+) -> pd.DataFrame:
+    """Every aggregate of a type as it stood at ``at``: one row each.
+
+    With ``time="recorded_at"`` (the default) this is what the store knew at
+    ``at``: the events recorded at or before it, a prefix of the log read in one
+    pass; aggregates created later are absent. With ``time="occurred_at"`` it
+    is what had happened by ``at`` in business time as known now: late
+    arrivals dated back before ``at`` count, events dated after it do not.
+    States are rebuilt with the store's reducers, in log order. Rows are in
+    order of creation; ``aggregate_type=None`` takes every aggregate.
+
+    Columns: ``aggregate_id``, ``aggregate_type``, ``version``, ``position``
+    and ``updated_at`` (recorded_at) of its last event counted, ``state``, and
+    with ``flatten`` one ``state.<field>`` column per field.
+
+    Example:
+        >>> as_of("shop.db", "Order", "2024-10-01T00:00Z")["state.status"].value_counts()
+    """
+    moment = to_datetime(at, "at")
+    assert moment is not None
+    if time not in ("recorded_at", "occurred_at"):
+        raise ValueError(f"time must be 'recorded_at' or 'occurred_at', not {time!r}")
+    latest: dict[str, tuple[Any, ...]] = {}
+    states_now: dict[str, dict[str, Any]] = {}
+    with opened(source) as es, bulk():
+        if time == "recorded_at":
+            selected: Iterable[RecordedEvent] = es.read(aggregate_type=aggregate_type, until=moment)
+        else:
+            every = es.read(aggregate_type=aggregate_type)
+            selected = (e for e in every if e.occurred_at <= moment)
+        for e, _, after in _replay(es, selected):
+            aggregate = e.aggregate_id
+            assert aggregate is not None
+            latest[aggregate] = (aggregate, e.aggregate_type, e.version, e.position, e.recorded_at)
+            states_now[aggregate] = after
+    frame = pd.DataFrame(
+        list(latest.values()),
+        columns=["aggregate_id", "aggregate_type", "version", "position", "updated_at"],
+    )
+    return _state_columns(_typed(frame), list(states_now.values()), flatten)
+
+
+# The audit views register the ``df.sss`` accessor on import.
+from .views import AuditAccessor, activity  # noqa: E402

@@ -1,0 +1,138 @@
+"""``sss migrate SOURCE TARGET``: copy a store between SQLite and PostgreSQL.
+
+The copy is row for row: positions, event ids, versions, times, payload texts
+and hashes stay exactly as they are, so the copy's hash chain is the source's
+and ``sss verify`` gives the same head hash on both. It is all or nothing: the
+rows go in inside one write transaction of the target, which is verified
+before it commits.
+
+    $ sss migrate shop.db 'postgresql://me@db.example/shop'
+    $ sss migrate 'postgresql://me@db.example/shop?options=-csearch_path%3Dsss' back.db
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from store import EventStore, VerifyReport
+
+from .common import CliError
+
+__all__ = ["MigrateReport", "migrate", "register"]
+
+PAGE = 5000
+
+
+@dataclass(frozen=True, slots=True)
+class MigrateReport:
+    events: int
+    aggregates: int
+    head_position: int
+    head_hash: str | None
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    parser = subparsers.add_parser(
+        "migrate",
+        help="copy a store between SQLite and PostgreSQL, hashes intact",
+        description=(
+            "Copy every event of SOURCE into TARGET (an SQLite file or a postgresql:// URL, "
+            "either way round) with its position, version, times and hash unchanged, and "
+            "the aggregates table with it. TARGET is created when missing and must hold no "
+            "events. The source is verified first; the copy is verified before it commits, "
+            "so TARGET ends up with the whole store or with nothing. Snapshots, a cache, "
+            "are not copied. Stop writers to SOURCE first: events appended during the copy are "
+            "left out, and a changed aggregates table makes the copy fail verification."
+        ),
+    )
+    parser.add_argument("source", metavar="SOURCE", help="the store to copy (opened read-only)")
+    parser.add_argument("target", metavar="TARGET", help="an empty or new store")
+    parser.add_argument("--quiet", action="store_true", help="print nothing on success")
+    parser.set_defaults(func=run_migrate)
+
+
+def run_migrate(args: argparse.Namespace) -> int:
+    show: Callable[[str], None] = (
+        (lambda _: None) if args.quiet else (lambda text: sys.stderr.write(text + "\n"))
+    )
+    report = migrate(args.source, args.target, progress=show)
+    if not args.quiet:
+        sys.stdout.write(
+            f"ok: {report.events} events and {report.aggregates} aggregates copied and "
+            f"verified; head position {report.head_position}, head hash {report.head_hash}\n"
+        )
+    return 0
+
+
+def _same(a: str, b: str) -> bool:
+    if "://" in a or "://" in b:
+        return a == b
+    return os.path.abspath(a) == os.path.abspath(b)
+
+
+def migrate(
+    source: str, target: str, progress: Callable[[str], None] | None = None
+) -> MigrateReport:
+    """Copy ``source`` into the empty store ``target``; return what was copied.
+
+    Raises:
+        CliError: the source does not verify, the target is not empty, or the
+            copy does not verify (then nothing is left in the target).
+        StoreError: either store cannot be opened or written.
+    """
+    say = progress or (lambda _: None)
+    if _same(source, target):
+        raise CliError("SOURCE and TARGET are the same store")
+    with EventStore(source, readonly=True) as src:
+        say(f"verifying {source} ...")
+        checked = src.verify()
+        if not checked.ok:
+            raise CliError(
+                f"{source} does not verify (position {checked.first_bad_position}: "
+                f"{checked.reason}); it is not copied"
+            )
+        with EventStore(target) as dst:
+            return _copy(src, dst, checked, target, say)
+
+
+def _copy(
+    src: EventStore,
+    dst: EventStore,
+    checked: VerifyReport,
+    target: str,
+    say: Callable[[str], None],
+) -> MigrateReport:
+    with dst.backend.write() as tx:
+        head = tx.head()
+        if head.position or dst.aggregate_types():
+            raise CliError(
+                f"{target} already holds {head.position} events; migrate into an empty store"
+            )
+        copied, last = 0, checked.head_position
+        # Up to the verified head: anything appended meanwhile is not copied.
+        while copied < last and (rows := src.backend.chain_page(copied, min(PAGE, last - copied))):
+            tx.insert(rows, None)
+            copied = rows[-1][0]
+            say(f"copied {copied} of {last} events")
+        aggregates = 0
+        for info in src.aggregates():
+            tx.insert([], info)
+            aggregates += 1
+        say(f"copied {aggregates} aggregates; verifying the copy ...")
+        # Still inside the transaction: a copy that does not verify is rolled back.
+        report = dst.verify()
+        if not report.ok:
+            raise CliError(
+                f"the copy does not verify (position {report.first_bad_position}: "
+                f"{report.reason}); nothing was written to {target}"
+            )
+        if (report.checked, report.head_hash) != (checked.checked, checked.head_hash):
+            raise CliError(
+                f"the copy ends at {report.head_position} ({report.head_hash}), the source at "
+                f"{checked.head_position} ({checked.head_hash}); nothing was written to {target}"
+            )
+    return MigrateReport(copied, aggregates, report.head_position, report.head_hash)

@@ -56,9 +56,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_migrate(args: argparse.Namespace) -> int:
-    show: Callable[[str], None] = (
-        (lambda _: None) if args.quiet else (lambda text: sys.stderr.write(text + "\n"))
-    )
+    def show(text: str) -> None:
+        if not args.quiet:
+            sys.stderr.write(text + "\n")
+
     report = migrate(args.source, args.target, progress=show)
     if not args.quiet:
         sys.stdout.write(

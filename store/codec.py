@@ -14,6 +14,9 @@ from typing import Any
 
 from .errors import ValidationError
 
+MAX_INT = 2**63 - 1
+"""The largest integer SQLite stores; larger positions and versions cannot exist."""
+
 GENESIS_HASH = "0" * 64
 """The "previous hash" of the first event in a store."""
 
@@ -51,7 +54,10 @@ def require_aware(value: object, name: str) -> datetime:
             f"{name} is a naive datetime ({value.isoformat()}); give a timezone, "
             "e.g. datetime.now(timezone.utc)"
         )
-    return value.astimezone(UTC)
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise ValidationError(f"{name} {value.isoformat()} is out of range in UTC") from None
 
 
 def _check_json(value: Any, where: str) -> None:
@@ -83,11 +89,50 @@ def encode_object(value: Any, name: str) -> str:
     """Validate a JSON object (``data`` or ``metadata``) and return its stored text."""
     if not isinstance(value, dict):
         raise ValidationError(f"{name} must be a JSON object (a dict), not {type(value).__name__}")
-    _check_json(value, name)
     try:
-        return _dumps(value)
+        _check_json(value, name)
+        text = _dumps(value)
+    except ValidationError:
+        raise
+    except RecursionError:
+        raise ValidationError(f"{name} is nested too deeply to store") from None
     except (TypeError, ValueError) as e:  # pragma: no cover - _check_json catches these
         raise ValidationError(f"{name} is not JSON: {e}") from e
+    check_unicode(text, name)
+    return text
+
+
+def check_unicode(text: str, what: str) -> None:
+    """Reject text holding lone surrogates: it has no UTF-8 form, so SQLite and
+    the hash could not take it."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(
+            f"{what} holds a lone surrogate (U+D800-U+DFFF), which is not valid Unicode text"
+        ) from None
+
+
+def encode_checked(value: Any, name: str) -> tuple[str, Any]:
+    """Like :func:`encode_object`, returning the stored text and a decoded copy.
+
+    The copy is what the RecordedEvent holds; comparing it with the input is
+    what catches what JSON would silently change (int keys, tuples), so the
+    recursive walk runs only to name the culprit."""
+    if not isinstance(value, dict):
+        raise ValidationError(f"{name} must be a JSON object (a dict), not {type(value).__name__}")
+    try:
+        text = _dumps(value)
+        decoded = loads_stored(text)
+    except (TypeError, ValueError, RecursionError):
+        decoded = None
+    if decoded is None or decoded != value:
+        # Let the slow path say exactly what is wrong (or accept what it accepts).
+        text = encode_object(value, name)
+        decoded = loads_stored(text)
+    else:
+        check_unicode(text, name)
+    return text, decoded
 
 
 def canonical(value: Any) -> str:

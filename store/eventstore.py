@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import heapq
 import itertools
+import re
 import threading
 import uuid
 from collections.abc import Callable, Iterable, Iterator
@@ -16,11 +17,13 @@ from typing import Any, TypeVar
 from .backend import Backend, Query, Row, Snapshot, WriteTransaction
 from .codec import (
     GENESIS_HASH,
+    MAX_INT,
     canonical,
     chain_hash,
+    check_unicode,
     data_digest,
     digest,
-    encode_object,
+    encode_checked,
     format_time,
     loads,
     parse_time,
@@ -74,10 +77,16 @@ def _check_name(value: object, what: str, optional: bool = True) -> str | None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise ValidationError(f"{what} must be a non-empty string, not {value!r}")
+    check_unicode(value, what)
     return value
 
 
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 def _check_event_id(value: object) -> str:
+    if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value):
+        return value
     if not isinstance(value, str):
         raise ValidationError(f"event_id must be a UUID string, not {value!r}")
     try:
@@ -238,6 +247,10 @@ class EventStore:
             raise ReadOnlyError(f"{self.path} is open read-only; appends are refused")
         if isinstance(events, NewEvent):
             events = [events]
+        if not isinstance(events, Iterable):
+            raise ValidationError(
+                f"events must be a NewEvent or an iterable of them, not {type(events).__name__}"
+            )
         batch = list(events)
         aggregate_id = _check_name(aggregate_id, "aggregate_id")
         aggregate_type = _check_name(aggregate_type, "aggregate_type")
@@ -268,7 +281,7 @@ class EventStore:
                 )
 
     @staticmethod
-    def _prepare(event: object, index: int) -> tuple[str, str, str, str | None]:
+    def _prepare(event: object, index: int) -> tuple[str, str, str, str | None, Any, Any]:
         if not isinstance(event, NewEvent):
             raise ValidationError(f"event {index} must be a NewEvent, not {type(event).__name__}")
         _check_name(event.type, f"event {index}: type", optional=False)
@@ -278,20 +291,24 @@ class EventStore:
             or event.schema_version < 1
         ):
             raise ValidationError(f"event {index}: schema_version must be an int >= 1")
-        data = encode_object(event.data, f"event {index} ({event.type}): data")
-        metadata = encode_object(event.metadata, f"event {index} ({event.type}): metadata")
+        if event.schema_version > MAX_INT:
+            raise ValidationError(f"event {index}: schema_version must be at most {MAX_INT}")
+        data, data_obj = encode_checked(event.data, f"event {index} ({event.type}): data")
+        metadata, meta_obj = encode_checked(
+            event.metadata, f"event {index} ({event.type}): metadata"
+        )
         occurred = (
             None
             if event.occurred_at is None
             else format_time(require_aware(event.occurred_at, f"event {index}: occurred_at"))
         )
-        return _check_event_id(event.event_id), data, metadata, occurred
+        return _check_event_id(event.event_id), data, metadata, occurred, data_obj, meta_obj
 
     def _append(
         self,
         tx: WriteTransaction,
         batch: list[NewEvent],
-        prepared: list[tuple[str, str, str, str | None]],
+        prepared: list[tuple[str, str, str, str | None, Any, Any]],
         aggregate_id: str | None,
         aggregate_type: str | None,
         expected_version: int | ExpectedVersion,
@@ -305,7 +322,7 @@ class EventStore:
                     raise DuplicateEventError(
                         some, "is stored already, but others in the batch are new; nothing stored"
                     )
-                for new, (event_id, _, _, occurred) in zip(batch, prepared, strict=True):
+                for new, (event_id, _, _, occurred, _, _) in zip(batch, prepared, strict=True):
                     if not _same_content(
                         stored[event_id], new, aggregate_id, aggregate_type, occurred
                     ):
@@ -337,14 +354,12 @@ class EventStore:
         prev_hash = head.hash
         rows: list[Row] = []
         recorded: list[RecordedEvent] = []
-        for offset, (new, (event_id, data, metadata, occurred)) in enumerate(
+        for offset, (new, (event_id, data, metadata, occurred, data_obj, meta_obj)) in enumerate(
             zip(batch, prepared, strict=True)
         ):
             position = head.position + offset + 1
             version = current + offset + 1 if aggregate_id is not None else None
             occurred_text = occurred or recorded_text
-            data_obj = loads(data)
-            meta_obj = loads(metadata)
             data_hash = data_digest(data_obj)
             event_hash = chain_hash(
                 prev_hash,
@@ -389,7 +404,7 @@ class EventStore:
                     new.schema_version,
                     data_obj,
                     meta_obj,
-                    parse_time(occurred_text),
+                    now if occurred is None else parse_time(occurred_text),
                     now,
                     event_hash,
                 )

@@ -166,8 +166,12 @@ def _pages(es: EventStore, filters: Mapping[str, Any], size: int) -> Iterator[_P
             yield batch, True
         return
     events = es.read(**filters)
-    while chunk := list(itertools.islice(events, size)):
-        yield event_rows(chunk), False
+    while True:
+        with bulk():
+            rows = event_rows(list(itertools.islice(events, size)))
+        if not rows:
+            return
+        yield rows, False
 
 
 def _load(

@@ -1,7 +1,9 @@
 """How events become rows and hashes: validation, canonical JSON, times.
 
-Canonical JSON (sorted keys, no spaces, UTF-8, no NaN) is what hashes and
-idempotency comparisons see; the stored text keeps the caller's key order.
+Canonical JSON (sorted keys, no spaces, UTF-8, no NaN, integers within 64
+bits, floats in their shortest round-trip form) is what hashes and idempotency
+comparisons see; the stored text keeps the caller's key order. Both are made by
+orjson, which is several times faster than the standard library here.
 """
 
 from __future__ import annotations
@@ -12,6 +14,8 @@ import math
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from .errors import ValidationError
 
 MAX_INT = 2**63 - 1
@@ -20,20 +24,21 @@ MAX_INT = 2**63 - 1
 GENESIS_HASH = "0" * 64
 """The "previous hash" of the first event in a store."""
 
-_dumps = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, separators=(",", ":"), check_circular=True
-).encode
-_canonical = json.JSONEncoder(
-    ensure_ascii=False, allow_nan=False, separators=(",", ":"), sort_keys=True
-).encode
+_orjson_dumps = orjson.dumps
+_sha256 = hashlib.sha256
+_SORT = orjson.OPT_SORT_KEYS
 loads = json.loads
-_scan_once = json.JSONDecoder().scan_once
+"""Strict decoding (trailing data refused), for text that may have been tampered with."""
+loads_stored = orjson.loads
+"""Decoding of text the store wrote itself."""
 
 
-def loads_stored(text: str) -> Any:
-    """Decode JSON text the store wrote itself: the C scanner without
-    ``json.loads``' whitespace and trailing-data checks (verify uses ``loads``)."""
-    return _scan_once(text, 0)[0]
+def _dumps(value: Any) -> str:
+    return _orjson_dumps(value).decode()
+
+
+def _canonical(value: Any) -> str:
+    return _orjson_dumps(value, option=_SORT).decode()
 
 
 def format_time(value: datetime) -> str:
@@ -63,7 +68,14 @@ def require_aware(value: object, name: str) -> datetime:
 def _check_json(value: Any, where: str) -> None:
     # json.dumps alone would silently turn int keys into strings and tuples into
     # lists, so what came back would differ from what was given.
-    if value is None or isinstance(value, (str, bool, int)):
+    if value is None or isinstance(value, (str, bool)):
+        return
+    if isinstance(value, int):
+        if not -(2**63) <= value < 2**64:
+            raise ValidationError(
+                f"{where} holds an integer beyond 64 bits, which JSON "
+                "readers cannot keep exactly; store it as a string"
+            )
         return
     if isinstance(value, float):
         if not math.isfinite(value):
@@ -91,15 +103,20 @@ def encode_object(value: Any, name: str) -> str:
         raise ValidationError(f"{name} must be a JSON object (a dict), not {type(value).__name__}")
     try:
         _check_json(value, name)
-        text = _dumps(value)
-    except ValidationError:
-        raise
     except RecursionError:
         raise ValidationError(f"{name} is nested too deeply to store") from None
-    except (TypeError, ValueError) as e:  # pragma: no cover - _check_json catches these
+    try:
+        return _dumps(value)
+    except TypeError as e:
+        if "surrogates" in str(e):
+            raise ValidationError(
+                f"{name} holds a lone surrogate (U+D800-U+DFFF), which is not valid Unicode text"
+            ) from None
+        if "ecursion" in str(e):
+            raise ValidationError(
+                f"{name} is nested too deeply to store (over 250 levels)"
+            ) from None
         raise ValidationError(f"{name} is not JSON: {e}") from e
-    check_unicode(text, name)
-    return text
 
 
 def check_unicode(text: str, what: str) -> None:
@@ -117,8 +134,8 @@ def encode_checked(value: Any, name: str) -> tuple[str, Any]:
     """Like :func:`encode_object`, returning the stored text and a decoded copy.
 
     The copy is what the RecordedEvent holds; comparing it with the input is
-    what catches what JSON would silently change (int keys, tuples), so the
-    recursive walk runs only to name the culprit."""
+    what catches what JSON would silently change (int keys, tuples, NaN), so
+    the recursive walk runs only to name the culprit."""
     if not isinstance(value, dict):
         raise ValidationError(f"{name} must be a JSON object (a dict), not {type(value).__name__}")
     try:
@@ -130,8 +147,6 @@ def encode_checked(value: Any, name: str) -> tuple[str, Any]:
         # Let the slow path say exactly what is wrong (or accept what it accepts).
         text = encode_object(value, name)
         decoded = loads_stored(text)
-    else:
-        check_unicode(text, name)
     return text, decoded
 
 
@@ -145,7 +160,7 @@ def digest(text: str) -> str:
 
 def data_digest(data: dict[str, Any]) -> str:
     """SHA-256 of a payload's canonical form: what the chain commits to."""
-    return digest(_canonical(data))
+    return _sha256(_orjson_dumps(data, option=_SORT)).hexdigest()
 
 
 def chain_hash(
@@ -165,7 +180,7 @@ def chain_hash(
 ) -> str:
     """The hash of one event: SHA-256 over the previous hash and the event's
     canonical form, in which the payload stands only as its own digest."""
-    body = _canonical(
+    body = _orjson_dumps(
         [
             position,
             event_id,
@@ -178,6 +193,10 @@ def chain_hash(
             metadata,
             occurred_at,
             recorded_at,
-        ]
+        ],
+        option=_SORT,
     )
-    return hashlib.sha256(f"{prev_hash}\n{body}".encode()).hexdigest()
+    sha = _sha256(prev_hash.encode())
+    sha.update(b"\n")
+    sha.update(body)
+    return sha.hexdigest()

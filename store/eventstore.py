@@ -47,6 +47,7 @@ from .models import (
     RecordedEvent,
     Step,
     VerifyReport,
+    recorded_event,
 )
 from .reducers import Reducers, Upcasters, diff
 
@@ -70,6 +71,23 @@ def _open_backend(location: str, readonly: bool, durable: bool, timeout: float) 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _check_int(value: object, name: str, minimum: int = 0) -> int:
+    """An int argument within what the database can hold; bool is not an int here."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValidationError(f"{name} must be an int, not {value!r}")
+    if not minimum <= value <= MAX_INT:
+        raise ValidationError(f"{name} must be between {minimum} and {MAX_INT}, not {value}")
+    return value
+
+
+def _check_types(types: object) -> tuple[str, ...]:
+    if isinstance(types, str):
+        types = [types]
+    if not isinstance(types, Iterable):
+        raise ValidationError(f"types must be a list of event type names, not {types!r}")
+    return tuple(sorted({_check_name(t, "event type", optional=False) or "" for t in types}))
 
 
 def _check_name(value: object, what: str, optional: bool = True) -> str | None:
@@ -394,7 +412,7 @@ class EventStore:
                 )
             )
             recorded.append(
-                RecordedEvent(
+                recorded_event(
                     position,
                     event_id,
                     aggregate_id,
@@ -471,19 +489,13 @@ class EventStore:
         backwards: bool,
     ) -> Query | None:
         """Turn read filters into a Query, or None when nothing can match."""
-        if from_position is not None and (
-            isinstance(from_position, bool) or not isinstance(from_position, int)
-        ):
-            raise ValidationError(f"from_position must be an int, not {from_position!r}")
+        if from_position is not None:
+            _check_int(from_position, "from_position")
         _check_name(aggregate_id, "aggregate_id")
         _check_name(aggregate_type, "aggregate_type")
         type_tuple: tuple[str, ...] | None = None
         if types is not None:
-            if isinstance(types, str):
-                types = [types]
-            type_tuple = tuple(
-                sorted({_check_name(t, "event type", optional=False) or "" for t in types})
-            )
+            type_tuple = _check_types(types)
             if not type_tuple:
                 return None
         lo, hi = 1, None
@@ -521,10 +533,8 @@ class EventStore:
         ``recorded_at`` inclusively. Pages are fetched by position keyset, so
         reading ten million events holds only one page in memory.
         """
-        if limit is not None and (
-            isinstance(limit, bool) or not isinstance(limit, int) or limit < 0
-        ):
-            raise ValidationError(f"limit must be a non-negative int, not {limit!r}")
+        if limit is not None:
+            _check_int(limit, "limit")
         query = self._call(
             lambda: self._query(
                 from_position, aggregate_id, aggregate_type, types, since, until, backwards
@@ -600,6 +610,7 @@ class EventStore:
 
     def get(self, position: int) -> RecordedEvent:
         """The event at ``position``."""
+        _check_int(position, "position")
         for event in self.read(from_position=position, limit=1):
             if event.position == position:
                 return event
@@ -610,6 +621,9 @@ class EventStore:
     ) -> Iterator[RecordedEvent]:
         """One aggregate's events from ``from_version`` to ``to_version`` (inclusive)."""
         _check_name(aggregate_id, "aggregate_id", optional=False)
+        _check_int(from_version, "from_version")
+        if to_version is not None:
+            _check_int(to_version, "to_version")
         return self._stream(aggregate_id, from_version, to_version)
 
     def _stream(
@@ -704,10 +718,8 @@ class EventStore:
                 f"give at most one of version, position, at (got {', '.join(given)})"
             )
         for name, value in (("version", version), ("position", position)):
-            if value is not None and (
-                isinstance(value, bool) or not isinstance(value, int) or value < 0
-            ):
-                raise ValidationError(f"{name} must be an int >= 0, not {value!r}")
+            if value is not None:
+                _check_int(value, name)
         moment = None if at is None else format_time(require_aware(at, "at"))
         info = self.aggregate(aggregate_id)
 
@@ -746,8 +758,9 @@ class EventStore:
     ) -> Iterator[Step]:
         """Each step of an aggregate's history: event, state before and after,
         and the fields it changed."""
-        if from_version < 1:
-            raise ValidationError(f"from_version must be >= 1, not {from_version}")
+        _check_int(from_version, "from_version", minimum=1)
+        if to_version is not None:
+            _check_int(to_version, "to_version")
         before = self.state_at(aggregate_id, version=from_version - 1).state
         return self._history(aggregate_id, before, from_version, to_version)
 
@@ -776,6 +789,7 @@ class EventStore:
         last_positions: dict[str, int] = {}
         types: dict[str, str | None] = {}
         checked = 0
+        last_recorded_at = ""
         head = self.head()
 
         def bad(position: int, reason: str) -> VerifyReport:
@@ -829,6 +843,9 @@ class EventStore:
                 )
                 if computed != stored_hash:
                     return bad(position, "hash mismatch: the event or one before it was altered")
+                if recorded_at < last_recorded_at:
+                    return bad(position, "recorded_at goes back in time")
+                last_recorded_at = recorded_at
                 if aggregate_id is not None:
                     expected_version = versions.get(aggregate_id, 0) + 1
                     if version != expected_version:
@@ -887,12 +904,8 @@ class EventStore:
 
         Waiting costs one ``PRAGMA data_version`` (SQLite) per ``poll_interval``.
         """
-        if from_position is not None and (
-            isinstance(from_position, bool)
-            or not isinstance(from_position, int)
-            or from_position < 1
-        ):
-            raise ValidationError(f"from_position must be an int >= 1, not {from_position!r}")
+        if from_position is not None:
+            _check_int(from_position, "from_position", minimum=1)
         return self._follow(from_position, poll_interval, stop or threading.Event())
 
     def _follow(

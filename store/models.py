@@ -125,6 +125,72 @@ class RecordedEvent:
         }
 
 
+class _RecordedEventBuilder:
+    """A mutable twin of RecordedEvent with the same slots, so the read path can
+    build events with plain attribute stores and then turn them into
+    RecordedEvents: about five times faster than the frozen ``__init__``."""
+
+    # The order must be RecordedEvent's field order: the layouts must match.
+    __slots__ = (  # noqa: RUF023
+        "position",
+        "event_id",
+        "aggregate_id",
+        "aggregate_type",
+        "version",
+        "type",
+        "schema_version",
+        "data",
+        "metadata",
+        "occurred_at",
+        "recorded_at",
+        "hash",
+    )
+    position: int
+    event_id: str
+    aggregate_id: str | None
+    aggregate_type: str | None
+    version: int | None
+    type: str
+    schema_version: int
+    data: dict[str, Any]
+    metadata: dict[str, Any]
+    occurred_at: datetime
+    recorded_at: datetime
+    hash: str
+
+
+def recorded_event(
+    position: int,
+    event_id: str,
+    aggregate_id: str | None,
+    aggregate_type: str | None,
+    version: int | None,
+    type: str,
+    schema_version: int,
+    data: dict[str, Any],
+    metadata: dict[str, Any],
+    occurred_at: datetime,
+    recorded_at: datetime,
+    hash: str,
+) -> RecordedEvent:
+    """``RecordedEvent(...)`` for the hot paths (reading a page, appending)."""
+    event = _RecordedEventBuilder()
+    event.position = position
+    event.event_id = event_id
+    event.aggregate_id = aggregate_id
+    event.aggregate_type = aggregate_type
+    event.version = version
+    event.type = type
+    event.schema_version = schema_version
+    event.data = data
+    event.metadata = metadata
+    event.occurred_at = occurred_at
+    event.recorded_at = recorded_at
+    event.hash = hash
+    event.__class__ = RecordedEvent  # type: ignore[assignment]
+    return event  # type: ignore[return-value]
+
+
 @dataclass(frozen=True, slots=True)
 class AggregateInfo:
     """One aggregate (stream) and where it lies in the log."""

@@ -291,3 +291,20 @@ def test_store_repr_and_info(db: str) -> None:
         assert "readonly=True" in repr(es)
         info: dict[str, Any] = es.info()
         assert info["backend"] == "sqlite" and info["file_size"] > 0
+
+
+def test_fast_recorded_event_is_a_real_frozen_recorded_event() -> None:
+    import dataclasses
+    from datetime import UTC, datetime
+
+    from store.models import RecordedEvent, _RecordedEventBuilder, recorded_event
+
+    assert _RecordedEventBuilder.__slots__ == tuple(
+        f.name for f in dataclasses.fields(RecordedEvent)
+    )
+    now = datetime.now(UTC)
+    args = (1, "e", "a", "T", 1, "X", 1, {"k": 1}, {}, now, now, "h")
+    fast, slow = recorded_event(*args), RecordedEvent(*args)
+    assert type(fast) is RecordedEvent and fast == slow and repr(fast) == repr(slow)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        fast.position = 2  # type: ignore[misc]

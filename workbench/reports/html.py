@@ -13,7 +13,7 @@ from typing import Any, TextIO
 
 from store import Change
 
-from .model import Entry, Report, json_text, time_text, timeline_headings
+from .model import Entry, Report, json_text, leaves, time_text, timeline_headings
 
 __all__ = ["write_html"]
 
@@ -35,7 +35,8 @@ th, td { text-align: left; vertical-align: top; padding: 4px 8px;
 th { background: var(--soft); font-weight: 600; }
 table.kv th { width: 240px; }
 table.kv td { overflow-wrap: anywhere; }
-.counts { display: flex; gap: 24px; flex-wrap: wrap; margin-top: 12px; }
+.counts { display: flex; gap: 24px; flex-wrap: wrap; margin-top: 12px; align-items: flex-start; }
+table.state th { font-weight: normal; }
 .counts table { width: auto; min-width: 280px; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
 .banner { border: 2px solid; border-radius: 6px; padding: 10px 14px; margin: 12px 0 4px; }
@@ -94,10 +95,21 @@ def _counts(title: str, counts: dict[str, int], limit: int = 25) -> str:
     )
 
 
+def _state(state: dict[str, Any]) -> str:
+    rows = "".join(
+        f"<tr><th><code>{_e(path)}</code></th><td><code>{_e(json_text(value, spaced=True))}</code>"
+        "</td></tr>"
+        for path, value in leaves(state)
+    )
+    if not rows:
+        rows = '<tr><td class="none">empty</td></tr>'
+    return f'<table class="kv state">{rows}</table>'
+
+
 def _value(value: Any, absent: bool) -> str:
     if absent:
         return '<span class="none">(absent)</span>'
-    return f"<code>{_e(json_text(value))}</code>"
+    return f"<code>{_e(json_text(value, spaced=True))}</code>"
 
 
 def _changes(changes: list[Change]) -> str:
@@ -133,7 +145,7 @@ def _row(entry: Entry, aggregate: bool) -> str:
     cells += [
         f'<td class="num">{"" if e.version is None else e.version}</td>',
         f"<td>{_e(e.type)}</td>",
-        f'<td class="payload"><pre>{_e(json_text(e.data))}</pre></td>',
+        f'<td class="payload"><pre>{_e(json_text(e.data, spaced=True))}</pre></td>',
     ]
     if aggregate:
         cells.append(f"<td>{_changes(entry.changes or [])}</td>")
@@ -167,7 +179,7 @@ def write_html(report: Report, out: TextIO) -> int:
     if aggregate:
         out.write(
             "<section><h2>State after the last event shown</h2>"
-            f"<pre>{_e(json_text(summary.final_state or {}, indent=2))}</pre></section>\n"
+            f"{_state(summary.final_state or {})}</section>\n"
         )
     out.write(
         "<section><h2>Integrity attestation</h2>"

@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from store import Change
 
-from .model import Entry, Report, json_text, time_text, timeline_headings
+from .model import Entry, Report, json_text, leaves, time_text, timeline_headings
 
 __all__ = ["md_escape", "write_markdown"]
 
@@ -73,10 +73,12 @@ def write_markdown(report: Report, out: TextIO) -> int:
     out.write(_counts("Event type", summary.per_type) + "\n")
     out.write(_counts("Actor", summary.per_actor) + "\n")
     if aggregate:
-        out.write("## State after the last event shown\n\n```json\n")
-        state = json_text(summary.final_state or {}, indent=2)
-        # A fence inside the state must not close ours.
-        out.write(state.replace("```", "`\u200b``") + "\n```\n\n")
+        out.write("## State after the last event shown\n\n")
+        rows = [
+            [md_escape(path), md_escape(json_text(v))]
+            for path, v in leaves(summary.final_state or {})
+        ]
+        out.write(_table(["Field", "Value"], rows or [["(empty)", ""]]) + "\n")
     out.write("## Integrity attestation\n\n" + _kv(integrity.rows()) + "\n")
     headings = timeline_headings(aggregate)
     out.write("## Timeline\n\n")

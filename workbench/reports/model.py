@@ -28,6 +28,7 @@ __all__ = [
     "Summary",
     "build_report",
     "json_text",
+    "leaves",
     "time_text",
     "timeline_headings",
 ]
@@ -38,10 +39,22 @@ def time_text(value: datetime | None) -> str:
     return "" if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def json_text(value: Any, indent: int | None = None) -> str:
-    if indent is None:
-        return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-    return json.dumps(value, ensure_ascii=False, indent=indent)
+def json_text(value: Any, *, spaced: bool = False) -> str:
+    """Compact JSON; ``spaced`` puts a space after commas and colons, so long
+    values wrap at natural points when read by people."""
+    return json.dumps(value, ensure_ascii=False, separators=(", ", ": ") if spaced else (",", ":"))
+
+
+def leaves(state: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    """A state's fields as (JSON Pointer, value), objects opened up, in order."""
+    out: list[tuple[str, Any]] = []
+    for key, value in state.items():
+        path = f"{prefix}/{key.replace('~', '~0').replace('/', '~1')}"
+        if isinstance(value, dict) and value:
+            out.extend(leaves(value, path))
+        else:
+            out.append((path, value))
+    return out
 
 
 @dataclass(frozen=True, slots=True)

@@ -90,8 +90,8 @@ class ReplayScreen(ReportWorkerErrors, Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("[", "step(-1)", "Previous version"),
         Binding("]", "step(1)", "Next version"),
-        Binding("home", "goto_first", "First version", show=False),
-        Binding("end", "goto_last", "Last version", show=False),
+        Binding("home", "goto_first", "First version", show=False, priority=True),
+        Binding("end", "goto_last", "Last version", show=False, priority=True),
         Binding("s", "seek", "Seek"),
         Binding("p", "play", "Play/pause"),
         Binding("b", "blame", "Blame field"),
@@ -103,6 +103,7 @@ class ReplayScreen(ReportWorkerErrors, Screen[None]):
         self.aggregate_id = aggregate_id
         self.info: AggregateInfo | None = None
         self.version = 0
+        self.target = 0
         self.start_version = version
         self.step: Step | None = None
         self.state: dict[str, Any] = {}
@@ -163,6 +164,8 @@ class ReplayScreen(ReportWorkerErrors, Screen[None]):
     # -- moving -------------------------------------------------------------
 
     def goto(self, version: int, note: str = "") -> None:
+        # The load is asynchronous: steps count from where we are going, not where we are.
+        self.target = version
         self.note = note
         self._load_version(version)
 
@@ -259,7 +262,7 @@ class ReplayScreen(ReportWorkerErrors, Screen[None]):
 
     def action_step(self, delta: int) -> None:
         total = self.info.version if self.info else 0
-        target = self.version + delta
+        target = self.target + delta
         if target < 0 or target > total:
             if self.playing:
                 self.action_play()
@@ -284,7 +287,7 @@ class ReplayScreen(ReportWorkerErrors, Screen[None]):
             self._timer.stop()
             self._timer = None
         else:
-            if self.info and self.version >= self.info.version:
+            if self.info and self.target >= self.info.version:
                 self.goto(0)
             self._timer = self.set_interval(PLAY_INTERVAL, lambda: self.action_step(1))
         self._render_status()

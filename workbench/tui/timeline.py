@@ -511,6 +511,7 @@ class Timeline(ReportWorkerErrors, Vertical):
         self._pending_new += len(fresh)
         self._rebuild(selected.position if selected else None, keep_offset=True)
 
-    def stop_tail(self) -> None:
+    def on_unmount(self) -> None:
+        # The tail thread blocks in follow(); without this the app could not exit.
         if self._tail_stop is not None:
             self._tail_stop.set()

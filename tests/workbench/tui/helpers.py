@@ -5,7 +5,7 @@ from __future__ import annotations
 from textual.geometry import Region
 from textual.pilot import Pilot
 from textual.widget import Widget
-from textual.worker import WorkerFailed
+from textual.worker import WorkerCancelled, WorkerFailed
 
 from workbench.tui.app import WorkbenchApp
 
@@ -22,6 +22,8 @@ async def settle(pilot: Pilot[int], *, errors_ok: bool = False) -> None:
             break
         try:
             await app.workers.wait_for_complete(pending)
+        except WorkerCancelled:
+            pass
         except WorkerFailed:
             if not errors_ok:
                 raise

@@ -14,7 +14,7 @@ import os
 import sqlite3
 import urllib.parse
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -109,6 +109,38 @@ def _event(row: tuple[Any, ...]) -> RecordedEvent:
         parse_time(row[10]),
         row[11],
     )
+
+
+def _events(rows: Iterable[tuple[Any, ...]]) -> list[RecordedEvent]:
+    """Rows to events. A batch shares one recorded_at, and occurred_at mostly
+    equals it, so each distinct time text is parsed once (datetimes are
+    immutable, so sharing them is safe)."""
+    events: list[RecordedEvent] = []
+    append = events.append
+    last_text = ""
+    last_time = datetime.min
+    for row in rows:
+        recorded = row[10]
+        if recorded != last_text:
+            last_text, last_time = recorded, parse_time(recorded)
+        occurred = row[9]
+        append(
+            recorded_event(
+                row[0],
+                row[1],
+                row[2],
+                row[3],
+                row[4],
+                row[5],
+                row[6],
+                loads_stored(row[7]),
+                loads_stored(row[8]),
+                last_time if occurred == recorded else parse_time(occurred),
+                last_time,
+                row[11],
+            )
+        )
+    return events
 
 
 def _aggregate(row: tuple[Any, ...]) -> AggregateInfo:
@@ -424,7 +456,7 @@ class SQLiteBackend(Backend):
             f"ORDER BY {key} {'DESC' if backwards else 'ASC'} LIMIT {int(limit)}"
         )
         with translated(self.location):
-            return list(map(_event, self.conn.execute(sql, params)))
+            return _events(self.conn.execute(sql, params))
 
     def explain(self, query: Query, type_: str | None, backwards: bool = False) -> list[str]:
         """The query plan of a page read, for tests and for curious users."""

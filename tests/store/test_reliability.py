@@ -1,13 +1,19 @@
-"""Reliability with real processes: concurrent writers and SIGKILL mid-batch.
+"""Reliability: concurrent writers and SIGKILL mid-batch with real processes, bad input.
 
 Each writer or victim is a separate Python process (``subprocess``), so the
 store's guarantees are checked through SQLite's own file locking and crash
-recovery, not through one process's threads.
+recovery, not through one process's threads. The bad-input properties
+(hypothesis) run in this process, against ``EventStore.append`` and ``sss import``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
+import hashlib
+import io
 import json
+import math
 import os
 import random
 import signal
@@ -21,8 +27,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from store import (
+    ANY,
+    NO_STREAM,
     EventStore,
     NewEvent,
     StoreError,
@@ -275,3 +285,409 @@ def test_sigkill_mid_batch_leaves_whole_batches(tmp_path: Path) -> None:
     print(f"batch of {BATCH} takes {duration:.2f} s; kill outcomes: {dict(outcomes)}")
     # The kills really hit open write transactions, not only the set-up before them.
     assert outcomes["in transaction"] >= 5, outcomes
+
+
+# -- bad input -----------------------------------------------------------------
+
+
+def _digest(es: EventStore) -> tuple[int, str, bool]:
+    sha = hashlib.sha256()
+    for event in es.read():
+        sha.update(json.dumps(event.to_dict(), sort_keys=True).encode())
+    return es.head(), sha.hexdigest(), es.verify().ok
+
+
+SURROGATE = st.sampled_from(["\ud800", "a\udfffb", "\udc80x"])
+BAD_STRING = st.one_of(st.just(""), st.just("   "), SURROGATE)
+NOT_A_STRING = st.one_of(
+    st.none(), st.integers(), st.floats(), st.booleans(), st.binary(max_size=4),
+    st.builds(object), st.lists(st.text(max_size=3), max_size=2),
+)  # fmt: skip
+GOOD_STRING = st.text(
+    alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=8
+).filter(str.strip)
+BAD_LEAF = st.one_of(
+    st.sampled_from([math.nan, math.inf, -math.inf]),
+    SURROGATE,
+    st.builds(set),
+    st.binary(min_size=1, max_size=4),
+    st.tuples(st.integers()),
+    st.datetimes(),
+    st.complex_numbers(allow_nan=False, allow_infinity=False),
+    st.builds(object),
+    st.just(10**5000),
+)
+BAD_KEY = st.one_of(st.integers(), st.booleans(), st.none(), st.tuples(st.integers()), SURROGATE)
+
+
+@st.composite
+def bad_json_object(draw: st.DrawFn) -> Any:
+    """Something that is not a JSON object, or one with a bad value or key somewhere inside."""
+    kind = draw(st.sampled_from(["not a dict", "bad leaf", "bad key"]))
+    if kind == "not a dict":
+        return draw(
+            st.one_of(NOT_A_STRING, st.text(max_size=3), st.lists(st.integers(), max_size=2))
+        )
+    leaf = draw(BAD_LEAF)
+    inner: Any = {draw(BAD_KEY): 1} if kind == "bad key" else leaf
+    for _ in range(draw(st.integers(0, 3))):
+        inner = draw(st.sampled_from([lambda v: {"k": v}, lambda v: [1, v]]))(inner)
+    return inner if isinstance(inner, dict) else {"x": inner}
+
+
+AWARE = st.datetimes(timezones=st.just(dt.UTC))
+BAD_TIME = st.one_of(
+    st.datetimes(),  # naive
+    st.text(max_size=10),
+    st.integers(),
+    st.just(dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=5)))),
+    st.just(dt.datetime(9999, 12, 31, 23, tzinfo=dt.timezone(dt.timedelta(hours=-5)))),
+)
+BAD_VERSION = st.one_of(
+    st.integers(max_value=0), st.just(2**63), st.just(2**80), st.booleans(), st.floats(),
+    st.text(max_size=3), st.none(),
+)  # fmt: skip
+
+
+def good_event(draw: st.DrawFn) -> NewEvent:
+    return NewEvent(
+        draw(GOOD_STRING),
+        draw(st.dictionaries(GOOD_STRING, st.integers(-5, 5), max_size=3)),
+        metadata=draw(st.dictionaries(GOOD_STRING, GOOD_STRING, max_size=2)),
+    )
+
+
+@st.composite
+def bad_event(draw: st.DrawFn) -> Any:
+    field = draw(
+        st.sampled_from(
+            [
+                "not an event",
+                "type",
+                "data",
+                "metadata",
+                "event_id",
+                "occurred_at",
+                "schema_version",
+            ]
+        )
+    )
+    if field == "not an event":
+        return draw(
+            st.one_of(
+                NOT_A_STRING,
+                st.text(max_size=3),
+                st.dictionaries(st.text(max_size=3), st.integers(), max_size=2),
+            )
+        )
+    kwargs: dict[str, Any] = {"type": "Good", "data": {"a": 1}, "metadata": {}}
+    if field == "type":
+        kwargs["type"] = draw(st.one_of(BAD_STRING, NOT_A_STRING))
+    elif field in ("data", "metadata"):
+        kwargs[field] = draw(bad_json_object())
+    elif field == "event_id":
+        kwargs["event_id"] = draw(
+            st.one_of(
+                NOT_A_STRING, st.text(max_size=40).filter(lambda s: not _is_uuid(s)), SURROGATE
+            )
+        )
+    elif field == "occurred_at":
+        kwargs["occurred_at"] = draw(BAD_TIME)
+    else:
+        kwargs["schema_version"] = draw(BAD_VERSION)
+    return NewEvent(**kwargs)
+
+
+def _is_uuid(text: str) -> bool:
+    try:
+        uuid.UUID(text)
+    except (ValueError, TypeError, AttributeError):
+        return False
+    return True
+
+
+STORED_ID = str(uuid.UUID(int=1))
+APPEND_FAULTS = [
+    "events",
+    "event",
+    "aggregate_id",
+    "aggregate_type",
+    "expected_version",
+    "concurrency",
+    "duplicate in batch",
+    "stored id, other content",
+    "mixed stored and new",
+]
+
+
+@st.composite
+def bad_append(draw: st.DrawFn) -> tuple[Any, dict[str, Any]]:
+    """An append call with exactly one thing wrong with it."""
+    fault = draw(st.sampled_from(APPEND_FAULTS))
+    before = [good_event(draw) for _ in range(draw(st.integers(0, 3)))]
+    after = [good_event(draw) for _ in range(draw(st.integers(0, 3)))]
+    kwargs: dict[str, Any] = {"aggregate_id": draw(st.sampled_from([None, "acct-1", "fresh-1"]))}
+    if kwargs["aggregate_id"] is not None:
+        kwargs["aggregate_type"] = "Account"
+    events: Any = [*before, NewEvent("Fine", {"ok": True}), *after]
+    if fault == "events":
+        events = draw(st.one_of(st.none(), st.integers(), st.floats(), st.builds(object)))
+    elif fault == "event":
+        events = [*before, draw(bad_event()), *after]
+    elif fault == "aggregate_id":
+        kwargs = {
+            "aggregate_id": draw(
+                st.one_of(BAD_STRING, NOT_A_STRING.filter(lambda v: v is not None))
+            )
+        }
+    elif fault == "aggregate_type":
+        wrong = [st.just("Ledger")] if kwargs["aggregate_id"] in (None, "acct-1") else []
+        # acct-1 is an Account, and an aggregate keeps its type; without an
+        # aggregate_id any aggregate_type is an error.
+        kwargs["aggregate_type"] = draw(
+            st.one_of(BAD_STRING, NOT_A_STRING.filter(lambda v: v is not None), *wrong)
+        )
+    elif fault == "expected_version":
+        kwargs["aggregate_id"] = kwargs["aggregate_id"] or "acct-1"
+        kwargs["expected_version"] = draw(
+            st.one_of(
+                st.integers(max_value=-1),
+                st.booleans(),
+                st.floats(),
+                st.text(max_size=3),
+                st.none(),
+                st.just("ANY"),
+            )
+        )
+    elif fault == "concurrency":
+        kwargs["aggregate_id"] = "acct-1"  # stored at version 3
+        kwargs["expected_version"] = draw(
+            st.one_of(st.sampled_from([NO_STREAM, 0, 2, 4]), st.integers(5, 2**70))
+        )
+    elif fault == "duplicate in batch":
+        twin = NewEvent("Twin", {"n": 1})
+        events = [*before, twin, *after, NewEvent("Twin", {"n": 2}, event_id=twin.event_id)]
+    elif fault == "stored id, other content":
+        events = [NewEvent("Opened", {"n": draw(st.integers(100, 200))}, event_id=STORED_ID)]
+        kwargs = {"aggregate_id": "acct-1", "expected_version": ANY}
+    else:
+        events = [NewEvent("Opened", {"n": 0}, event_id=STORED_ID), NewEvent("New", {})]
+        kwargs = {"aggregate_id": "acct-1"}
+    return events, kwargs
+
+
+def _seed(es: EventStore) -> None:
+    es.append(
+        [
+            NewEvent("Opened", {"n": 0}, event_id=STORED_ID),
+            NewEvent("Deposited", {"amount": 5}, metadata={"actor": "alice"}),
+            NewEvent("Deposited", {"amount": 7}),
+        ],
+        aggregate_id="acct-1",
+        aggregate_type="Account",
+    )
+    es.append([NewEvent("Noted", {"text": "system"})])
+
+
+def _assert_clear(error: BaseException) -> None:
+    assert isinstance(error, StoreError), f"raw {type(error).__name__}: {error}"
+    text = str(error)
+    assert text.strip() and "\n" not in text, repr(text)
+
+
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(call=bad_append())
+def test_bad_appends_raise_store_errors_and_change_nothing(
+    tmp_path: Path, call: tuple[Any, dict[str, Any]]
+) -> None:
+    path = tmp_path / "bad-input.db"
+    fresh = not path.exists()
+    with EventStore(str(path)) as es:
+        if fresh:
+            _seed(es)
+        before = _digest(es)
+        events, kwargs = call
+        try:
+            es.append(events, **kwargs)
+        except BaseException as e:  # the type is what is checked
+            _assert_clear(e)
+        else:
+            pytest.fail(f"append accepted a bad call: {events!r} {kwargs!r}")
+        assert _digest(es) == before
+        assert before[2]
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    value: dict[str, Any] = {}
+    for _ in range(depth):
+        value = {"a": [value]}
+    return value
+
+
+@pytest.mark.parametrize("where", ["data", "metadata"])
+@pytest.mark.parametrize("depth", [2_000, 100_000])
+def test_absurdly_nested_payload_is_a_store_error(tmp_path: Path, where: str, depth: int) -> None:
+    # Kept out of the hypothesis test: its example printer cannot show such values.
+    with EventStore(str(tmp_path / "deep.db")) as es:
+        _seed(es)
+        before = _digest(es)
+        event = NewEvent("Deep", **{where: _nested(depth)})
+        with pytest.raises(BaseException) as info:
+            es.append([event], aggregate_id="acct-1")
+        _assert_clear(info.value)
+        assert _digest(es) == before
+
+
+# -- bad input through `sss import` ---------------------------------------------
+
+
+IMPORT_FAULTS = [
+    "not json",
+    "not an object",
+    "no type",
+    "bad type",
+    "bad data",
+    "bad metadata",
+    "bad event_id",
+    "bad occurred_at",
+    "bad aggregate",
+    "bad schema_version",
+    "surrogate",
+    "nan",
+    "stored id",
+    "wrong version",
+]
+
+
+@st.composite
+def bad_import_line(draw: st.DrawFn) -> str:
+    """One JSON Lines line that an import must refuse."""
+    kind = draw(st.sampled_from(IMPORT_FAULTS))
+    record: dict[str, Any] = {"type": "Imported", "data": {"n": 1}}
+    if kind == "not json":
+        return draw(
+            st.sampled_from(['{"type": "A"', "{type: 'A'}", "[1,", "nul", "{}}", '{"a":1}x'])
+        )
+    if kind == "not an object":
+        return json.dumps(
+            draw(
+                st.one_of(
+                    st.integers(),
+                    st.lists(st.integers(), max_size=2),
+                    st.text(max_size=3),
+                    st.none(),
+                )
+            )
+        )
+    if kind == "no type":
+        del record["type"]
+    elif kind == "bad type":
+        record["type"] = draw(
+            st.one_of(
+                st.just(""),
+                st.just(" "),
+                st.integers(),
+                st.none(),
+                st.lists(st.integers(), max_size=1),
+            )
+        )
+    elif kind in ("bad data", "bad metadata"):
+        record[kind.split()[1]] = draw(
+            st.one_of(
+                st.integers(),
+                st.text(max_size=3),
+                st.lists(st.integers(), max_size=2),
+                st.booleans(),
+            )
+        )
+    elif kind == "bad event_id":
+        record["event_id"] = draw(
+            st.one_of(st.integers(), st.text(max_size=12).filter(lambda s: not _is_uuid(s)))
+        )
+    elif kind == "bad occurred_at":
+        record["occurred_at"] = draw(
+            st.sampled_from(
+                [
+                    "yesterday",
+                    "2024-01-01T10:00:00",
+                    "2024-13-01T00:00:00Z",
+                    5,
+                    "0001-01-01T00:00:00+05:00",
+                ]
+            )
+        )
+    elif kind == "bad aggregate":
+        record["aggregate_id"] = draw(
+            st.one_of(st.integers(), st.just(""), st.lists(st.integers(), max_size=1))
+        )
+    elif kind == "bad schema_version":
+        record["schema_version"] = draw(
+            st.one_of(st.integers(max_value=0), st.just("2"), st.just(1.5), st.just(2**64))
+        )
+    elif kind == "surrogate":
+        # json.dumps writes a lone surrogate as the escape "\\ud800", which
+        # json.loads turns back into the lone surrogate.
+        bad = draw(SURROGATE)
+        where = draw(st.sampled_from(["type", "data", "key", "metadata", "aggregate_id"]))
+        if where == "key":
+            record["data"] = {bad: 1}
+        elif where in ("data", "metadata"):
+            record[where] = {"s": bad}
+        else:
+            record[where] = bad
+    elif kind == "nan":
+        record["data"] = {"x": draw(st.sampled_from([math.nan, math.inf, -math.inf]))}
+    elif kind == "stored id":
+        record.update(event_id=STORED_ID, aggregate_id="acct-1", data={"other": True})
+    else:
+        record.update(
+            aggregate_id="acct-1", expected_version=draw(st.sampled_from([0, 1, 7, "no-stream"]))
+        )
+    return json.dumps(record)
+
+
+def _import(path: str, lines: list[str], tmp: Path) -> tuple[int, str, str]:
+    from workbench.cli import main
+
+    source = tmp / f"import-{uuid.uuid4().hex}.jsonl"
+    source.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out, err = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["import", path, str(source)])
+    finally:
+        source.unlink()
+    return code, out.getvalue(), err.getvalue()
+
+
+@settings(
+    max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    good_before=st.integers(0, 3),
+    good_after=st.integers(0, 3),
+    bad=bad_import_line(),
+)
+def test_bad_imports_fail_in_one_line_and_change_nothing(
+    tmp_path: Path, good_before: int, good_after: int, bad: str
+) -> None:
+    path = tmp_path / "import.db"
+    fresh = not path.exists()
+    with EventStore(str(path)) as es:
+        if fresh:
+            _seed(es)
+        before = _digest(es)
+    good = [
+        json.dumps({"type": "Imported", "data": {"i": i}, "aggregate_id": "imp-1"})
+        for i in range(good_before + good_after)
+    ]
+    lines = [*good[:good_before], bad, *good[good_before:]]
+    code, _, err = _import(str(path), lines, tmp_path)
+    assert code != 0, f"import accepted {bad!r}"
+    assert err.startswith("sss: error: ") and err.count("\n") == 1, err
+    assert "Traceback" not in err
+    assert f"line {good_before + 1}" in err, err
+    with EventStore(str(path)) as es:
+        assert _digest(es) == before

@@ -97,7 +97,10 @@ def parse_time(text: str, option: str = "time", now: datetime | None = None) -> 
             f"{option} {text!r} has no timezone; add one (e.g. {value}Z or {value}+02:00) "
             "or use a relative time (-2h)"
         )
-    return parsed.astimezone(UTC)
+    try:
+        return parsed.astimezone(UTC)
+    except OverflowError:
+        raise CliError(f"{option} {text!r} is out of range in UTC") from None
 
 
 def join_relative_times(argv: Sequence[str]) -> list[str]:

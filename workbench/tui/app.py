@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import json
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -31,12 +32,13 @@ from .timeline import Timeline, TimelineTable
 
 __all__ = ["WorkbenchApp"]
 
-HELP_INTRO = """\
-The timeline lists events by global position; the detail pane shows the one under the cursor.
-Times are UTC. Filters combine; the bar above the timeline shows them and x clears them all.
-Search and filters that are not store indexes (text, actor, correlation) scan the log page by
-page in the background, so the screen never freezes. Ctrl+P opens the command palette.
-"""
+HELP_INTRO = (
+    "The timeline lists events by global position; the detail pane shows the one under the "
+    "cursor. Times are UTC. Filters combine; the bar above the timeline shows them and x "
+    "clears them all. Text, actor and correlation filters scan the log page by page in the "
+    "background, so the screen never freezes. Ctrl+P opens the command palette; Tab moves "
+    "between panes; the mouse works everywhere.\n"
+)
 
 
 def _load_reports() -> ModuleType | None:
@@ -57,21 +59,41 @@ class WorkbenchApp(App[int]):
     #main { height: 1fr; }
     """
 
+    # The footer shows the short description, the help screen the tooltip.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f1", "help", "Help"),
-        Binding("f", "filter", "Filter"),
-        Binding("x", "clear_filters", "Clear filters"),
-        Binding("t", "toggle_tail", "Live tail"),
-        Binding("s", "seek", "Seek"),
-        Binding("r", "replay", "Replay"),
-        Binding("c", "filter_correlation", "Correlation"),
-        Binding("a", "filter_actor", "Actor", show=False),
-        Binding("o", "filter_aggregate", "This aggregate", show=False),
-        Binding("e", "export", "Export"),
-        Binding("y", "copy", "Copy JSON"),
-        Binding("slash", "search", "Search ids", show=False),
-        Binding("T", "toggle_time", "Recorded/occurred time", show=False),
-        Binding("q", "quit", "Quit"),
+        Binding("f1", "help", "Help", tooltip="This list of every key"),
+        Binding("f", "filter", "Filter", tooltip="Edit the timeline filters (types, time, text…)"),
+        Binding("x", "clear_filters", "Clear filters", tooltip="Drop every filter at once"),
+        Binding("t", "toggle_tail", "Live tail", tooltip="Follow events other processes append"),
+        Binding("s", "seek", "Seek", tooltip="Jump to a position (#1234) or a time (-2h)"),
+        Binding("r", "replay", "Replay", tooltip="Replay the selected event's aggregate"),
+        Binding(
+            "c",
+            "filter_correlation",
+            "Correlation",
+            tooltip="Show everything with the selected event's correlation id",
+        ),
+        Binding("a", "filter_actor", "Actor", show=False, tooltip="Add the selected event's actor"),
+        Binding(
+            "o",
+            "filter_aggregate",
+            "This aggregate",
+            show=False,
+            tooltip="Show only the selected event's aggregate",
+        ),
+        Binding(
+            "e", "export", "Export", tooltip="Write the filtered timeline (JSONL, CSV, report)"
+        ),
+        Binding("y", "copy", "Copy JSON", tooltip="Copy the event (in replay: the state) as JSON"),
+        Binding("slash", "search", "Search ids", show=False, tooltip="Find an aggregate by id"),
+        Binding(
+            "T",
+            "toggle_time",
+            "Time column",
+            show=False,
+            tooltip="Show recorded (system) or occurred (business) time",
+        ),
+        Binding("q", "quit", "Quit", tooltip="Leave the workbench"),
     ]
 
     def __init__(self, store: EventStore, *, verify_on_start: bool = True) -> None:
@@ -131,6 +153,28 @@ class WorkbenchApp(App[int]):
 
     def aggregate_ids(self) -> list[str]:
         return list(dict.fromkeys(self.query_one(AggregatesPane).known_ids))
+
+    _TIMELINE_ONLY = frozenset(
+        {
+            "filter",
+            "clear_filters",
+            "toggle_tail",
+            "replay",
+            "filter_correlation",
+            "filter_actor",
+            "filter_aggregate",
+            "export",
+            "search",
+            "toggle_time",
+            "jump",
+        }
+    )
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Timeline actions make no sense over the replay screen: hide them there.
+        if action in self._TIMELINE_ONLY and isinstance(self.screen, ReplayScreen):
+            return False
+        return True
 
     # -- events from widgets ------------------------------------------------------
 
@@ -293,6 +337,11 @@ class WorkbenchApp(App[int]):
     # -- copy, export, verify ------------------------------------------------------
 
     def action_copy(self) -> None:
+        if isinstance(self.screen, ReplayScreen):
+            replay = self.screen
+            self.copy_to_clipboard(json.dumps(replay.state, indent=2, ensure_ascii=False))
+            self.notify(f"Copied the state as of version {replay.version} as JSON.", timeout=2)
+            return
         event = self._need_selected()
         if event is None:
             return

@@ -305,7 +305,9 @@ class HelpScreen(ModalScreen[None]):
                     self.app.get_key_display(replace(binding, key=key.strip()))
                     for key in binding.key.split(",")
                 )
-                rows.append((section, keys, binding.description or binding.action))
+                rows.append(
+                    (section, keys, binding.tooltip or binding.description or binding.action)
+                )
         return rows
 
     def compose(self) -> ComposeResult:

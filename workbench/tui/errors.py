@@ -18,17 +18,19 @@ def one_line(error: BaseException) -> str:
     return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__
 
 
-class ReportWorkerErrors(DOMNode):
+class ReportWorkerErrors:
     """Mixin: a failed worker of this node shows its error as a notification.
 
     ``Worker.StateChanged`` does not bubble, so every node that starts workers
-    handles its own.
+    handles its own. List it after the widget class: Textual takes CSS type
+    names from the first base only.
     """
 
     def on_worker_state_changed(self, message: Worker.StateChanged) -> None:
         worker = message.worker
         if message.state == WorkerState.ERROR and worker.error is not None:
-            self.app.notify(one_line(worker.error), severity="error", title="Store error")
+            node: DOMNode = self  # type: ignore[assignment]
+            node.app.notify(one_line(worker.error), severity="error", title="Store error")
             self.worker_failed(worker)
 
     def worker_failed(self, worker: Worker[object]) -> None:

@@ -33,7 +33,7 @@ UNTYPED = "(untyped)"
 NodeData = tuple[str, Any]
 
 
-class AggregatesPane(ReportWorkerErrors, Vertical):
+class AggregatesPane(Vertical, ReportWorkerErrors):
     """Aggregates grouped by type with counts, and an incremental search by id."""
 
     DEFAULT_CSS = """

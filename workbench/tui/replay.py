@@ -73,14 +73,14 @@ def blame(es: EventStore, aggregate_id: str, path: str, to_version: int) -> list
     return entries
 
 
-class ReplayScreen(ReportWorkerErrors, Screen[None]):
+class ReplayScreen(Screen[None], ReportWorkerErrors):
     """The state of one aggregate as of any of its versions."""
 
     DEFAULT_CSS = """
     ReplayScreen #replay-status { height: auto; padding: 0 1; background: $boost; }
     ReplayScreen #replay-note { height: auto; padding: 0 1; color: $text-accent; }
     ReplayScreen #replay-body { height: 1fr; }
-    ReplayScreen #replay-versions { width: 44; }
+    ReplayScreen #replay-versions { width: 50; }
     ReplayScreen #replay-state-box { width: 1fr; border-left: solid $primary-background; }
     ReplayScreen #replay-side { width: 60; border-left: solid $primary-background; }
     ReplayScreen .pane-title { text-style: bold; padding: 0 1; background: $panel; }

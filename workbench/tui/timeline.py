@@ -92,7 +92,7 @@ class TimelineTable(DataTable[Any]):
             self.post_message(self.NearEdge("older"))
 
 
-class Timeline(ReportWorkerErrors, Vertical):
+class Timeline(Vertical, ReportWorkerErrors):
     """Filter bar, event table and status line."""
 
     DEFAULT_CSS = """
@@ -136,12 +136,12 @@ class Timeline(ReportWorkerErrors, Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="filter-bar")
         table = TimelineTable(id="timeline-table", cursor_type="row", zebra_stripes=True)
-        table.add_column("Pos", key="pos", width=8)
+        table.add_column("Pos", key="pos", width=7)
         table.add_column("Recorded (UTC)", key="time", width=19)
-        table.add_column("Aggregate", key="aggregate", width=16)
+        table.add_column("Aggregate", key="aggregate", width=14)
         table.add_column("Ver", key="ver", width=4)
         table.add_column("Type", key="type", width=18)
-        table.add_column("Actor", key="actor", width=10)
+        table.add_column("Actor", key="actor", width=9)
         yield table
         yield Static(id="timeline-status")
 
@@ -372,10 +372,10 @@ class Timeline(ReportWorkerErrors, Vertical):
         return (
             Text(str(event.position), justify="right"),
             short_time(when),
-            truncate(event.aggregate_id, 16),
+            truncate(event.aggregate_id, 14),
             Text("" if event.version is None else str(event.version), justify="right"),
             truncate(event.type, 18),
-            truncate(event.actor, 10),
+            truncate(event.actor, 9),
         )
 
     def _rebuild(self, position: int | None, *, keep_offset: bool = False) -> None:

@@ -285,7 +285,7 @@ async def test_help_lists_every_binding(shop: Path) -> None:
         assert isinstance(help_screen, HelpScreen)
         described = {description for _, _, description in help_screen.rows()}
         for binding in app.BINDINGS:
-            assert binding.description in described  # type: ignore[union-attr]
+            assert binding.tooltip in described  # type: ignore[union-attr]
         for name in ["Previous version", "Next version", "Seek", "Play/pause", "Blame field"]:
             assert name in described
         await pilot.press("escape")

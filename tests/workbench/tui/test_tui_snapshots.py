@@ -1,0 +1,83 @@
+"""Pictures of the main screens at a fixed size (pytest-textual-snapshot).
+
+The fixture store is built deterministically; ``recorded_at`` and ``hash``
+come from the real clock, so :class:`FrozenClock` shows ``occurred_at`` and a
+fixed hash in their place. Update pictures with ``pytest --snapshot-update``
+after checking the diff report.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from textual.pilot import Pilot
+from textual.widgets import Input
+
+from store import EventStore
+from workbench.tui.app import WorkbenchApp
+from workbench.tui.replay import ReplayScreen
+
+from .conftest import FrozenClock
+from .helpers import settle
+
+SIZE = (160, 45)
+
+
+def frozen_app(shop: Path) -> WorkbenchApp:
+    store: Any = FrozenClock(EventStore(str(shop), readonly=True))
+    return WorkbenchApp(store)
+
+
+async def still(pilot: Pilot[int]) -> None:
+    await settle(pilot)
+    for widget in pilot.app.screen.query(Input):
+        widget.cursor_blink = False
+    await pilot.pause()
+
+
+def test_main_screen(shop: Path, snap_compare) -> None:
+    assert snap_compare(frozen_app(shop), terminal_size=SIZE, run_before=still)
+
+
+def test_filtered_by_correlation(shop: Path, snap_compare) -> None:
+    async def run_before(pilot: Pilot[int]) -> None:
+        await settle(pilot)
+        await pilot.press("up", "up", "c")
+        await still(pilot)
+
+    assert snap_compare(frozen_app(shop), terminal_size=SIZE, run_before=run_before)
+
+
+def test_filter_dialog(shop: Path, snap_compare) -> None:
+    async def run_before(pilot: Pilot[int]) -> None:
+        await settle(pilot)
+        await pilot.press("f", "space", "down", "down", "space")
+        await still(pilot)
+
+    assert snap_compare(frozen_app(shop), terminal_size=SIZE, run_before=run_before)
+
+
+def test_replay_screen(shop: Path, snap_compare) -> None:
+    async def run_before(pilot: Pilot[int]) -> None:
+        await settle(pilot)
+        pilot.app.open_aggregate("order-1")  # type: ignore[attr-defined]
+        await settle(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, ReplayScreen)
+        await pilot.press("[", "[")
+        await settle(pilot)
+        await pilot.press("down", "b")
+        await still(pilot)
+
+    assert snap_compare(frozen_app(shop), terminal_size=SIZE, run_before=run_before)
+
+
+def test_help_screen(shop: Path, snap_compare) -> None:
+    async def run_before(pilot: Pilot[int]) -> None:
+        await settle(pilot)
+        await pilot.press("f1")
+        await still(pilot)
+
+    assert snap_compare(frozen_app(shop), terminal_size=SIZE, run_before=run_before)

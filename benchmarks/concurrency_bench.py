@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import multiprocessing as mp
 import os
+import queue
 import shutil
 import sys
 import tempfile
@@ -92,7 +93,7 @@ def _ours(location: str, writer: int, start: Any, deadline_box: Any, out: Any) -
 def _peer(location: str, writer: int, start: Any, deadline_box: Any, out: Any) -> None:
     from eventsourcing.persistence import StoredEvent
 
-    recorder, close = _peer_recorder(location)
+    recorder, close = _peer_recorder(location, create=False)
     events = errors = 0
     aggregate = uuid.uuid4()
     version = 0
@@ -114,7 +115,7 @@ def _peer(location: str, writer: int, start: Any, deadline_box: Any, out: Any) -
     out.put((events, errors))
 
 
-def _peer_recorder(location: str) -> tuple[Any, Callable[[], None]]:
+def _peer_recorder(location: str, create: bool) -> tuple[Any, Callable[[], None]]:
     if location.startswith("postgresql://"):
         from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
         from psycopg.conninfo import conninfo_to_dict
@@ -132,13 +133,15 @@ def _peer_recorder(location: str) -> tuple[Any, Callable[[], None]]:
             max_overflow=0,
         )
         recorder = PostgresApplicationRecorder(datastore, events_table_name="stored_events")
-        recorder.create_table()
+        if create:
+            recorder.create_table()
         return recorder, datastore.close
     from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteDatastore
 
     sqlite_store = SQLiteDatastore(location)
     sqlite_recorder = SQLiteApplicationRecorder(sqlite_store)
-    sqlite_recorder.create_table()
+    if create:
+        sqlite_recorder.create_table()
     return sqlite_recorder, sqlite_store.close
 
 
@@ -181,8 +184,11 @@ def run(system: str, backend: str, location: str, writers: int, seconds: float) 
     deadline = ctx.Value("d", 0.0)
     out = ctx.Queue()
     target = _ours if system == "sss" else _peer
+    # Create the tables once, before the race and outside the timing.
     if system == "sss":
-        EventStore(location).close()  # create the schema once, outside the timing
+        EventStore(location).close()
+    else:
+        _peer_recorder(location, create=True)[1]()
     procs = [
         ctx.Process(target=target, args=(location, w, start, deadline, out)) for w in range(writers)
     ]
@@ -192,7 +198,17 @@ def run(system: str, backend: str, location: str, writers: int, seconds: float) 
     began = time.time()
     deadline.value = began + seconds
     start.set()
-    results = [out.get(timeout=seconds + 120) for _ in procs]
+    results = []
+    while len(results) < writers:
+        try:
+            results.append(out.get(timeout=1.0))
+        except queue.Empty:
+            if time.time() > began + seconds + 120 or any(
+                p.exitcode not in (None, 0) for p in procs
+            ):
+                for p in procs:
+                    p.kill()
+                raise SystemExit(f"a {system} writer on {backend} failed; see above") from None
     elapsed = time.time() - began
     for p in procs:
         p.join(timeout=30)
@@ -220,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writers", default="1,4,8")
     parser.add_argument("--quick", action="store_true", help="1 second per configuration")
     parser.add_argument("--no-peer", action="store_true", help="skip the eventsourcing peer")
-    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--backends", default="sqlite,postgresql", help="which to run")
     args = parser.parse_args(argv)
     seconds = 1.0 if args.quick else args.seconds
     counts = [int(n) for n in args.writers.split(",")]
@@ -233,9 +249,11 @@ def main(argv: list[str] | None = None) -> int:
         except ImportError:
             print("eventsourcing is not installed: no peer baseline (pip install -e '.[bench]')")
     root = tempfile.mkdtemp(prefix="sss-concurrency-")
-    backends: list[tuple[str, Callable[[], Any]]] = [("sqlite", lambda: sqlite_location(root))]
-    if not args.no_postgres:
-        backends.append(("postgresql", lambda: postgres_location(args.postgres)))
+    makers: dict[str, Callable[[], Any]] = {
+        "sqlite": lambda: sqlite_location(root),
+        "postgresql": lambda: postgres_location(args.postgres),
+    }
+    backends = [(name, makers[name]) for name in args.backends.split(",")]
     print(f"{BATCH} events per transaction, {seconds:g} s per configuration, {os.cpu_count()} CPUs")
     results: list[Result] = []
     try:

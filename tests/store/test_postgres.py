@@ -143,7 +143,7 @@ def test_two_processes_creating_one_store_at_once(url: str) -> None:
 def test_json_text_and_times_are_kept_exactly(url: str, raw: psycopg.Connection[Any]) -> None:
     data = {
         "z": 1.0,
-        "a": 10**30,
+        "a": 2**63 - 1,
         "e": 1e300,
         "nul": "a\x00b",
         "tab": "x\ty\nz\\",
@@ -155,7 +155,7 @@ def test_json_text_and_times_are_kept_exactly(url: str, raw: psycopg.Connection[
         (event,) = es.append([NewEvent("Odd", data, {"actor": "é"}, occurred_at=occurred)])
         (got,) = es.read()
         assert got == event
-        assert type(got.data["z"]) is float and got.data["a"] == 10**30
+        assert type(got.data["z"]) is float and got.data["a"] == 2**63 - 1
         assert got.occurred_at == occurred and got.recorded_at.tzinfo == UTC
         (row,) = backend(es).chain_page(0, 10)
         assert es.verify().ok
@@ -166,14 +166,14 @@ def test_json_text_and_times_are_kept_exactly(url: str, raw: psycopg.Connection[
     with pytest.raises(psycopg.errors.UntranslatableCharacter):
         raw.execute("SELECT data::jsonb FROM events")
     with EventStore(url) as es:
-        (plain,) = es.append([NewEvent("Plain", {"e": 1e300, "k": 1e3})])
+        (plain,) = es.append([NewEvent("Plain", {"k": 1e16})])
     (as_jsonb,) = raw.execute("SELECT data::jsonb::text FROM events WHERE position = 2").fetchall()[
         0
     ]
     assert canonical(json.loads(as_jsonb)) != canonical(plain.data)  # its hash would break
     assert row[9] == format_time(occurred) and row[10] == event.to_dict()["recorded_at"]
     # ... and it can still be queried as JSON.
-    assert raw.execute("SELECT data->>'k' FROM events WHERE position = 2").fetchone() == ("1000.0",)
+    assert raw.execute("SELECT data->>'k' FROM events WHERE position = 2").fetchone() == ("1e+16",)
 
 
 def test_database_refuses_rewriting_history(url: str, raw: psycopg.Connection[Any]) -> None:

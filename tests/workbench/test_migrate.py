@@ -56,7 +56,7 @@ def fill(es: EventStore) -> None:
         [
             NewEvent(
                 "OrderPlaced",
-                {"total": 30.0, "big": 10**20, "e": 1e300, "items": ["é", "😀", None]},
+                {"total": 30.0, "big": 2**63 - 1, "e": 1e300, "items": ["é", "😀", None]},
                 {"actor": "alice", "correlation_id": "c-1"},
                 occurred_at=datetime(2001, 2, 3, 4, 5, 6, 789, tzinfo=zone),
             ),

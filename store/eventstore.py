@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 from .backend import Backend, Query, Row, Snapshot, WriteTransaction
 from .codec import (
-    GENESIS_HASH,
     MAX_INT,
     canonical,
     chain_hash,
@@ -25,7 +24,6 @@ from .codec import (
     digest,
     encode_checked,
     format_time,
-    loads,
     parse_time,
     require_aware,
 )
@@ -37,6 +35,7 @@ from .errors import (
     StoreError,
     ValidationError,
 )
+from .integrity import ChainVerifier
 from .models import (
     ANY,
     NO_STREAM,
@@ -783,111 +782,18 @@ class EventStore:
         Returns a :class:`VerifyReport` naming the first bad position and why.
         ``progress(checked, head)`` is called after each page.
         """
-        prev_hash = GENESIS_HASH
-        expected_position = 1
-        versions: dict[str, int] = {}
-        last_positions: dict[str, int] = {}
-        types: dict[str, str | None] = {}
-        checked = 0
-        last_recorded_at = ""
+        verifier = ChainVerifier()
         head = self.head()
-
-        def bad(position: int, reason: str) -> VerifyReport:
-            return VerifyReport(False, checked, position, reason, expected_position - 1, prev_hash)
-
-        while True:
-            after = expected_position - 1
-            rows = self._call(self._backend.chain_page, after, PAGE)
+        while verifier.feed(
+            rows := self._call(self._backend.chain_page, verifier.next_position - 1, PAGE)
+        ):
             if not rows:
                 break
-            for row in rows:
-                (
-                    position,
-                    event_id,
-                    aggregate_id,
-                    aggregate_type,
-                    version,
-                    type_,
-                    schema_version,
-                    data_text,
-                    metadata_text,
-                    occurred_at,
-                    recorded_at,
-                    data_hash,
-                    stored_hash,
-                ) = row
-                if position != expected_position:
-                    return bad(
-                        expected_position,
-                        f"position {expected_position} is missing (next stored is {position})",
-                    )
-                try:
-                    data, metadata = loads(data_text), loads(metadata_text)
-                except ValueError:
-                    return bad(position, "stored data or metadata is not valid JSON")
-                if data_digest(data) != data_hash:
-                    return bad(position, "the payload does not match its digest (data was altered)")
-                computed = chain_hash(
-                    prev_hash,
-                    position=position,
-                    event_id=event_id,
-                    aggregate_id=aggregate_id,
-                    aggregate_type=aggregate_type,
-                    version=version,
-                    type=type_,
-                    schema_version=schema_version,
-                    data_hash=data_hash,
-                    metadata=metadata,
-                    occurred_at=occurred_at,
-                    recorded_at=recorded_at,
-                )
-                if computed != stored_hash:
-                    return bad(position, "hash mismatch: the event or one before it was altered")
-                if recorded_at < last_recorded_at:
-                    return bad(position, "recorded_at goes back in time")
-                last_recorded_at = recorded_at
-                if aggregate_id is not None:
-                    expected_version = versions.get(aggregate_id, 0) + 1
-                    if version != expected_version:
-                        return bad(
-                            position,
-                            f"{aggregate_id} jumps to version {version}, "
-                            f"expected {expected_version}",
-                        )
-                    if aggregate_id in types and types[aggregate_id] != aggregate_type:
-                        return bad(position, f"{aggregate_id} changes type to {aggregate_type}")
-                    versions[aggregate_id] = version
-                    types[aggregate_id] = aggregate_type
-                    last_positions[aggregate_id] = position
-                prev_hash = stored_hash
-                expected_position += 1
-                checked += 1
             if progress is not None:
-                progress(checked, head)
-        for aggregate_id, version, last_position in self._call(self._backend.aggregate_rows):
-            if (
-                versions.get(aggregate_id) != version
-                or last_positions.get(aggregate_id) != last_position
-            ):
-                return VerifyReport(
-                    False,
-                    checked,
-                    last_positions.get(aggregate_id, last_position),
-                    f"the aggregates table says {aggregate_id} is at version {version}, "
-                    f"the log says {versions.get(aggregate_id, 0)}",
-                    expected_position - 1,
-                    prev_hash,
-                )
-        if len(versions) != sum(self.aggregate_types().values()):
-            return VerifyReport(
-                False,
-                checked,
-                None,
-                "the aggregates table misses aggregates found in the log",
-                expected_position - 1,
-                prev_hash,
-            )
-        return VerifyReport(True, checked, None, None, expected_position - 1, prev_hash)
+                progress(verifier.checked, head)
+        return verifier.finish(
+            self._call(self._backend.aggregate_rows), sum(self.aggregate_types().values())
+        )
 
     # -- live ----------------------------------------------------------------
 

@@ -1,0 +1,143 @@
+"""Verification of the log: the hash chain, gapless positions, every
+aggregate's version sequence, time order, and the aggregates table."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from .backend import ChainRow
+from .codec import GENESIS_HASH, chain_hash, data_digest, loads
+from .models import VerifyReport
+
+__all__ = ["ChainVerifier"]
+
+
+class _Broken(Exception):
+    def __init__(self, position: int, reason: str) -> None:
+        self.position = position
+        self.reason = reason
+
+
+class ChainVerifier:
+    """Checks stored rows fed in position order; stops at the first bad one.
+
+    Example:
+        >>> verifier = ChainVerifier()
+        >>> verifier.feed([])
+        True
+        >>> verifier.finish([], 0).ok
+        True
+    """
+
+    def __init__(self) -> None:
+        self.prev_hash = GENESIS_HASH
+        self.next_position = 1
+        self.checked = 0
+        self.last_recorded_at = ""
+        self.versions: dict[str, int] = {}
+        self.last_positions: dict[str, int] = {}
+        self.types: dict[str, str | None] = {}
+        self.failure: VerifyReport | None = None
+
+    def _report(self, ok: bool, position: int | None, reason: str | None) -> VerifyReport:
+        return VerifyReport(
+            ok, self.checked, position, reason, self.next_position - 1, self.prev_hash
+        )
+
+    def feed(self, rows: Iterable[ChainRow]) -> bool:
+        """Check a page of rows; False once something is wrong (see :attr:`failure`)."""
+        if self.failure is not None:
+            return False
+        for row in rows:
+            try:
+                self._check(row)
+            except _Broken as e:
+                self.failure = self._report(False, e.position, e.reason)
+                return False
+            except Exception as e:  # a tampered row may hold anything at all
+                self.failure = self._report(False, self.next_position, f"unreadable row: {e}")
+                return False
+        return True
+
+    def _check(self, row: ChainRow) -> None:
+        (
+            position,
+            event_id,
+            aggregate_id,
+            aggregate_type,
+            version,
+            type_,
+            schema_version,
+            data_text,
+            metadata_text,
+            occurred_at,
+            recorded_at,
+            data_hash,
+            stored_hash,
+        ) = row
+        expected = self.next_position
+        if position != expected:
+            raise _Broken(expected, f"position {expected} is missing (next stored is {position})")
+        try:
+            data, metadata = loads(data_text), loads(metadata_text)
+        except (TypeError, ValueError):
+            raise _Broken(position, "stored data or metadata is not valid JSON") from None
+        if data_digest(data) != data_hash:
+            raise _Broken(position, "the payload does not match its digest (data was altered)")
+        computed = chain_hash(
+            self.prev_hash,
+            position=position,
+            event_id=event_id,
+            aggregate_id=aggregate_id,
+            aggregate_type=aggregate_type,
+            version=version,
+            type=type_,
+            schema_version=schema_version,
+            data_hash=data_hash,
+            metadata=metadata,
+            occurred_at=occurred_at,
+            recorded_at=recorded_at,
+        )
+        if computed != stored_hash:
+            raise _Broken(position, "hash mismatch: the event or one before it was altered")
+        if recorded_at < self.last_recorded_at:
+            raise _Broken(position, "recorded_at goes back in time")
+        if aggregate_id is not None:
+            expected_version = self.versions.get(aggregate_id, 0) + 1
+            if version != expected_version:
+                raise _Broken(
+                    position,
+                    f"{aggregate_id} jumps to version {version}, expected {expected_version}",
+                )
+            if self.types.get(aggregate_id, aggregate_type) != aggregate_type:
+                raise _Broken(position, f"{aggregate_id} changes type to {aggregate_type}")
+            self.versions[aggregate_id] = version
+            self.types[aggregate_id] = aggregate_type
+            self.last_positions[aggregate_id] = position
+        self.last_recorded_at = recorded_at
+        self.prev_hash = stored_hash
+        self.next_position += 1
+        self.checked += 1
+
+    def finish(
+        self, aggregate_rows: Iterable[tuple[str, int, int]], aggregate_count: int
+    ) -> VerifyReport:
+        """Compare the aggregates table with what the log said; the final report."""
+        if self.failure is not None:
+            return self.failure
+        for aggregate_id, version, last_position in aggregate_rows:
+            if (
+                self.versions.get(aggregate_id) != version
+                or self.last_positions.get(aggregate_id) != last_position
+            ):
+                return self._report(
+                    False,
+                    self.last_positions.get(aggregate_id, last_position),
+                    f"the aggregates table says {aggregate_id} is at version {version}, "
+                    f"the log says {self.versions.get(aggregate_id, 0)}",
+                )
+        if len(self.versions) != aggregate_count:
+            return self._report(
+                False, None, "the aggregates table misses aggregates found in the log"
+            )
+        return self._report(True, None, None)

@@ -5,9 +5,7 @@ from __future__ import annotations
 import copy
 import heapq
 import itertools
-import re
 import threading
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -15,11 +13,10 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 from .backend import Backend, Query, Row, Snapshot, WriteTransaction
+from .checks import check_event_id, check_int, check_name, check_types, same_content
 from .codec import (
     MAX_INT,
-    canonical,
     chain_hash,
-    check_unicode,
     data_digest,
     digest,
     encode_checked,
@@ -70,64 +67,6 @@ def _open_backend(location: str, readonly: bool, durable: bool, timeout: float) 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-def _check_int(value: object, name: str, minimum: int = 0) -> int:
-    """An int argument within what the database can hold; bool is not an int here."""
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise ValidationError(f"{name} must be an int, not {value!r}")
-    if not minimum <= value <= MAX_INT:
-        raise ValidationError(f"{name} must be between {minimum} and {MAX_INT}, not {value}")
-    return value
-
-
-def _check_types(types: object) -> tuple[str, ...]:
-    if isinstance(types, str):
-        types = [types]
-    if not isinstance(types, Iterable):
-        raise ValidationError(f"types must be a list of event type names, not {types!r}")
-    return tuple(sorted({_check_name(t, "event type", optional=False) or "" for t in types}))
-
-
-def _check_name(value: object, what: str, optional: bool = True) -> str | None:
-    if value is None and optional:
-        return None
-    if not isinstance(value, str) or not value.strip():
-        raise ValidationError(f"{what} must be a non-empty string, not {value!r}")
-    check_unicode(value, what)
-    return value
-
-
-_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
-
-
-def _check_event_id(value: object) -> str:
-    if isinstance(value, str) and _CANONICAL_UUID.fullmatch(value):
-        return value
-    if not isinstance(value, str):
-        raise ValidationError(f"event_id must be a UUID string, not {value!r}")
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        raise ValidationError(f"event_id {value!r} is not a UUID") from None
-
-
-def _same_content(
-    stored: RecordedEvent,
-    new: NewEvent,
-    aggregate_id: str | None,
-    aggregate_type: str | None,
-    occurred_at: str | None,
-) -> bool:
-    return (
-        stored.type == new.type
-        and stored.aggregate_id == aggregate_id
-        and (aggregate_type is None or stored.aggregate_type == aggregate_type)
-        and stored.schema_version == new.schema_version
-        and canonical(stored.data) == canonical(new.data)
-        and canonical(stored.metadata) == canonical(new.metadata)
-        and (occurred_at is None or format_time(stored.occurred_at) == occurred_at)
-    )
 
 
 class EventStore:
@@ -269,8 +208,8 @@ class EventStore:
                 f"events must be a NewEvent or an iterable of them, not {type(events).__name__}"
             )
         batch = list(events)
-        aggregate_id = _check_name(aggregate_id, "aggregate_id")
-        aggregate_type = _check_name(aggregate_type, "aggregate_type")
+        aggregate_id = check_name(aggregate_id, "aggregate_id")
+        aggregate_type = check_name(aggregate_type, "aggregate_type")
         if isinstance(expected_version, bool) or not isinstance(
             expected_version, (int, ExpectedVersion)
         ):
@@ -301,7 +240,7 @@ class EventStore:
     def _prepare(event: object, index: int) -> tuple[str, str, str, str | None, Any, Any]:
         if not isinstance(event, NewEvent):
             raise ValidationError(f"event {index} must be a NewEvent, not {type(event).__name__}")
-        _check_name(event.type, f"event {index}: type", optional=False)
+        check_name(event.type, f"event {index}: type", optional=False)
         if (
             isinstance(event.schema_version, bool)
             or not isinstance(event.schema_version, int)
@@ -319,7 +258,7 @@ class EventStore:
             if event.occurred_at is None
             else format_time(require_aware(event.occurred_at, f"event {index}: occurred_at"))
         )
-        return _check_event_id(event.event_id), data, metadata, occurred, data_obj, meta_obj
+        return check_event_id(event.event_id), data, metadata, occurred, data_obj, meta_obj
 
     def _append(
         self,
@@ -340,7 +279,7 @@ class EventStore:
                         some, "is stored already, but others in the batch are new; nothing stored"
                     )
                 for new, (event_id, _, _, occurred, _, _) in zip(batch, prepared, strict=True):
-                    if not _same_content(
+                    if not same_content(
                         stored[event_id], new, aggregate_id, aggregate_type, occurred
                     ):
                         raise DuplicateEventError(event_id, "is stored already with other content")
@@ -489,12 +428,12 @@ class EventStore:
     ) -> Query | None:
         """Turn read filters into a Query, or None when nothing can match."""
         if from_position is not None:
-            _check_int(from_position, "from_position")
-        _check_name(aggregate_id, "aggregate_id")
-        _check_name(aggregate_type, "aggregate_type")
+            check_int(from_position, "from_position")
+        check_name(aggregate_id, "aggregate_id")
+        check_name(aggregate_type, "aggregate_type")
         type_tuple: tuple[str, ...] | None = None
         if types is not None:
-            type_tuple = _check_types(types)
+            type_tuple = check_types(types)
             if not type_tuple:
                 return None
         lo, hi = 1, None
@@ -533,7 +472,7 @@ class EventStore:
         reading ten million events holds only one page in memory.
         """
         if limit is not None:
-            _check_int(limit, "limit")
+            check_int(limit, "limit")
         query = self._call(
             lambda: self._query(
                 from_position, aggregate_id, aggregate_type, types, since, until, backwards
@@ -609,7 +548,7 @@ class EventStore:
 
     def get(self, position: int) -> RecordedEvent:
         """The event at ``position``."""
-        _check_int(position, "position")
+        check_int(position, "position")
         for event in self.read(from_position=position, limit=1):
             if event.position == position:
                 return event
@@ -619,10 +558,10 @@ class EventStore:
         self, aggregate_id: str, from_version: int = 1, to_version: int | None = None
     ) -> Iterator[RecordedEvent]:
         """One aggregate's events from ``from_version`` to ``to_version`` (inclusive)."""
-        _check_name(aggregate_id, "aggregate_id", optional=False)
-        _check_int(from_version, "from_version")
+        check_name(aggregate_id, "aggregate_id", optional=False)
+        check_int(from_version, "from_version")
         if to_version is not None:
-            _check_int(to_version, "to_version")
+            check_int(to_version, "to_version")
         return self._stream(aggregate_id, from_version, to_version)
 
     def _stream(
@@ -643,7 +582,7 @@ class EventStore:
 
     def aggregate(self, aggregate_id: str) -> AggregateInfo:
         """One aggregate's facts; :class:`NotFoundError` when it has no events."""
-        _check_name(aggregate_id, "aggregate_id", optional=False)
+        check_name(aggregate_id, "aggregate_id", optional=False)
         info = self._call(self._backend.aggregate, aggregate_id)
         if info is None:
             raise NotFoundError(f"no aggregate {aggregate_id!r} in {self.path}")
@@ -718,7 +657,7 @@ class EventStore:
             )
         for name, value in (("version", version), ("position", position)):
             if value is not None:
-                _check_int(value, name)
+                check_int(value, name)
         moment = None if at is None else format_time(require_aware(at, "at"))
         info = self.aggregate(aggregate_id)
 
@@ -757,9 +696,9 @@ class EventStore:
     ) -> Iterator[Step]:
         """Each step of an aggregate's history: event, state before and after,
         and the fields it changed."""
-        _check_int(from_version, "from_version", minimum=1)
+        check_int(from_version, "from_version", minimum=1)
         if to_version is not None:
-            _check_int(to_version, "to_version")
+            check_int(to_version, "to_version")
         before = self.state_at(aggregate_id, version=from_version - 1).state
         return self._history(aggregate_id, before, from_version, to_version)
 
@@ -811,7 +750,7 @@ class EventStore:
         Waiting costs one ``PRAGMA data_version`` (SQLite) per ``poll_interval``.
         """
         if from_position is not None:
-            _check_int(from_position, "from_position", minimum=1)
+            check_int(from_position, "from_position", minimum=1)
         return self._follow(from_position, poll_interval, stop or threading.Event())
 
     def _follow(

@@ -6,7 +6,8 @@ from SQLite. Each variant runs in a fresh subprocess, several times; the
 subprocess reports the load's wall time and its peak resident memory
 (``ru_maxrss``), and the memory after imports, before loading. Medians and
 ratios are printed; the targets are time ratio <= 1.0 and peak-memory ratio
-<= 0.6.
+<= 0.6. The "read_rows sketch" variant shows what ``frames.events`` costs once
+the store offers the columnar ``read_rows`` that frames uses when present.
 
     python benchmarks/frames_bench.py                      # 1,000,000 demo events
     python benchmarks/frames_bench.py --events 200000 --runs 5
@@ -43,6 +44,29 @@ df = pd.read_sql(f"SELECT {columns} FROM events ORDER BY position", conn)
 from workbench import frames
 ready()
 df = frames.events(path)
+""",
+    # What frames.events costs once the store has the columnar ``read_rows`` it
+    # looks for: pages of rows as stored. Sketched here over SQLite directly.
+    "frames.events, read_rows sketch": """
+import sqlite3
+from store import EventStore
+from workbench import frames
+
+class RowStore(EventStore):
+    def read_rows(self, *, page_size=10_000, **filters):
+        assert not any(filters.values()), "the sketch reads everything"
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True)
+        after = 0
+        while rows := conn.execute(
+            f"SELECT {columns} FROM events WHERE position > ? ORDER BY position LIMIT {page_size}",
+            (after,),
+        ).fetchall():
+            yield rows
+            after = rows[-1][0]
+
+es = RowStore(path, readonly=True)
+ready()
+df = frames.events(es)
 """,
     "frames.events(flatten=True)": """
 from workbench import frames

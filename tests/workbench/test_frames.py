@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -384,3 +386,12 @@ def test_the_columnar_read_path_gives_the_same_frames(tmp_path: Path) -> None:
         ):
             pd.testing.assert_frame_equal(left, right)
         assert frames.events(rows)["actor"].astype(object).tolist()[-1] == "7"
+
+
+def test_notebook_helpers_and_reports_do_not_import_the_tui() -> None:
+    code = (
+        "import sys, workbench.frames, workbench.reports, workbench.cli.report; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich')))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

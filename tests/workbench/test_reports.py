@@ -371,5 +371,6 @@ def test_a_failed_write_leaves_no_file(shop: Path, tmp_path: Path) -> None:
 def test_csv_quotes_text_so_hash_signs_survive(shop: Path, tmp_path: Path) -> None:
     target = tmp_path / "r.csv"
     write_report(shop, target)
-    rows = [r for r in csv.reader(line for line in target.open() if not line.startswith("#"))]
+    with target.open(newline="") as handle:
+        rows = list(csv.reader(line for line in handle if not line.startswith("#")))
     assert rows[0][0] == "position" and len(rows) == 6

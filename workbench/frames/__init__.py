@@ -155,15 +155,10 @@ def _pages(es: EventStore, filters: Mapping[str, Any], size: int) -> Iterator[_P
     """Chunks of rows in ROW_FIELDS order, with whether they are raw (stored text)."""
     read_rows = getattr(es, "read_rows", None)
     if callable(read_rows) and not es.upcasters:
-        # The store's columnar path: rows as stored, no object per event.
-        batch: list[tuple[Any, ...]] = []
-        for page in read_rows(**filters, page_size=min(size, 10_000)):
-            batch.extend(page)
-            if len(batch) >= size:
-                yield batch[:size], True
-                batch = batch[size:]
-        if batch:
-            yield batch, True
+        # The store's columnar path: pages of rows as stored, no object per event.
+        for page in read_rows(**filters, page_size=size):
+            if page:
+                yield page, True
         return
     events = es.read(**filters)
     while True:

@@ -36,7 +36,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import pandas as pd
 import pyarrow as pa
@@ -74,8 +74,9 @@ __all__ = [
     "to_datetime",
 ]
 
-Source = EventStore | str | os.PathLike[str]
-TimeLike = datetime | pd.Timestamp | str
+Source: TypeAlias = EventStore | str | os.PathLike[str]
+TimeLike: TypeAlias = datetime | str
+"""A datetime (a pandas Timestamp is one) or ISO-8601 text with a zone."""
 
 CHANGE_COLUMNS: tuple[str, ...] = (
     "position",

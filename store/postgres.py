@@ -115,6 +115,7 @@ class _PostgresWrite(WriteTransaction):
 
     def _lock(self) -> Head:
         """Take the head row lock (once per transaction) and return the head."""
+        self.backend._flush()
         if self.backend._head is None:
             with translated(self.backend.display):
                 self._locked(self.conn.execute(LOCK_HEAD).fetchone())
@@ -139,64 +140,70 @@ class _PostgresWrite(WriteTransaction):
         return None if row is None else (row[0], row[1])
 
     def find_events(self, event_ids: Sequence[str]) -> list[RecordedEvent]:
-        find = f"SELECT {COLUMNS} FROM events WHERE event_id = ANY(%s::uuid[])"
+        # One text parameter: dumping a Python list as an array costs far more.
+        find = (
+            f"SELECT {COLUMNS} FROM events WHERE event_id = ANY(string_to_array(%s, ',')::uuid[])"
+        )
+        ids = ",".join(event_ids)
         with translated(self.backend.display):
             if self.backend._head is None:
                 # One round trip: the server runs the lookup after the lock is
                 # granted, so it sees every append committed before ours.
                 with self.conn.pipeline():
                     lock = self.conn.execute(LOCK_HEAD)
-                    found = self.conn.execute(find, (list(event_ids),))
+                    found = self.conn.execute(find, (ids,))
                 self._locked(lock.fetchone())
             else:
-                found = self.conn.execute(find, (list(event_ids),))
+                found = self.conn.execute(find, (ids,))
             return [_event(row) for row in found.fetchall()]
 
     def insert(self, rows: Sequence[Row], aggregate: AggregateInfo | None) -> None:
         self._lock()
-        conn = self.conn
-        with translated(self.backend.display):
-            if rows:
-                # COPY is the cheapest way in for a batch: the ISO times and
-                # JSON texts go in as they are and PostgreSQL parses them. One
-                # INSERT ... unnest(arrays) saves a round trip but costs ten
-                # times the client CPU per batch (array dumping), all of it
-                # while the head lock is held.
-                with conn.cursor() as cur, cur.copy(COPY_EVENTS) as copy:
-                    for row in rows:
-                        copy.write_row(row)
-            # The rest in one statement (one round trip) while we hold the lock.
-            parts: list[str] = []
-            params: list[Any] = []
-            if aggregate is not None:
-                parts.append(UPSERT_AGGREGATE)
-                params += [
-                    aggregate.aggregate_id,
-                    aggregate.aggregate_type,
-                    aggregate.version,
-                    aggregate.first_position,
-                    aggregate.last_position,
-                    aggregate.created_at,
-                    aggregate.updated_at,
-                ]
-            if rows:
-                last = rows[-1]
-                parts.append(
-                    "h AS (UPDATE sss_head SET position = %s, hash = %s, "
-                    "recorded_at = %s::timestamptz RETURNING position)"
-                )
-                params += [last[0], last[12], last[10]]
-                # Delivered at COMMIT, never for a rolled-back append.
-                tail = "SELECT pg_notify(%s, position::text) FROM h"
-                params.append(self.backend.channel)
-            else:
-                tail = "SELECT 1"
-            if parts:
-                conn.execute(f"WITH {', '.join(parts)} {tail}", params)
         if rows:
-            self.backend._head = Head(rows[-1][0], rows[-1][12], rows[-1][10])
+            # COPY is the cheapest way in for a batch: the ISO times and JSON
+            # texts go in as they are and PostgreSQL parses them. One INSERT
+            # ... unnest(arrays) would save a round trip but cost ten times the
+            # client CPU per batch (array dumping), all of it under the lock.
+            with (
+                translated(self.backend.display),
+                self.conn.cursor() as cur,
+                cur.copy(COPY_EVENTS) as copy,
+            ):
+                for row in rows:
+                    copy.write_row(row)
+        # The rest is one statement: the aggregate's row, the head row and the
+        # notification (delivered at COMMIT, never for a rolled-back append).
+        parts: list[str] = []
+        params: list[Any] = []
+        if aggregate is not None:
+            parts.append(UPSERT_AGGREGATE)
+            params += [
+                aggregate.aggregate_id,
+                aggregate.aggregate_type,
+                aggregate.version,
+                aggregate.first_position,
+                aggregate.last_position,
+                aggregate.created_at,
+                aggregate.updated_at,
+            ]
+        tail = "SELECT 1"
+        if rows:
+            last = rows[-1]
+            parts.append(
+                "h AS (UPDATE sss_head SET position = %s, hash = %s, "
+                "recorded_at = %s::timestamptz RETURNING position)"
+            )
+            params += [last[0], last[12], last[10]]
+            tail = "SELECT pg_notify(%s, position::text) FROM h"
+            params.append(self.backend.channel)
+            self.backend._head = Head(last[0], last[12], last[10])
+        if parts:
+            # It travels with COMMIT, in the same round trip, unless the
+            # transaction does something else first (PostgresBackend._flush).
+            self.backend._deferred = (f"WITH {', '.join(parts)} {tail}", params)
 
     def save_snapshot(self, snapshot: Snapshot, fingerprint: str, created_at: str) -> None:
+        self.backend._flush()
         with translated(self.backend.display):
             self.conn.execute(
                 "INSERT INTO snapshots VALUES (%s, %s, %s, %s, %s::json, %s) "
@@ -241,6 +248,9 @@ class PostgresBackend(Backend):
         self._conn: Conn | None = None
         self._depth = 0
         self._head: Head | None = None
+        # The statement finishing an insert (aggregate row, head row, NOTIFY),
+        # held back to travel with COMMIT: one round trip less under the lock.
+        self._deferred: tuple[str, list[Any]] | None = None
         self._listener: Conn | None = None
         self._listen_lock = threading.Lock()
         self._closed = False
@@ -273,6 +283,15 @@ class PostgresBackend(Backend):
 
     # -- connections -------------------------------------------------------
 
+    def _flush(self) -> None:
+        """Send the held-back statement: every later statement of the
+        transaction must see its effects."""
+        if self._deferred is not None and self._conn is not None:
+            statement, params = self._deferred
+            self._deferred = None
+            with translated(self.display):
+                self._conn.execute(statement, params)
+
     def _run(self, fn: Callable[[Conn], T]) -> T:
         """Run a read on the write transaction's connection, or on a pooled one.
 
@@ -280,6 +299,7 @@ class PostgresBackend(Backend):
         backend) fails its first statement; the pool is then checked and the
         read retried once, so an idle store survives lost connections."""
         if self._conn is not None:
+            self._flush()
             with translated(self.display):
                 return fn(self._conn)
         with translated(self.display):
@@ -320,12 +340,14 @@ class PostgresBackend(Backend):
         if self._conn is not None:
             conn = self._conn
             name = f"sss_{self._depth}"
+            self._flush()
             with translated(self.display):
                 conn.execute(f"SAVEPOINT {name}")
             self._depth += 1
             try:
                 yield _PostgresWrite(self, conn)
             except BaseException:
+                self._deferred = None
                 with translated(self.display):
                     conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
                     conn.execute(f"RELEASE SAVEPOINT {name}")
@@ -333,6 +355,7 @@ class PostgresBackend(Backend):
                 self._head = None
                 raise
             else:
+                self._flush()
                 with translated(self.display):
                     conn.execute(f"RELEASE SAVEPOINT {name}")
             finally:
@@ -340,20 +363,25 @@ class PostgresBackend(Backend):
             return
         with translated(self.display):
             conn = self._begin()
-        self._conn, self._depth, self._head = conn, 1, None
+        self._conn, self._depth, self._head, self._deferred = conn, 1, None, None
         try:
             yield _PostgresWrite(self, conn)
+            deferred, self._deferred = self._deferred, None
+            with translated(self.display):
+                if deferred is None:
+                    conn.execute("COMMIT")
+                else:
+                    with conn.pipeline():
+                        conn.execute(*deferred)
+                        conn.execute("COMMIT")
         except BaseException:
             try:
                 conn.execute("ROLLBACK")
             except psycopg.Error:
                 conn.close()  # a broken connection rolls back on the server
             raise
-        else:
-            with translated(self.display):
-                conn.execute("COMMIT")
         finally:
-            self._conn, self._depth, self._head = None, 0, None
+            self._conn, self._depth, self._head, self._deferred = None, 0, None, None
             self._pool.putconn(conn)
 
     # -- reads -------------------------------------------------------------

@@ -81,9 +81,7 @@ class WorkbenchApp(App[int]):
             show=False,
             tooltip="Show only the selected event's aggregate",
         ),
-        Binding(
-            "e", "export", "Export", tooltip="Write the filtered timeline (JSONL, CSV, report)"
-        ),
+        Binding("e", "export", "Export", tooltip="Write the filtered timeline: JSONL, CSV, report"),
         Binding("y", "copy", "Copy JSON", tooltip="Copy the event (in replay: the state) as JSON"),
         Binding("slash", "search", "Search ids", show=False, tooltip="Find an aggregate by id"),
         Binding(
@@ -172,9 +170,7 @@ class WorkbenchApp(App[int]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         # Timeline actions make no sense over the replay screen: hide them there.
-        if action in self._TIMELINE_ONLY and isinstance(self.screen, ReplayScreen):
-            return False
-        return True
+        return not (action in self._TIMELINE_ONLY and isinstance(self.screen, ReplayScreen))
 
     # -- events from widgets ------------------------------------------------------
 

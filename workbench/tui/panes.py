@@ -9,7 +9,7 @@ from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import Input, Static, Tree
 from textual.widgets.tree import TreeNode
@@ -185,13 +185,13 @@ class AggregatesPane(Vertical, ReportWorkerErrors):
         return None
 
 
-class DetailPane(VerticalScroll):
+class DetailPane(Vertical):
     """Everything about the selected event: ids, times, hash, data and metadata."""
 
     DEFAULT_CSS = """
     DetailPane { width: 48; border-left: solid $primary-background; padding: 0 1; }
     DetailPane #detail-header { height: auto; }
-    DetailPane JsonTree { height: auto; max-height: 100%; }
+    DetailPane JsonTree { height: 1fr; }
     """
 
     def __init__(self, *, id: str | None = None) -> None:

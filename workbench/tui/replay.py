@@ -84,6 +84,7 @@ class ReplayScreen(Screen[None], ReportWorkerErrors):
     ReplayScreen #replay-state-box { width: 1fr; border-left: solid $primary-background; }
     ReplayScreen #replay-side { width: 60; border-left: solid $primary-background; }
     ReplayScreen .pane-title { text-style: bold; padding: 0 1; background: $panel; }
+    ReplayScreen #replay-state { height: 1fr; }
     ReplayScreen #replay-diff, ReplayScreen #replay-blame { height: auto; padding: 0 1; }
     """
 
@@ -289,8 +290,13 @@ class ReplayScreen(Screen[None], ReportWorkerErrors):
         else:
             if self.info and self.target >= self.info.version:
                 self.goto(0)
-            self._timer = self.set_interval(PLAY_INTERVAL, lambda: self.action_step(1))
+            self._timer = self.set_interval(PLAY_INTERVAL, self._tick)
         self._render_status()
+
+    def _tick(self) -> None:
+        # Never outrun the loads: each version is shown before the next is asked for.
+        if self.version == self.target:
+            self.action_step(1)
 
     def action_close(self) -> None:
         if self._timer is not None:

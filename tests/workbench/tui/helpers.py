@@ -41,6 +41,7 @@ def visible_types(app: WorkbenchApp) -> set[str]:
 
 
 def text_of(widget: Widget) -> str:
-    """What a widget shows on screen, as plain text."""
+    """What a widget shows, as plain text with each run of whitespace made one space."""
     width, height = widget.size
-    return "\n".join(strip.text for strip in widget.render_lines(Region(0, 0, width, height)))
+    lines = widget.render_lines(Region(0, 0, width, height))
+    return " ".join(" ".join(strip.text for strip in lines).split())

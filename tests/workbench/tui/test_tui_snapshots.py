@@ -30,9 +30,12 @@ def frozen_app(shop: Path) -> WorkbenchApp:
 
 
 async def still(pilot: Pilot[int]) -> None:
+    """Workers done, cursors not blinking, and every pane painted (trees lay out lazily)."""
     await settle(pilot)
     for widget in pilot.app.screen.query(Input):
         widget.cursor_blink = False
+    await pilot.wait_for_scheduled_animations()
+    await pilot.pause(0.1)
     await pilot.pause()
 
 
@@ -51,7 +54,7 @@ def test_filtered_by_correlation(shop: Path, snap_compare) -> None:
 
 def test_filter_dialog(shop: Path, snap_compare) -> None:
     async def run_before(pilot: Pilot[int]) -> None:
-        await settle(pilot)
+        await still(pilot)
         await pilot.press("f", "space", "down", "down", "space")
         await still(pilot)
 
@@ -76,7 +79,7 @@ def test_replay_screen(shop: Path, snap_compare) -> None:
 
 def test_help_screen(shop: Path, snap_compare) -> None:
     async def run_before(pilot: Pilot[int]) -> None:
-        await settle(pilot)
+        await still(pilot)
         await pilot.press("f1")
         await still(pilot)
 

@@ -13,9 +13,18 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Grid, Horizontal, Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Button, Input, Label, RadioButton, RadioSet, SelectionList, Static
+from textual.widgets import (
+    Button,
+    Input,
+    Label,
+    RadioButton,
+    RadioSet,
+    Select,
+    SelectionList,
+    Static,
+)
 
 from .query import Filters, TimeParseError, parse_time
 
@@ -42,9 +51,12 @@ class FilterDialog(ModalScreen[Filters | None]):
     DEFAULT_CSS = (
         _DIALOG_CSS.format(name="FilterDialog")
         + """
-    FilterDialog SelectionList { height: auto; max-height: 10; }
-    FilterDialog Horizontal { height: auto; }
-    FilterDialog Horizontal > Vertical { height: auto; width: 1fr; }
+    FilterDialog SelectionList { height: auto; max-height: 12; }
+    FilterDialog #f-fields {
+        grid-size: 2; grid-columns: 16 1fr; grid-rows: 1; grid-gutter: 1 1;
+        height: auto; margin-top: 1;
+    }
+    FilterDialog .label { color: $text-muted; }
     """
     )
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -67,10 +79,11 @@ class FilterDialog(ModalScreen[Filters | None]):
         f = self.filters
         with Vertical():
             yield Static("Filter the timeline", classes="title")
-            yield Label(
-                "Event types (space toggles; none ticked = all)"
+            yield Static(
+                "Event types (space ticks; none ticked = all)"
                 if self.event_types
-                else "Event types: none recorded yet"
+                else "Event types: none recorded yet",
+                classes="label",
             )
             yield SelectionList[str](
                 *(
@@ -79,46 +92,51 @@ class FilterDialog(ModalScreen[Filters | None]):
                 ),
                 id="f-types",
             )
-            with Horizontal():
-                with Vertical():
-                    yield Label("Aggregate type" + self._choices())
-                    yield Input(f.aggregate_type or "", id="f-aggregate-type")
-                with Vertical():
-                    yield Label("Aggregate id")
-                    yield Input(f.aggregate_id or "", id="f-aggregate-id")
-            with Horizontal():
-                with Vertical():
-                    yield Label("Since (recorded, UTC)")
-                    yield Input(
-                        f.since_text or "", placeholder="-2h, 2024-05-01T12:00", id="f-since"
-                    )
-                with Vertical():
-                    yield Label("Until")
-                    yield Input(f.until_text or "", placeholder="-30m, now", id="f-until")
-            yield Label("Text in data or metadata")
-            yield Input(f.text or "", id="f-text")
-            with Horizontal():
-                with Vertical():
-                    yield Label("Actor")
-                    yield Input(f.actor or "", id="f-actor")
-                with Vertical():
-                    yield Label("Correlation id")
-                    yield Input(f.correlation_id or "", id="f-correlation")
+            with Grid(id="f-fields"):
+                yield Static("Aggregate type", classes="label")
+                yield Select[str](
+                    [(name, name) for name in self.aggregate_types],
+                    value=f.aggregate_type
+                    if f.aggregate_type in self.aggregate_types
+                    else Select.NULL,
+                    prompt="any",
+                    compact=True,
+                    id="f-aggregate-type",
+                )
+                yield Static("Aggregate id", classes="label")
+                yield Input(f.aggregate_id or "", compact=True, id="f-aggregate-id")
+                yield Static("Since (UTC)", classes="label")
+                yield Input(
+                    f.since_text or "",
+                    placeholder="-2h, -3d, 2024-05-01T12:00",
+                    compact=True,
+                    id="f-since",
+                )
+                yield Static("Until (UTC)", classes="label")
+                yield Input(f.until_text or "", placeholder="-30m, now", compact=True, id="f-until")
+                yield Static("Text", classes="label")
+                yield Input(
+                    f.text or "",
+                    placeholder="in ids, types, data or metadata",
+                    compact=True,
+                    id="f-text",
+                )
+                yield Static("Actor", classes="label")
+                yield Input(f.actor or "", compact=True, id="f-actor")
+                yield Static("Correlation id", classes="label")
+                yield Input(f.correlation_id or "", compact=True, id="f-correlation")
             yield Static("", classes="error", id="f-error")
             yield Static(
                 "space ticks a type · Enter in a field or ctrl+s applies · Esc cancels",
                 classes="hint",
             )
             with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel")
-                yield Button("Apply", variant="primary", id="apply")
+                yield Button("Cancel", id="cancel", compact=True)
+                yield Button("Apply", variant="primary", id="apply", compact=True)
 
-    def _choices(self) -> str:
-        if not self.aggregate_types:
-            return ""
-        shown = ", ".join(self.aggregate_types[:4])
-        more = "…" if len(self.aggregate_types) > 4 else ""
-        return f" ({shown}{more})"
+    def _aggregate_type(self) -> str | None:
+        value = self.query_one("#f-aggregate-type", Select).value
+        return value if isinstance(value, str) else None
 
     def _value(self, widget_id: str) -> str | None:
         return self.query_one(f"#{widget_id}", Input).value.strip() or None
@@ -133,7 +151,7 @@ class FilterDialog(ModalScreen[Filters | None]):
         types = frozenset(self.query_one("#f-types", SelectionList).selected)
         return replace(
             Filters(),
-            aggregate_type=self._value("f-aggregate-type"),
+            aggregate_type=self._aggregate_type(),
             aggregate_id=self._value("f-aggregate-id"),
             types=types,
             since=since,

@@ -60,7 +60,7 @@ class AggregatesPane(Vertical, ReportWorkerErrors):
         return app.store
 
     def compose(self) -> ComposeResult:
-        yield Input(placeholder="/ search aggregate id…", id="aggregate-search")
+        yield Input(placeholder="/ search by id…", id="aggregate-search")
         tree: Tree[NodeData] = Tree("Aggregates", id="aggregate-tree")
         tree.show_root = False
         yield tree

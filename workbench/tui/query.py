@@ -112,14 +112,20 @@ class Filters:
         return kwargs
 
     def matches(self, event: RecordedEvent) -> bool:
-        """The Python-side part of the filter (full text, actor, correlation id)."""
+        """The Python-side part of the filter (full text, actor, correlation id).
+
+        Full text looks in the aggregate id, the event type, data and metadata,
+        case-insensitively.
+        """
         if self.actor and (event.actor or "").lower() != self.actor.lower():
             return False
         if self.correlation_id and event.correlation_id != self.correlation_id:
             return False
         if self.text:
             needle = self.text.lower()
-            haystack = json.dumps([event.data, event.metadata], ensure_ascii=False).lower()
+            haystack = json.dumps(
+                [event.aggregate_id, event.type, event.data, event.metadata], ensure_ascii=False
+            ).lower()
             if needle not in haystack:
                 return False
         return True

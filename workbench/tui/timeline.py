@@ -138,10 +138,10 @@ class Timeline(Vertical, ReportWorkerErrors):
         table = TimelineTable(id="timeline-table", cursor_type="row", zebra_stripes=True)
         table.add_column("Pos", key="pos", width=7)
         table.add_column("Recorded (UTC)", key="time", width=19)
-        table.add_column("Aggregate", key="aggregate", width=14)
+        table.add_column("Aggregate", key="aggregate", width=12)
         table.add_column("Ver", key="ver", width=4)
         table.add_column("Type", key="type", width=18)
-        table.add_column("Actor", key="actor", width=9)
+        table.add_column("Actor", key="actor", width=12)
         yield table
         yield Static(id="timeline-status")
 
@@ -372,10 +372,10 @@ class Timeline(Vertical, ReportWorkerErrors):
         return (
             Text(str(event.position), justify="right"),
             short_time(when),
-            truncate(event.aggregate_id, 14),
+            truncate(event.aggregate_id, 12),
             Text("" if event.version is None else str(event.version), justify="right"),
             truncate(event.type, 18),
-            truncate(event.actor, 9),
+            truncate(event.actor, 12),
         )
 
     def _rebuild(self, position: int | None, *, keep_offset: bool = False) -> None:

@@ -8,7 +8,7 @@ import sqlite3
 from pathlib import Path
 
 import pytest
-from textual.widgets import Input, SelectionList, Static
+from textual.widgets import Input, Select, SelectionList, Static
 
 from store import EventStore
 from workbench.tui import run
@@ -86,6 +86,21 @@ async def test_filter_dialog_rejects_a_bad_time_and_keeps_the_dialog(shop: Path)
         assert app.timeline.filters.since_text == "-1h"
         assert len(rows(app)) == app.store.head()
         assert "since:-1h" in text_of(app.query_one("#filter-bar", Static))
+
+
+async def test_filter_by_aggregate_type_and_time_window(shop: Path) -> None:
+    app = open_app(shop)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        cutoff = app.store.get(10).recorded_at
+        await pilot.press("f")
+        dialog = app.screen
+        dialog.query_one("#f-aggregate-type", Select).value = "Order"
+        dialog.query_one("#f-until", Input).value = cutoff.isoformat()
+        await pilot.press("ctrl+s")
+        await settle(pilot)
+        assert rows(app) == list(range(3, 11))
+        assert "type:Order" in text_of(app.query_one("#filter-bar", Static))
 
 
 async def test_full_text_filter_scans_payloads(shop: Path) -> None:

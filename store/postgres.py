@@ -22,16 +22,19 @@ Gapless positions in commit order:
     transaction holding N has committed, and PostgreSQL makes a commit visible
     before it releases its locks: no snapshot can contain N+1 without N, and a
     reader that follows the log by position never skips an event. The hash
-    chain is built under the same lock, so it stays a chain. The UNIQUE
+    chain is built under the same lock, so it stays a chain. To keep the lock
+    short, the rows go in with COPY and the statement that closes an append
+    (aggregate row, head row, NOTIFY) travels with COMMIT. The UNIQUE
     constraints on ``event_id`` and ``(aggregate_id, version)`` back this up
     for anything that writes around the lock.
 
 Exact hashes:
     ``data`` and ``metadata`` are stored in ``json`` columns, which keep the
     text exactly as written (and can still be queried with ``->``/``->>`` or
-    cast to ``jsonb``). ``jsonb`` would not do: it rewrites numbers
-    (``1e3`` becomes ``1000``, an int where Python read a float), which would
-    change the canonical form the hash covers. Times are ``timestamptz``
+    cast to ``jsonb``). ``jsonb`` would not do: it rewrites numbers (Python
+    writes ``1e+16``, jsonb gives back ``10000000000000000``, an int where
+    Python read a float), which changes the canonical form the hash covers,
+    and it cannot hold ``\u0000`` in a string at all. Times are ``timestamptz``
     (microsecond resolution, like the store's ISO text), always handed back
     formatted with :func:`store.codec.format_time`, so the chain sees the very
     text the store hashed.

@@ -175,3 +175,16 @@ def test_times_survive_as_utc(tmp_path: Path, pg_url: str) -> None:
         first = es.get(1)
     assert first.occurred_at == datetime(2001, 2, 3, 7, 35, 6, 789, tzinfo=UTC)
     assert first.occurred_at.utcoffset() == timedelta(0)
+
+
+def test_messages_never_show_a_password(tmp_path: Path, pg_url: str) -> None:
+    source = str(tmp_path / "a.db")
+    with EventStore(source) as es:
+        fill(es)
+    with EventStore(pg_url) as es:
+        es.append([NewEvent("Mine", {})])
+    secret = pg_url.replace("postgresql://postgres@", "postgresql://postgres:hunter2@")
+    assert secret != pg_url  # the test server trusts, so any password opens it
+    with pytest.raises(CliError, match="already holds 1 events") as info:
+        migrate(source, secret)
+    assert "hunter2" not in str(info.value)

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -69,6 +70,18 @@ def run_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _shown(location: str) -> str:
+    """A location for messages: a URL loses its password."""
+    parts = urllib.parse.urlsplit(location)
+    if "://" not in location or parts.password is None:
+        return location
+    host = parts.hostname or ""
+    netloc = f"{parts.username}@{host}" if parts.username else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return parts._replace(netloc=netloc).geturl()
+
+
 def _same(a: str, b: str) -> bool:
     if "://" in a or "://" in b:
         return a == b
@@ -89,15 +102,15 @@ def migrate(
     if _same(source, target):
         raise CliError("SOURCE and TARGET are the same store")
     with EventStore(source, readonly=True) as src:
-        say(f"verifying {source} ...")
+        say(f"verifying {_shown(source)} ...")
         checked = src.verify()
         if not checked.ok:
             raise CliError(
-                f"{source} does not verify (position {checked.first_bad_position}: "
+                f"{_shown(source)} does not verify (position {checked.first_bad_position}: "
                 f"{checked.reason}); it is not copied"
             )
         with EventStore(target) as dst:
-            return _copy(src, dst, checked, target, say)
+            return _copy(src, dst, checked, _shown(target), say)
 
 
 def _copy(

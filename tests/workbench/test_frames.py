@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import matplotlib
+import orjson
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -353,9 +354,7 @@ class _RowStore(EventStore):
             d = e.to_dict()
             page.append(
                 tuple(
-                    json.dumps(d[name], ensure_ascii=False, separators=(",", ":"))
-                    if name in ("data", "metadata")
-                    else d[name]
+                    orjson.dumps(d[name]).decode() if name in ("data", "metadata") else d[name]
                     for name in ROW_FIELDS
                 )
             )

@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import gc
 import io
-import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -77,7 +77,12 @@ _CATEGORICAL = ("aggregate_type", "type", "actor")
 _META_FIELDS = ("actor", "correlation_id", "causation_id")
 _META_SCHEMA = pa.schema([(name, pa.string()) for name in _META_FIELDS])
 _STRINGS = ("event_id", "aggregate_id", "aggregate_type", "type", "hash")
-_encode = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_dumps = orjson.dumps
+
+
+def _encode(value: Any) -> str:
+    # The store writes payloads with orjson too, so this is the stored text.
+    return _dumps(value).decode()
 
 
 class MixedTypes(Exception):
@@ -148,7 +153,7 @@ def _meta_columns(dicts: Sequence[dict[str, Any]] | None, texts: Sequence[str]) 
                 return [table.column(name).combine_chunks() for name in _META_FIELDS]
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             pass  # a field that is not text somewhere: take the slow road
-        dicts = [json.loads(text) for text in texts]
+        dicts = [orjson.loads(text) for text in texts]
     return [pa.array([_text(d.get(name)) for d in dicts], pa.string()) for name in _META_FIELDS]
 
 
@@ -183,7 +188,7 @@ def chunk_table(
     data = column["data"]
     objects: list[dict[str, Any]] | None = None
     if flatten or as_objects:
-        dicts = [json.loads(text) for text in data] if raw else list(data)
+        dicts = [orjson.loads(text) for text in data] if raw else list(data)
         if as_objects:
             objects = dicts
         else:

@@ -13,7 +13,6 @@ interrupted), never a traceback.
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -21,17 +20,12 @@ from typing import NoReturn
 
 from store import StoreError
 
-from . import app, audit, read, replay, write
+from . import app, audit, migrate, read, replay, report, write
 from .common import CliError, join_relative_times
 
 __all__ = ["build_parser", "main"]
 
-_COMMAND_MODULES = [app, write, read, replay, audit]
-try:  # `sss report` lives with the reports; absent from a tree without them.
-    _COMMAND_MODULES.append(importlib.import_module(f"{__name__}.report"))
-except ModuleNotFoundError as _e:  # pragma: no cover - depends on the tree
-    if _e.name != f"{__name__}.report":
-        raise
+_COMMAND_MODULES = [app, write, read, replay, audit, report, migrate]
 
 
 class _Parser(argparse.ArgumentParser):

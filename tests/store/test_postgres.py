@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import subprocess
 import sys
@@ -576,6 +577,42 @@ def test_a_writer_killed_mid_transaction_leaves_nothing(
         with pytest.raises(NotFoundError):
             es.aggregate("doomed")
         assert es.verify().ok
+
+
+BULK = r"""
+import sys, time
+from store import EventStore, NewEvent
+es = EventStore(sys.argv[1], timeout=30.0)
+batch = [NewEvent("Loaded", {"k": k, "pad": "x" * 40}) for k in range(int(sys.argv[3]))]
+print("started", flush=True)
+start = time.perf_counter()
+es.append(batch, aggregate_id=sys.argv[2])
+print(f"done {time.perf_counter() - start:.6f}", flush=True)
+"""
+
+
+@pytest.mark.slow
+def test_writers_killed_at_random_moments_leave_whole_batches(url: str) -> None:
+    size = 5000
+    EventStore(url).close()
+    calibration = run_python(BULK, url, "calibration", str(size))
+    out, err = calibration.communicate(timeout=120)
+    assert calibration.returncode == 0, err
+    duration = float(out.split()[-1])
+    rng = random.Random(5000)
+    for kill in range(4):
+        victim = run_python(BULK, url, f"victim-{kill}", str(size))
+        assert victim.stdout is not None and victim.stdout.readline().strip() == "started"
+        time.sleep(rng.random() * duration * 1.2)
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=10)
+    with EventStore(url, timeout=30.0) as es:
+        (event,) = es.append(tick(), aggregate_id="after")  # the lock is free again
+        counts = {info.aggregate_id: info.version for info in es.aggregates()}
+        assert set(counts.values()) <= {size, 1}, counts  # whole batches or nothing
+        assert es.head() == event.position == size * (len(counts) - 1) + 1
+        report = es.verify()
+        assert report.ok and report.checked == es.head(), report
 
 
 def test_unreachable_server_fails_the_postgres_tests_instead_of_skipping() -> None:

@@ -176,10 +176,14 @@ def _translate(e: BaseException, location: str) -> StoreError:
             f"cannot reach the PostgreSQL server of {location}: no connection within the "
             f"timeout ({text}); is the server running?"
         )
-    if isinstance(e, psycopg.OperationalError) and re.search(r'database ".*" does not exist', text):
-        return NotFoundError(f"cannot open {location}: {text}")
+    if isinstance(e, psycopg.OperationalError) and text.startswith("connection failed:"):
+        reason = text.rsplit(" failed: ", 1)[-1].removeprefix("FATAL:").strip()
+        if re.search(r'database ".*" does not exist', reason):
+            return NotFoundError(f"no event store at {location}: {reason}")
+        hint = "; is the server running?" if "refused" in reason or "timeout" in reason else ""
+        return StoreError(f"cannot connect to {location}: {reason}{hint}")
     if isinstance(e, psycopg.OperationalError):
-        return StoreError(f"lost or could not open the connection to {location}: {text}")
+        return StoreError(f"lost the connection to {location}: {text}; try again")
     return StoreError(f"{location}: {text}")
 
 

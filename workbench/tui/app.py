@@ -29,6 +29,7 @@ from .panes import AggregatesPane, DetailPane
 from .query import Filters, TimeParseError, parse_time
 from .replay import ReplayScreen
 from .timeline import Timeline, TimelineTable
+from .verifying import verify_elsewhere
 
 __all__ = ["WorkbenchApp"]
 
@@ -176,7 +177,8 @@ class WorkbenchApp(App[int]):
 
     @on(Timeline.Highlighted)
     def _highlighted(self, message: Timeline.Highlighted) -> None:
-        self.query_one(DetailPane).show(message.event)
+        for pane in self.query(DetailPane):  # none while the app shuts down
+            pane.show(message.event)
 
     @on(AggregatesPane.Chosen)
     def _aggregate_chosen(self, message: AggregatesPane.Chosen) -> None:
@@ -417,7 +419,7 @@ class WorkbenchApp(App[int]):
 
     @work(thread=True, exclusive=True, group="verify", exit_on_error=False)
     def _verify(self) -> None:
-        report = self.store.verify()
+        report = verify_elsewhere(self.store)
         self.call_from_thread(self._verified, report)
 
     def _verified(self, report: VerifyReport) -> None:

@@ -39,8 +39,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Timeline", "TimelineTable"]
 
-PAGE = 200
-WINDOW = 600
+PAGE = 150
+WINDOW = 450
 EDGE = 25
 FIRST = -1  # an anchor meaning "the oldest row"
 
@@ -124,6 +124,7 @@ class Timeline(Vertical, ReportWorkerErrors):
         self._pending_new = 0
         self._tail_stop: threading.Event | None = None
         self._tail_buffer: deque[RecordedEvent] = deque()
+        self._table: TimelineTable | None = None
 
     @property
     def store(self) -> EventStore:
@@ -152,7 +153,10 @@ class Timeline(Vertical, ReportWorkerErrors):
 
     @property
     def table(self) -> TimelineTable:
-        return self.query_one(TimelineTable)
+        # Looked up once: the property is on every hot path (each row move, each page).
+        if self._table is None:
+            self._table = self.query_one(TimelineTable)
+        return self._table
 
     @property
     def selected(self) -> RecordedEvent | None:

@@ -126,6 +126,32 @@ class Backend(abc.ABC):
         ``after`` is a version, otherwise a position; None starts at the end
         the direction begins from."""
 
+    def page_rows(
+        self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int
+    ) -> list[tuple[Any, ...]]:
+        """:meth:`page` as plain tuples in the schema's field order, with data and
+        metadata as JSON text and times as ISO text. Backends override this to
+        skip making objects; this default converts :meth:`page`'s events."""
+        from .codec import encode_object, format_time
+
+        return [
+            (
+                e.position,
+                e.event_id,
+                e.aggregate_id,
+                e.aggregate_type,
+                e.version,
+                e.type,
+                e.schema_version,
+                encode_object(e.data, "data"),
+                encode_object(e.metadata, "metadata"),
+                format_time(e.occurred_at),
+                format_time(e.recorded_at),
+                e.hash,
+            )
+            for e in self.page(query, type_, after, backwards, limit)
+        ]
+
     @abc.abstractmethod
     def count(self, query: Query) -> int: ...
 

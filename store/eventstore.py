@@ -20,7 +20,9 @@ from .codec import (
     data_digest,
     digest,
     encode_checked,
+    encode_object,
     format_time,
+    loads_stored,
     parse_time,
     require_aware,
 )
@@ -67,6 +69,22 @@ def _open_backend(location: str, readonly: bool, durable: bool, timeout: float) 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _event_position(event: RecordedEvent) -> int:
+    return event.position
+
+
+def _event_cursor(event: RecordedEvent, by_version: bool) -> int | None:
+    return event.version if by_version else event.position
+
+
+def _row_position(row: tuple[Any, ...]) -> int:
+    return int(row[0])
+
+
+def _row_cursor(row: tuple[Any, ...], by_version: bool) -> int | None:
+    return int(row[4]) if by_version else int(row[0])
 
 
 class EventStore:
@@ -483,40 +501,119 @@ class EventStore:
     def _read(
         self, query: Query | None, limit: int | None, backwards: bool
     ) -> Iterator[RecordedEvent]:
+        pages = self._pages(
+            self._backend.page, query, limit, backwards, PAGE, _event_position, _event_cursor
+        )
+        events: Iterator[RecordedEvent] = itertools.chain.from_iterable(pages)
+        if self.upcasters:
+            events = map(self._upcast, events)
+        yield from events
+
+    def read_rows(
+        self,
+        from_position: int | None = None,
+        aggregate_id: str | None = None,
+        aggregate_type: str | None = None,
+        types: Iterable[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        backwards: bool = False,
+        *,
+        page_size: int = 10_000,
+    ) -> Iterator[list[tuple[Any, ...]]]:
+        """What :meth:`read` yields, as pages of plain tuples, for columnar loaders.
+
+        Each row holds the schema's fields in order (position, event_id,
+        aggregate_id, aggregate_type, version, type, schema_version, data,
+        metadata, occurred_at, recorded_at, hash), with ``data`` and
+        ``metadata`` as JSON text and the times as ISO-8601 UTC text, as
+        stored; no Python object is made per field. Upcasters still apply: an
+        upcast row carries the new schema_version and payload text.
+        """
+        if limit is not None:
+            check_int(limit, "limit")
+        check_int(page_size, "page_size", minimum=1)
+        query = self._call(
+            lambda: self._query(
+                from_position, aggregate_id, aggregate_type, types, since, until, backwards
+            )
+        )
+        pages = self._pages(
+            self._backend.page_rows, query, limit, backwards, page_size, _row_position,
+            _row_cursor,
+        )  # fmt: skip
+        if not self.upcasters:
+            return pages
+        return ([self._upcast_row(row) for row in page] for page in pages)
+
+    def _pages(
+        self,
+        fetch: Callable[[Query, str | None, int | None, bool, int], list[T]],
+        query: Query | None,
+        limit: int | None,
+        backwards: bool,
+        page_size: int,
+        position: Callable[[T], int],
+        cursor: Callable[[T, bool], int | None],
+    ) -> Iterator[list[T]]:
+        """Pages of a read, at most ``limit`` items in all."""
         if query is None or limit == 0:
             return
         if query.types is not None and len(query.types) > 1 and query.aggregate_id is None:
             # One keyset scan per type over its (type, position) index, merged:
             # no scan ever sorts more than a page.
-            key: Callable[[RecordedEvent], int] = (
-                (lambda e: -e.position) if backwards else (lambda e: e.position)
+            key = (lambda item: -position(item)) if backwards else position
+            merged: Iterator[T] = heapq.merge(
+                *(
+                    itertools.chain.from_iterable(
+                        self._scan(fetch, query, t, backwards, limit, page_size, cursor)
+                    )
+                    for t in query.types
+                ),
+                key=key,
             )
-            events: Iterator[RecordedEvent] = heapq.merge(
-                *(self._scan(query, t, backwards, limit) for t in query.types), key=key
-            )
-        else:
-            only = query.types[0] if query.types and query.aggregate_id is None else None
-            events = self._scan(query, only, backwards, limit)
-        if self.upcasters:
-            events = map(self._upcast, events)
-        if limit is not None:
-            events = itertools.islice(events, limit)
-        yield from events
+            if limit is not None:
+                merged = itertools.islice(merged, limit)
+            while page := list(itertools.islice(merged, page_size)):
+                yield page
+            return
+        only = query.types[0] if query.types and query.aggregate_id is None else None
+        left = limit
+        for page in self._scan(fetch, query, only, backwards, limit, page_size, cursor):
+            if left is not None:
+                page = page[:left]
+                left -= len(page)
+            yield page
+            if left == 0:
+                return
 
     def _scan(
-        self, query: Query, type_: str | None, backwards: bool, limit: int | None
-    ) -> Iterator[RecordedEvent]:
-        size = PAGE if limit is None else max(1, min(PAGE, limit))
+        self,
+        fetch: Callable[[Query, str | None, int | None, bool, int], list[T]],
+        query: Query,
+        type_: str | None,
+        backwards: bool,
+        limit: int | None,
+        page_size: int,
+        cursor: Callable[[T, bool], int | None],
+    ) -> Iterator[list[T]]:
+        size = page_size if limit is None else max(1, min(page_size, limit))
         after: int | None = None
-        by_version = query.aggregate_id is not None
         while True:
-            page = self._call(self._backend.page, query, type_, after, backwards, size)
-            yield from page
+            page = self._call(fetch, query, type_, after, backwards, size)
+            if page:
+                yield page
             if len(page) < size:
                 return
-            last = page[-1]
-            after = last.version if by_version else last.position
-            size = PAGE
+            after = cursor(page[-1], query.aggregate_id is not None)
+            size = page_size
+
+    def _upcast_row(self, row: tuple[Any, ...]) -> tuple[Any, ...]:
+        version, data = self.upcasters.upcast(row[5], row[6], loads_stored(row[7]))
+        if version == row[6]:
+            return row
+        return (*row[:6], version, encode_object(data, f"upcast {row[5]} data"), *row[8:])
 
     def _upcast(self, event: RecordedEvent) -> RecordedEvent:
         if not self.upcasters:

@@ -442,9 +442,9 @@ class SQLiteBackend(Backend):
             params.append(query.hi)
         return clauses, params
 
-    def page(
+    def _select(
         self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int
-    ) -> list[RecordedEvent]:
+    ) -> sqlite3.Cursor:
         clauses, params = self._where(query, type_)
         key = "version" if query.aggregate_id is not None else "position"
         if after is not None:
@@ -455,8 +455,19 @@ class SQLiteBackend(Backend):
             f"SELECT {COLUMNS} FROM events {where} "
             f"ORDER BY {key} {'DESC' if backwards else 'ASC'} LIMIT {int(limit)}"
         )
+        return self.conn.execute(sql, params)
+
+    def page(
+        self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int
+    ) -> list[RecordedEvent]:
         with translated(self.location):
-            return _events(self.conn.execute(sql, params))
+            return _events(self._select(query, type_, after, backwards, limit))
+
+    def page_rows(
+        self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int
+    ) -> list[tuple[Any, ...]]:
+        with translated(self.location):
+            return self._select(query, type_, after, backwards, limit).fetchall()
 
     def explain(self, query: Query, type_: str | None, backwards: bool = False) -> list[str]:
         """The query plan of a page read, for tests and for curious users."""

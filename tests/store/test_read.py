@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from datetime import UTC, datetime, timedelta
@@ -351,3 +352,38 @@ def test_times_compare_across_zones(store: EventStore) -> None:
     events = fill(store)
     cet = events[3].recorded_at.astimezone(datetime.now(UTC).astimezone().tzinfo)
     assert store.position_at(cet) == store.position_at(events[3].recorded_at)
+
+
+@pytest.mark.parametrize(
+    "filters",
+    [
+        {},
+        {"backwards": True},
+        {"types": ["Tick", "ItemAdded"]},
+        {"types": ["Tick", "ItemAdded"], "backwards": True, "limit": 3},
+        {"aggregate_id": "o1", "from_position": 2},
+        {"aggregate_type": "Order", "limit": 5},
+    ],
+)
+def test_read_rows_match_read(store: EventStore, filters: dict[str, Any]) -> None:
+    fill(store)
+    pages = list(store.read_rows(page_size=2, **filters))
+    assert all(0 < len(page) <= 2 for page in pages)
+    rows = [row for page in pages for row in page]
+    expected = [tuple(e.to_dict().values()) for e in store.read(**filters)]
+    decoded = [(*r[:7], json.loads(r[7]), json.loads(r[8]), *r[9:]) for r in rows]
+    assert decoded == expected
+    assert all(isinstance(r[7], str) and isinstance(r[10], str) for r in rows)
+
+
+def test_read_rows_apply_upcasters(make_store: Any) -> None:
+    from store import Upcasters
+
+    upcasters = Upcasters()
+    upcasters.register("OrderPlaced", 1, lambda data: {**data, "currency": "EUR"})
+    es = make_store(upcasters=upcasters)
+    es.append([NewEvent("OrderPlaced", {"total": 1}), NewEvent("Other", {"x": 1})],
+              aggregate_id="o")  # fmt: skip
+    (page,) = es.read_rows()
+    assert (page[0][6], json.loads(page[0][7])) == (2, {"total": 1, "currency": "EUR"})
+    assert (page[1][6], json.loads(page[1][7])) == (1, {"x": 1})

@@ -371,7 +371,7 @@ class WorkbenchApp(App[int]):
                 self.export_now(fmt, path)
 
     def export_now(self, fmt: str, path: str | None = None) -> None:
-        target = path or f"{self._export_stem()}.{fmt}"
+        target = str(Path(path or f"{self._export_stem()}.{fmt}").expanduser().resolve())
         self.notify(f"Exporting to {target}…", timeout=2)
         self._export(fmt, target, self.timeline.filters)
 
@@ -448,7 +448,7 @@ class WorkbenchApp(App[int]):
 
     def help_sections(self) -> list[tuple[str, list[BindingType]]]:
         palette = Binding("ctrl+p", "command_palette", "Command palette: every action by name")
-        aggregates = [
+        aggregates: list[BindingType] = [
             Binding("enter", "select", "Show the aggregate's timeline (a type: all its events)"),
             Binding("slash", "search", "Search by id; Enter goes to the results"),
         ]

@@ -74,15 +74,15 @@ class JsonTree(Tree[str]):
         for name, document in documents.items():
             prefix = "" if single else name
             if single:
-                self._add_children(self.root, document, prefix, marked, expand_depth, 1)
+                self._add_json(self.root, document, prefix, marked, expand_depth, 1)
             else:
                 node = self.root.add(
                     Text(name, style="bold"), data=prefix, expand=True, allow_expand=True
                 )
-                self._add_children(node, document, prefix, marked, expand_depth, 1)
+                self._add_json(node, document, prefix, marked, expand_depth, 1)
         self.root.expand()
 
-    def _add_children(
+    def _add_json(
         self,
         node: TreeNode[str],
         value: Any,
@@ -115,7 +115,7 @@ class JsonTree(Tree[str]):
                 label.append(f" {'{…}' if isinstance(child, dict) else '[…]'} ", style="dim")
                 label.append(f"{size}", style="dim")
                 branch = node.add(label, data=child_path, expand=depth < expand_depth or is_marked)
-                self._add_children(branch, child, child_path, marked, expand_depth, depth + 1)
+                self._add_json(branch, child, child_path, marked, expand_depth, depth + 1)
             else:
                 label.append(": ")
                 label.append_text(scalar_text(child))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from itertools import islice
 from typing import TYPE_CHECKING, Any
 
@@ -66,7 +67,7 @@ class AggregatesPane(Vertical, ReportWorkerErrors):
         yield tree
 
     @property
-    def tree(self) -> Tree[NodeData]:
+    def aggregate_tree(self) -> Tree[NodeData]:
         return self.query_one("#aggregate-tree", Tree)
 
     def on_mount(self) -> None:
@@ -78,7 +79,7 @@ class AggregatesPane(Vertical, ReportWorkerErrors):
         self.app.call_from_thread(self._show_types, counts)
 
     def _show_types(self, counts: dict[str | None, int]) -> None:
-        tree = self.tree
+        tree = self.aggregate_tree
         tree.clear()
         tree.root.expand()
         if not counts:
@@ -98,6 +99,7 @@ class AggregatesPane(Vertical, ReportWorkerErrors):
 
     @work(thread=True, group="aggregates-type", exit_on_error=False)
     def _load_type(self, node: TreeNode[NodeData], aggregate_type: str | None) -> None:
+        found: Iterator[AggregateInfo]
         if aggregate_type is None:
             found = (info for info in self.store.aggregates() if info.aggregate_type is None)
         else:
@@ -129,7 +131,7 @@ class AggregatesPane(Vertical, ReportWorkerErrors):
     @on(Input.Submitted, "#aggregate-search")
     def _search_submitted(self, message: Input.Submitted) -> None:
         message.stop()
-        self.tree.focus()
+        self.aggregate_tree.focus()
 
     @work(thread=True, exclusive=True, group="aggregates", exit_on_error=False)
     def _search(self, text: str) -> None:
@@ -146,7 +148,7 @@ class AggregatesPane(Vertical, ReportWorkerErrors):
         self.app.call_from_thread(self._show_matches, text, matches)
 
     def _show_matches(self, text: str, matches: list[AggregateInfo]) -> None:
-        tree = self.tree
+        tree = self.aggregate_tree
         tree.clear()
         tree.root.expand()
         if not matches:
@@ -179,7 +181,7 @@ class AggregatesPane(Vertical, ReportWorkerErrors):
 
     @property
     def highlighted_aggregate(self) -> str | None:
-        node = self.tree.cursor_node
+        node = self.aggregate_tree.cursor_node
         if node is not None and node.data and node.data[0] == "aggregate":
             return str(node.data[1])
         return None

@@ -169,9 +169,10 @@ class Filters:
         """This filter with one field cleared (``since`` also clears its text)."""
         if name == "types":
             return replace(self, types=frozenset())
+        cleared: dict[str, Any] = {name: None}
         if name in ("since", "until"):
-            return replace(self, **{name: None, f"{name}_text": None})
-        return replace(self, **{name: None})
+            cleared[f"{name}_text"] = None
+        return replace(self, **cleared)
 
 
 def _short(value: datetime) -> str:

@@ -212,8 +212,7 @@ class ReplayScreen(Screen[None], ReportWorkerErrors):
         self.query_one("#replay-state", JsonTree).show_documents({"state": state}, marked=changed)
         total = self.info.version if self.info else 0
         self.query_one("#replay-state-title", Static).update(
-            f"State as of version {version} of {total}"
-            + (f" — {len(changed)} field(s) changed (●)" if changed else "")
+            f"State at v{version}/{total}" + (f" · {len(changed)} changed (●)" if changed else "")
         )
         self._render_status()
         self._render_diff()

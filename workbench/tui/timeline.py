@@ -60,8 +60,20 @@ class TimelineTable(DataTable[Any]):
     """The rows of the timeline. Edge-of-window moves ask the Timeline for a page."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("g,ctrl+home", "app.jump('oldest')", "Oldest", show=False),
-        Binding("G,ctrl+end", "app.jump('newest')", "Newest", show=False),
+        Binding(
+            "g,ctrl+home",
+            "app.jump('oldest')",
+            "Oldest",
+            show=False,
+            tooltip="Jump to the oldest matching event",
+        ),
+        Binding(
+            "G,ctrl+end",
+            "app.jump('newest')",
+            "Newest",
+            show=False,
+            tooltip="Jump to the newest matching event",
+        ),
     ]
 
     class NearEdge(Message):

@@ -15,7 +15,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
-from textual.widgets import Footer, Header, Input, Static, Tree
+from textual.widgets import DataTable, Footer, Header, Input, Static, Tree
 from textual.worker import Worker, WorkerState
 
 from store import EventStore, RecordedEvent, VerifyReport
@@ -179,6 +179,14 @@ class WorkbenchApp(App[int]):
     def _highlighted(self, message: Timeline.Highlighted) -> None:
         for pane in self.query(DetailPane):  # none while the app shuts down
             pane.show(message.event)
+
+    @on(DataTable.RowSelected, "#timeline-table")
+    def _row_chosen(self, message: DataTable.RowSelected) -> None:
+        # Enter (or a click on the selected row) on an event: its aggregate as of it.
+        message.stop()
+        event = self.timeline.selected
+        if event is not None and event.aggregate_id:
+            self.push_screen(ReplayScreen(event.aggregate_id, event.version))
 
     @on(AggregatesPane.Chosen)
     def _aggregate_chosen(self, message: AggregatesPane.Chosen) -> None:
@@ -469,6 +477,7 @@ class WorkbenchApp(App[int]):
 
 def _table_keys() -> list[BindingType]:
     return [
+        Binding("enter", "replay", "Replay the event's aggregate as of this event"),
         Binding("up,down", "cursor", "Move; paging in older/newer events at the edges"),
         Binding("pageup,pagedown", "page", "Page up / down"),
         Binding("tab", "focus_next", "Next pane"),

@@ -448,11 +448,10 @@ class Timeline(Vertical, ReportWorkerErrors):
             text.append(f"scanning… at #{self._scanning:,}  ", style="yellow")
         if window.events:
             row = self.table.cursor_row + 1
-            text.append(f"#{window.first_position:,}–#{window.last_position:,} ")
-            text.append(f"(row {row} of {len(window)} loaded")
+            text.append(f"row {row} of {len(window)} in view, #{window.first_position:,}")
+            text.append(f"–#{window.last_position:,}")
             if self._matching is not None:
-                text.append(f"; {self._matching:,} matching")
-            text.append(")")
+                text.append(f" · {self._matching:,} matching")
             if not window.at_end:
                 text.append("  more below ↓", style="dim")
         elif self._scanning is None:

@@ -69,6 +69,18 @@ async def test_step_through_versions_with_diff_and_marks(shop: Path) -> None:
         assert not isinstance(app.screen, ReplayScreen)
 
 
+async def test_enter_on_an_event_replays_its_aggregate_as_of_it(shop: Path) -> None:
+    app = open_app(shop)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("up", "enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, ReplayScreen)
+        assert (screen.aggregate_id, screen.version) == ("order-5", 3)
+        assert screen.state["address"]["zip"] == "69005"
+
+
 async def test_seek_version_position_and_time(shop: Path) -> None:
     app = open_app(shop)
     async with app.run_test(size=SIZE) as pilot:

@@ -182,6 +182,10 @@ class Timeline(Vertical, ReportWorkerErrors):
     def watch_filters(self, filters: Filters) -> None:
         self._render_filter_bar()
         self._matching = None
+        # Rows of the old filter must not sit under the new chips while a scan runs.
+        self.window.reset([], at_start=True, at_end=True)
+        self._scanning = 0
+        self._rebuild(None)
         self.jump("newest")
         self._count(filters)
 
@@ -444,8 +448,10 @@ class Timeline(Vertical, ReportWorkerErrors):
         text = Text()
         if self.following:
             text.append("● LIVE ", style="bold green")
-        if self._scanning is not None:
-            text.append(f"scanning… at #{self._scanning:,}  ", style="yellow")
+        if self._scanning == 0:
+            text.append("searching…  ", style="yellow")
+        elif self._scanning is not None:
+            text.append(f"searching… at #{self._scanning:,}  ", style="yellow")
         if window.events:
             row = self.table.cursor_row + 1
             text.append(f"row {row} of {len(window)} in view, #{window.first_position:,}")

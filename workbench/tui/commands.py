@@ -8,6 +8,8 @@ from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from .replay import ReplayScreen
+
 if TYPE_CHECKING:
     from .app import WorkbenchApp
 
@@ -26,6 +28,9 @@ class WorkbenchCommands(Provider):
     def commands(self) -> Iterator[Command]:
         app = self.workbench
         run = app.run_action
+        screen = self.screen
+        if isinstance(screen, ReplayScreen):
+            yield from self.replay_commands(screen)
         yield ("Filter timeline…", "Edit every filter at once (f)", partial(run, "filter"))
         yield ("Clear filters", "Show the whole log again (x)", partial(run, "clear_filters"))
         yield (
@@ -96,6 +101,21 @@ class WorkbenchCommands(Provider):
             )
         for theme in sorted(app.available_themes):
             yield (f"Theme: {theme}", "Switch the colour theme", partial(app.set_theme, theme))
+
+    @staticmethod
+    def replay_commands(screen: ReplayScreen) -> Iterator[Command]:
+        yield ("Replay: next version", "Step forward (])", partial(screen.action_step, 1))
+        yield ("Replay: previous version", "Step back ([)", partial(screen.action_step, -1))
+        yield ("Replay: first version", "Version 1 (home)", screen.action_goto_first)
+        yield ("Replay: last version", "The latest state (end)", screen.action_goto_last)
+        yield ("Replay: seek…", "A version, position or time (s)", screen.action_seek)
+        yield ("Replay: play / pause", "Step every half second (p)", screen.action_play)
+        yield (
+            "Replay: blame field",
+            "Which event last set the field under the cursor (b)",
+            screen.action_blame,
+        )
+        yield ("Replay: back to the timeline", "Close the replay (esc)", screen.action_close)
 
     async def discover(self) -> Hits:
         for name, help_text, callback in self.commands():

@@ -28,6 +28,9 @@ __all__ = [
 ]
 
 _RELATIVE = re.compile(r"^\s*-\s*(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)\s*$", re.IGNORECASE)
+PROGRESS_EVERY = 20_000
+"""How many events a scan reads between progress reports."""
+
 _UNITS = {"s": 1, "sec": 1, "m": 60, "min": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -199,7 +202,7 @@ def iter_matching(
     backwards: bool = False,
     cancelled: Callable[[], bool] = lambda: False,
     progress: Callable[[int], None] | None = None,
-    progress_every: int = 20_000,
+    progress_every: int | None = None,
     read_limit: int | None = None,
 ) -> Iterator[RecordedEvent]:
     """Every event matching ``filters``, lazily, in read order.
@@ -215,13 +218,14 @@ def iter_matching(
     reader = es.read(
         from_position=from_position, backwards=backwards, limit=limit, **filters.store_kwargs()
     )
+    every = progress_every or PROGRESS_EVERY
     seen = 0
     try:
         for event in reader:
             seen += 1
             if seen % 256 == 0 and cancelled():
                 return
-            if progress is not None and seen % progress_every == 0:
+            if progress is not None and seen % every == 0:
                 progress(event.position)
             if not scan or filters.matches(event):
                 yield event
@@ -240,15 +244,26 @@ def fetch_page(
     backwards: bool = False,
     cancelled: Callable[[], bool] = lambda: False,
     progress: Callable[[int], None] | None = None,
+    partial: Callable[[list[RecordedEvent]], None] | None = None,
 ) -> Page:
     """Up to ``limit`` matching events starting at ``from_position``.
 
     Forwards, ``from_position`` is the lowest position considered; backwards,
     the highest (``None``: the oldest or the newest event). The result is
-    always in ascending position order.
+    always in ascending position order. During a long scan, ``partial`` gets
+    the matches found so far (ascending) each time ``progress`` is told.
     """
     events: list[RecordedEvent] = []
     complete = True
+    if partial is not None:
+        report = progress
+
+        def progress(position: int) -> None:
+            if report is not None:
+                report(position)
+            if events:
+                partial(sorted(events, key=lambda e: e.position))
+
     for event in iter_matching(
         es,
         filters,

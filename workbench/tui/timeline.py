@@ -247,6 +247,8 @@ class Timeline(Vertical, ReportWorkerErrors):
                 note = f"nothing was recorded at or before {asked}; showing the oldest event"
             else:
                 where, target, note = "around", position, None
+        if where in ("oldest", "newest") and filters.needs_scan:
+            scan["partial"] = self._partial_callback(generation, where)
         if where == "oldest":
             page = fetch_page(es, filters, limit=PAGE, **scan)
             result = (page.events, True, page.complete, _Anchor(FIRST, note))
@@ -289,6 +291,27 @@ class Timeline(Vertical, ReportWorkerErrors):
             self.app.call_from_thread(self._show_progress, generation, position)
 
         return report
+
+    def _partial_callback(
+        self, generation: int, where: str
+    ) -> Callable[[list[RecordedEvent]], None]:
+        def report(events: list[RecordedEvent]) -> None:
+            self.app.call_from_thread(self._apply_partial, generation, where, events)
+
+        return report
+
+    def _apply_partial(self, generation: int, where: str, events: list[RecordedEvent]) -> None:
+        """Show the matches a slow scan has found so far; the finished page replaces them."""
+        if generation != self._generation:
+            return
+        selected = self.selected
+        # Both ends closed: no edge paging may race the scan that is still running.
+        self.window.reset(events, at_start=True, at_end=True)
+        if selected is not None:
+            target: int | None = selected.position
+        else:
+            target = None if where == "newest" else events[0].position
+        self._rebuild(target)
 
     def _show_progress(self, generation: int, position: int) -> None:
         if generation == self._generation:

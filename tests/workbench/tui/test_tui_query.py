@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from store import EventStore
+from workbench.tui import query as query_module
 from workbench.tui.query import Filters, TimeParseError, fetch_page, iter_matching, parse_time
 from workbench.tui.window import Window
 
@@ -94,6 +95,24 @@ def test_pages_forwards_and_backwards_agree(shop: Path) -> None:
         assert [e.position for e in last.events] == every[-3:]
         older = fetch_page(es, f, limit=100, from_position=every[-4], backwards=True)
         assert [e.position for e in older.events] == every[:-3] and older.complete
+
+
+def test_a_long_scan_reports_partial_results(shop: Path, monkeypatch) -> None:
+    monkeypatch.setattr(query_module, "PROGRESS_EVERY", 4)
+    seen: list[int] = []
+    partials: list[list[int]] = []
+    with EventStore(str(shop), readonly=True) as es:
+        page = fetch_page(
+            es,
+            Filters(actor="alice"),
+            limit=100,
+            backwards=True,
+            progress=seen.append,
+            partial=lambda events: partials.append([e.position for e in events]),
+        )
+    assert seen == sorted(seen, reverse=True) and len(seen) >= 5
+    assert partials and all(p == sorted(p) for p in partials)
+    assert partials[-1] == [e.position for e in page.events][-len(partials[-1]) :]
 
 
 def test_matches_all_mirrors_the_store_filters(shop: Path) -> None:

@@ -117,6 +117,22 @@ async def test_seek_version_position_and_time(shop: Path) -> None:
         assert "has 4 versions" in note
 
 
+async def test_palette_offers_replay_actions_on_the_replay_screen(shop: Path) -> None:
+    from workbench.tui.commands import WorkbenchCommands
+
+    app = open_app(shop)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        screen = await open_replay(pilot, "order-0")
+        provider = WorkbenchCommands(screen)
+        commands = {name: callback for name, _, callback in provider.commands()}
+        for name in ["Replay: next version", "Replay: seek…", "Replay: blame field"]:
+            assert name in commands
+        commands["Replay: previous version"]()
+        await settle(pilot)
+        assert screen.version == 3
+
+
 async def test_seek_dialog_from_the_keyboard(shop: Path) -> None:
     app = open_app(shop)
     async with app.run_test(size=SIZE) as pilot:

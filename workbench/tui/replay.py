@@ -31,6 +31,7 @@ __all__ = ["BlameEntry", "ReplayScreen", "blame", "parse_seek"]
 
 VERSIONS_AROUND = 300
 PLAY_INTERVAL = 0.6
+BLAME_ROWS = 200
 _VERSION = re.compile(r"^v?(\d+)$", re.IGNORECASE)
 _POSITION = re.compile(r"^[#p@](\d+)$", re.IGNORECASE)
 
@@ -404,7 +405,7 @@ class ReplayScreen(Screen[None], ReportWorkerErrors):
         table.add_column("Type")
         table.add_column("Actor")
         table.add_column("Value", overflow="fold")
-        for entry in reversed(entries):
+        for entry in list(reversed(entries))[:BLAME_ROWS]:
             table.add_row(
                 str(entry.event.version),
                 str(entry.event.position),
@@ -415,4 +416,6 @@ class ReplayScreen(Screen[None], ReportWorkerErrors):
         group = Table.grid()
         group.add_row(head)
         group.add_row(table)
+        if len(entries) > BLAME_ROWS:
+            group.add_row(Text(f"… {len(entries) - BLAME_ROWS:,} earlier changes", style="dim"))
         widget.update(group)

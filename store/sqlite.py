@@ -22,9 +22,7 @@ from typing import Any
 from .backend import Backend, ChainRow, Head, Query, Row, Snapshot, WriteTransaction
 from .codec import GENESIS_HASH, format_time, loads_stored, parse_time
 from .errors import (
-    ConcurrencyError,
     CorruptStoreError,
-    DuplicateEventError,
     LockedError,
     NotFoundError,
     ReadOnlyError,
@@ -63,6 +61,11 @@ CREATE TRIGGER IF NOT EXISTS events_refuse_update BEFORE UPDATE ON events
 BEGIN SELECT RAISE(ABORT, 'events are append-only: UPDATE is refused'); END;
 CREATE TRIGGER IF NOT EXISTS events_refuse_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'events are append-only: DELETE is refused'); END;
+CREATE TRIGGER IF NOT EXISTS events_refuse_replace BEFORE INSERT ON events
+WHEN NEW.position <= (SELECT max(position) FROM events)
+  OR EXISTS (SELECT 1 FROM events WHERE event_id = NEW.event_id)
+  OR EXISTS (SELECT 1 FROM events WHERE aggregate_id = NEW.aggregate_id AND version = NEW.version)
+BEGIN SELECT RAISE(ABORT, 'events are append-only: an insert may not replace a stored event'); END;
 CREATE TABLE IF NOT EXISTS aggregates (
     aggregate_id TEXT PRIMARY KEY,
     aggregate_type TEXT,
@@ -152,13 +155,10 @@ def _aggregate(row: tuple[Any, ...]) -> AggregateInfo:
 def _translate(e: sqlite3.Error, location: str) -> StoreError:
     """The one place a sqlite3 error becomes a StoreError."""
     text = str(e)
-    if isinstance(e, sqlite3.IntegrityError):
-        if "events.event_id" in text:
-            return DuplicateEventError("?", "is stored already")
-        if "events.aggregate_id, events.version" in text:
-            return ConcurrencyError("?", "a free version", -1)
-        if "append-only" in text:
-            return StoreError(text)
+    # Appends check ids and versions under the write lock first, so these
+    # mean a raw write from outside, refused by the schema.
+    if isinstance(e, sqlite3.IntegrityError) and ("append-only" in text or "UNIQUE" in text):
+        return StoreError(f"{location}: {text}")
     if "locked" in text or "busy" in text:
         return LockedError(
             f"{location} is locked by another writer; try again, or raise timeout= ({text})"
@@ -320,8 +320,8 @@ class SQLiteBackend(Backend):
             # FULL syncs the WAL on every commit: an acknowledged append survives
             # power loss. NORMAL only survives a crash of the process.
             conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            # The trigger-based append-only guard and the CHECKs must be on.
-            conn.execute("PRAGMA foreign_keys=ON")
+            # REPLACE must not delete events behind the triggers' back.
+            conn.execute("PRAGMA recursive_triggers=ON")
             # Keep hot index pages of large stores in memory (~64 MB).
             conn.execute("PRAGMA cache_size=-65536")
             # Temporary sort structures in memory, not on disk.
@@ -410,7 +410,13 @@ class SQLiteBackend(Backend):
                     conn.execute("ROLLBACK")
                 raise
             else:
-                conn.execute("COMMIT")
+                try:
+                    conn.execute("COMMIT")
+                except BaseException:
+                    # Never leave the write lock held by a half-finished commit.
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
             finally:
                 self._depth = 0
 

@@ -94,11 +94,35 @@ def test_database_refuses_update_and_delete(db: str, sql: str) -> None:
         assert es.verify().ok
 
 
+@pytest.mark.parametrize(
+    "sql",
+    [
+        "INSERT OR REPLACE INTO events SELECT * FROM events WHERE position = 31",
+        "REPLACE INTO events (position, event_id, aggregate_id, aggregate_type, version, type, "
+        "schema_version, data, metadata, occurred_at, recorded_at, data_hash, hash) "
+        "SELECT 99, event_id, aggregate_id, aggregate_type, version, 'Forged', schema_version, "
+        "data, metadata, occurred_at, recorded_at, data_hash, hash FROM events WHERE position = 3",
+        "INSERT OR REPLACE INTO events (position, event_id, aggregate_id, aggregate_type, version, "
+        "type, schema_version, data, metadata, occurred_at, recorded_at, data_hash, hash) "
+        "SELECT 99, 'x', aggregate_id, aggregate_type, version, 'Forged', schema_version, "
+        "data, metadata, occurred_at, recorded_at, data_hash, hash FROM events WHERE position = 30",
+    ],
+)
+def test_database_refuses_replace(db: str, sql: str) -> None:
+    conn = raw(db)
+    with pytest.raises(sqlite3.IntegrityError, match="append-only"):
+        conn.execute(sql)
+    conn.close()
+    with EventStore(db, readonly=True) as es:
+        assert es.verify().ok and es.head() == 31
+
+
 def tamper(path: str, sql: str) -> None:
     """What an attacker with raw file access would do: drop the guard, rewrite."""
     conn = raw(path)
     conn.execute("DROP TRIGGER events_refuse_update")
     conn.execute("DROP TRIGGER events_refuse_delete")
+    conn.execute("DROP TRIGGER events_refuse_replace")
     conn.execute(sql)
     conn.close()
 

@@ -232,6 +232,9 @@ class WorkbenchApp(App[int]):
             return
         self.set_filters(Filters())
 
+    def action_remove_filter(self, name: str) -> None:
+        self.set_filters(self.timeline.filters.without(name))
+
     def _need_selected(self) -> RecordedEvent | None:
         event = self.selected
         if event is None:

@@ -21,6 +21,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.markup import escape
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Static
@@ -453,17 +454,15 @@ class Timeline(Vertical, ReportWorkerErrors):
     def _render_filter_bar(self) -> None:
         bar = self.query_one("#filter-bar", Static)
         chips = self.filters.chips()
-        text = Text()
         if not chips:
-            text.append("All events", style="bold")
-            text.append("   f filter · x clear · t live tail", style="dim")
-        else:
-            text.append("Filters ", style="bold")
-            for _, label in chips:
-                text.append(f" {label} ", style="reverse")
-                text.append(" ")
-            text.append("  x clears", style="dim")
-        bar.update(text)
+            bar.update("[b]All events[/b]   [dim]f filter · x clear · t live tail[/dim]")
+            return
+        # Each chip is a link: a click drops that one filter.
+        parts = [
+            f"[reverse @click=app.remove_filter('{name}')] {escape(label)} ✕ [/]"
+            for name, label in chips
+        ]
+        bar.update("[b]Filters[/b]  " + "  ".join(parts) + "   [dim]x clears all[/dim]")
 
     def _render_status(self) -> None:
         status = self.query_one("#timeline-status", Static)

@@ -68,6 +68,25 @@ async def test_filter_dialog_combines_types_and_actor_then_x_clears(shop: Path) 
         assert len(rows(app)) == app.store.head()
 
 
+async def test_clicking_a_chip_drops_that_filter(shop: Path) -> None:
+    app = open_app(shop)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        app.filter_by_type("OrderShipped")
+        await settle(pilot)
+        await pilot.press("a")
+        await settle(pilot)
+        assert text_of(app.query_one("#filter-bar", Static)).startswith(
+            "Filters event:OrderShipped ✕ actor:carol ✕"
+        )
+        await pilot.click("#filter-bar", offset=(14, 0))
+        await settle(pilot)
+        assert app.timeline.filters.types == frozenset()
+        assert app.timeline.filters.actor == "carol"
+        assert {e.actor for e in app.timeline.window.events} == {"carol"}
+        assert len({e.type for e in app.timeline.window.events}) > 1
+
+
 async def test_filter_dialog_rejects_a_bad_time_and_keeps_the_dialog(shop: Path) -> None:
     app = open_app(shop)
     async with app.run_test(size=SIZE) as pilot:

@@ -17,6 +17,7 @@ from .errors import (
     LockedError,
     NotFoundError,
     ReadOnlyError,
+    ReducerError,
     StoreError,
     ValidationError,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "NotFoundError",
     "ReadOnlyError",
     "RecordedEvent",
+    "ReducerError",
     "Reducers",
     "Step",
     "StoreError",

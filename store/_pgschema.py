@@ -106,9 +106,14 @@ CHAIN_COLUMNS = (
     "position, event_id::text, aggregate_id, aggregate_type, version, type, schema_version, "
     "data::text, metadata::text, occurred_at, recorded_at, data_hash, hash"
 )
-COPY_EVENTS = (
-    "COPY events (position, event_id, aggregate_id, aggregate_type, version, type, "
-    "schema_version, data, metadata, occurred_at, recorded_at, data_hash, hash) FROM STDIN"
+ROW_KEYS = ("p", "e", "ai", "at", "v", "t", "sv", "d", "m", "o", "r", "dh", "h")
+"""Short names of the Row fields in the JSON that INSERT_EVENTS unpacks."""
+INSERT_EVENTS = (
+    "e AS (INSERT INTO events (position, event_id, aggregate_id, aggregate_type, version, "
+    "type, schema_version, data, metadata, occurred_at, recorded_at, data_hash, hash) "
+    "SELECT p, e, ai, at, v, t, sv, d::json, m::json, o, r, dh, h "
+    "FROM json_to_recordset(%s::json) AS x(p bigint, e uuid, ai text, at text, v bigint, "
+    "t text, sv bigint, d text, m text, o timestamptz, r timestamptz, dh text, h text))"
 )
 AGGREGATE_COLUMNS = (
     "aggregate_id, aggregate_type, version, first_position, last_position, created_at, updated_at"
@@ -169,6 +174,11 @@ def _translate(e: BaseException, location: str) -> StoreError:
         return CorruptStoreError(f"{location} is not a readable event store: {text}")
     if isinstance(e, UnicodeEncodeError):
         return ValidationError(f"text that is not valid Unicode cannot be stored: {e}")
+    if isinstance(e, pgerrors.UntranslatableCharacter) or "NUL (0x00)" in text:
+        return ValidationError(
+            f"{location} cannot store a NUL character (\\u0000) in a name or type: "
+            "PostgreSQL text cannot hold it"
+        )
     if isinstance(e, psycopg.DataError):
         return ValidationError(f"{location} cannot store this value: {text}")
     if isinstance(e, PoolTimeout):

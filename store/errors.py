@@ -11,7 +11,8 @@ translated in the backend and never leak out raw::
     ├── NotFoundError          unknown aggregate, position or event; missing file read-only
     ├── ReadOnlyError          a write on a store opened with readonly=True
     ├── LockedError            another process held the write lock past the timeout
-    └── CorruptStoreError      the file is not an event store, or is damaged
+    ├── CorruptStoreError      the file is not an event store, or is damaged
+    └── ReducerError           a reducer or upcaster raised while rebuilding state
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ __all__ = [
     "LockedError",
     "NotFoundError",
     "ReadOnlyError",
+    "ReducerError",
     "StoreError",
     "ValidationError",
 ]
@@ -77,3 +79,7 @@ class LockedError(StoreError):
 
 class CorruptStoreError(StoreError):
     """The file is not an event store or is damaged."""
+
+
+class ReducerError(StoreError):
+    """A reducer or upcaster raised; the original exception is its ``__cause__``."""

@@ -6,6 +6,7 @@ import copy
 import heapq
 import itertools
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -31,6 +32,7 @@ from .errors import (
     DuplicateEventError,
     NotFoundError,
     ReadOnlyError,
+    ReducerError,
     StoreError,
     ValidationError,
 )
@@ -69,6 +71,15 @@ def _open_backend(location: str, readonly: bool, durable: bool, timeout: float) 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+def _reducer_error(event: RecordedEvent, error: Exception) -> StoreError:
+    if isinstance(error, StoreError):
+        return error
+    return ReducerError(
+        f"the reducer for {event.type} failed on {event.aggregate_id} version "
+        f"{event.version} (position {event.position}): {type(error).__name__}: {error}"
+    )
 
 
 def _event_position(event: RecordedEvent) -> int:
@@ -153,8 +164,8 @@ class EventStore:
         self._clock = clock if clock is not None else _utc_now
         self._lock = threading.RLock()
         self._backend = _open_backend(self.path, readonly, durable, timeout)
-        self._fingerprint = digest(self.reducers.fingerprint + self.upcasters.fingerprint)
         self._closed = False
+        self._writer: int | None = None  # the thread inside transaction(), if any
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -174,6 +185,11 @@ class EventStore:
         return f"EventStore({self.path!r}{', readonly=True' if self.readonly else ''})"
 
     @property
+    def _fingerprint(self) -> str:
+        # Computed on use: reducers may be registered after the store is opened.
+        return digest(self.reducers.fingerprint + self.upcasters.fingerprint)
+
+    @property
     def backend(self) -> Backend:
         """The database behind the store (for diagnostics such as query plans)."""
         return self._backend
@@ -185,6 +201,15 @@ class EventStore:
             return fn(*args)
 
     # -- writing -------------------------------------------------------------
+
+    @contextmanager
+    def _writing(self) -> Iterator[None]:
+        outer = self._writer
+        self._writer = threading.get_ident()
+        try:
+            yield
+        finally:
+            self._writer = outer
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -199,7 +224,7 @@ class EventStore:
         with self._lock:
             if self._closed:
                 raise StoreError(f"{self.path} is closed")
-            with self._backend.write():
+            with self._backend.write(), self._writing():
                 yield
 
     def append(
@@ -406,8 +431,17 @@ class EventStore:
     def _take_snapshot(
         self, tx: WriteTransaction, aggregate_id: str, version: int, created_at: str
     ) -> None:
-        snapshot = self._fold(aggregate_id, version)
-        tx.save_snapshot(snapshot, self._fingerprint, created_at)
+        # A snapshot is a cache: a reducer that fails, or builds a state that is
+        # not JSON, must not refuse the append. state_at will say what is wrong.
+        try:
+            snapshot = self._fold(aggregate_id, version)
+            tx.save_snapshot(snapshot, self._fingerprint, created_at)
+        except (ReducerError, ValidationError) as e:
+            warnings.warn(
+                f"no snapshot of {aggregate_id} at version {version}: {e}",
+                RuntimeWarning,
+                stacklevel=4,
+            )
 
     def snapshot(self, aggregate_id: str) -> AggregateState:
         """Store a snapshot of the aggregate at its current version and return it."""
@@ -618,7 +652,10 @@ class EventStore:
     def _upcast(self, event: RecordedEvent) -> RecordedEvent:
         if not self.upcasters:
             return event
-        version, data = self.upcasters.upcast(event.type, event.schema_version, event.data)
+        try:
+            version, data = self.upcasters.upcast(event.type, event.schema_version, event.data)
+        except Exception as e:
+            raise _reducer_error(event, e) from e
         if version == event.schema_version:
             return event
         return replace(event, schema_version=version, data=data)
@@ -724,7 +761,10 @@ class EventStore:
         if done < version:
             apply = self.reducers.apply
             for event in self._stream(aggregate_id, done + 1, version):
-                state = apply(state, event)
+                try:
+                    state = apply(state, event)
+                except Exception as e:
+                    raise _reducer_error(event, e) from e
                 position = event.position
                 done = event.version or done
                 recorded_at = event.recorded_at
@@ -803,10 +843,13 @@ class EventStore:
         self, aggregate_id: str, before: dict[str, Any], from_version: int, to_version: int | None
     ) -> Iterator[Step]:
         # The default reducer never changes its input; a user's may, so give it a copy.
-        protect = len(self.reducers) > 0
+        protect = not self.reducers.copy_free
         apply = self.reducers.apply
         for event in self._stream(aggregate_id, from_version, to_version):
-            after = apply(copy.deepcopy(before) if protect else before, event)
+            try:
+                after = apply(copy.deepcopy(before) if protect else before, event)
+            except Exception as e:
+                raise _reducer_error(event, e) from e
             yield Step(event, before, after, diff(before, after))
             before = after
 
@@ -835,27 +878,40 @@ class EventStore:
 
     def follow(
         self,
-        from_position: int | None = None,
+        from_position: int | None = 1,
         *,
         poll_interval: float = 0.1,
         stop: threading.Event | None = None,
     ) -> Iterator[RecordedEvent]:
-        """Yield events from ``from_position`` on (default: only new ones),
-        blocking for events that other processes append, until ``stop`` is set
-        or the iterator is closed.
+        """Yield every event from ``from_position`` on, then block for events
+        that other processes append, until ``stop`` is set or the iterator is
+        closed. ``from_position=None`` yields only events appended after this
+        call.
 
-        Waiting costs one ``PRAGMA data_version`` (SQLite) per ``poll_interval``.
+        Waiting costs one ``PRAGMA data_version`` (SQLite) per ``poll_interval``;
+        on PostgreSQL a LISTEN connection wakes it as soon as an append commits
+        (polling remains the fallback).
+
+        Raises:
+            StoreError: when iterated by a thread inside :meth:`transaction`,
+                whose uncommitted events it would otherwise see.
         """
         if from_position is not None:
             check_int(from_position, "from_position", minimum=1)
-        return self._follow(from_position, poll_interval, stop or threading.Event())
+        start = from_position if from_position is not None else self.head() + 1
+        return self._follow(start, poll_interval, stop or threading.Event())
 
     def _follow(
-        self, from_position: int | None, poll_interval: float, stop: threading.Event
+        self, start: int, poll_interval: float, stop: threading.Event
     ) -> Iterator[RecordedEvent]:
-        position = from_position if from_position is not None else self.head() + 1
+        position = start
         token = self._call(self._backend.change_token)
         while not stop.is_set():
+            if self._writer == threading.get_ident():
+                raise StoreError(
+                    "follow() cannot run inside a transaction of its own thread: it would "
+                    "see events that are not committed"
+                )
             got = False
             for event in self.read(from_position=position, limit=PAGE):
                 yield event

@@ -116,10 +116,12 @@ class Reducers:
         ...     return {**state, "status": "cancelled"}
     """
 
-    def __init__(self, default: Reducer = _merge_reducer) -> None:
+    def __init__(self, default: Reducer = _merge_reducer, *, version: str = "") -> None:
         self._default = default
+        self._version = version
         self._handlers: dict[tuple[str | None, str | None], Reducer] = {}
         self._cache: dict[tuple[str | None, str], Reducer] = {}
+        self._fingerprint: str | None = None
 
     def on(self, aggregate_type: str | None, event_type: str | None) -> Callable[[F], F]:
         """Register the decorated function for this pair (``None`` matches any)."""
@@ -133,6 +135,7 @@ class Reducers:
     def register(self, aggregate_type: str | None, event_type: str | None, fn: Reducer) -> None:
         self._handlers[(aggregate_type, event_type)] = fn
         self._cache.clear()
+        self._fingerprint = None
 
     def resolve(self, aggregate_type: str | None, event_type: str) -> Reducer:
         key = (aggregate_type, event_type)
@@ -158,15 +161,28 @@ class Reducers:
         return iter(sorted(self._handlers.items(), key=lambda kv: repr(kv[0])))
 
     @property
+    def copy_free(self) -> bool:
+        """True when folding never changes a state in place (only the default
+        merge-patch reducer is in use), so history needs no defensive copies."""
+        return self._default is _merge_reducer and not self._handlers
+
+    @property
     def fingerprint(self) -> str:
-        """A digest of every registered function's name and code, so a snapshot
-        built by other reducers can be recognised and ignored."""
-        sha = hashlib.sha256(b"reducers\n")
-        _function_digest(self._default, sha)
-        for key, fn in self:
-            sha.update(repr(key).encode())
-            _function_digest(fn, sha)
-        return sha.hexdigest()
+        """A digest of ``version`` and of every registered function's name and
+        code, so a snapshot built by other reducers is recognised and ignored.
+
+        Only the reducers' own code is seen: when a reducer's behaviour changes
+        through a helper it calls or a global it reads, change ``version``.
+        """
+        if self._fingerprint is None:
+            sha = hashlib.sha256(b"reducers\n")
+            sha.update(self._version.encode())
+            _function_digest(self._default, sha)
+            for key, fn in self:
+                sha.update(repr(key).encode())
+                _function_digest(fn, sha)
+            self._fingerprint = sha.hexdigest()
+        return self._fingerprint
 
 
 class Upcasters:
@@ -179,8 +195,10 @@ class Upcasters:
         ...     return {**data, "currency": data.get("currency", "EUR")}
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, version: str = "") -> None:
+        self._version = version
         self._handlers: dict[tuple[str, int], Upcaster] = {}
+        self._fingerprint: str | None = None
 
     def on(self, event_type: str, schema_version: int) -> Callable[[F], F]:
         """Register the decorated function to turn ``schema_version`` into the next."""
@@ -193,6 +211,7 @@ class Upcasters:
 
     def register(self, event_type: str, schema_version: int, fn: Upcaster) -> None:
         self._handlers[(event_type, schema_version)] = fn
+        self._fingerprint = None
 
     def __bool__(self) -> bool:
         return bool(self._handlers)
@@ -209,11 +228,15 @@ class Upcasters:
 
     @property
     def fingerprint(self) -> str:
-        sha = hashlib.sha256(b"upcasters\n")
-        for key, fn in sorted(self._handlers.items()):
-            sha.update(repr(key).encode())
-            _function_digest(fn, sha)
-        return sha.hexdigest()
+        """Like :attr:`Reducers.fingerprint`, for upcasters."""
+        if self._fingerprint is None:
+            sha = hashlib.sha256(b"upcasters\n")
+            sha.update(self._version.encode())
+            for key, fn in sorted(self._handlers.items()):
+                sha.update(repr(key).encode())
+                _function_digest(fn, sha)
+            self._fingerprint = sha.hexdigest()
+        return self._fingerprint
 
 
 def load_object(spec: str) -> Any:

@@ -13,7 +13,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import store.eventstore as eventstore_module
-from store import EventStore, NewEvent, NotFoundError, RecordedEvent, ValidationError
+from store import (
+    EventStore,
+    NewEvent,
+    NotFoundError,
+    RecordedEvent,
+    StoreError,
+    ValidationError,
+)
 from store.backend import Query
 
 
@@ -275,15 +282,33 @@ def test_follow_yields_backlog_then_new_events_from_a_thread(store: EventStore) 
     assert seen == list(range(11, 18))
 
 
-def test_follow_defaults_to_new_events_only_and_stops(store: EventStore) -> None:
+def test_follow_defaults_to_the_whole_log_then_tails(store: EventStore) -> None:
     fill(store)
     stop = threading.Event()
     threading.Timer(0.1, lambda: store.append([NewEvent("New", {})])).start()
     threading.Timer(0.5, stop.set).start()
-    started = time.monotonic()
     got = [e.position for e in store.follow(poll_interval=0.01, stop=stop)]
-    assert got == [13]
+    assert got == list(range(1, 14))
+
+
+def test_follow_none_starts_at_the_call_and_stops_promptly(store: EventStore) -> None:
+    fill(store)
+    stop = threading.Event()
+    follower = store.follow(None, poll_interval=0.01, stop=stop)
+    store.append([NewEvent("AfterTheCall", {})])  # before the first next(): still seen
+    threading.Timer(0.1, lambda: store.append([NewEvent("New", {})])).start()
+    threading.Timer(0.5, stop.set).start()
+    started = time.monotonic()
+    assert [e.position for e in follower] == [13, 14]
     assert time.monotonic() - started < 3
+
+
+def test_follow_refuses_to_read_inside_its_own_transaction(store: EventStore) -> None:
+    fill(store)
+    with store.transaction():
+        store.append([NewEvent("Doomed", {})])
+        with pytest.raises(StoreError, match="transaction"):
+            next(store.follow(12, stop=threading.Event()))
 
 
 def test_explain_query_plan_uses_an_index_for_every_filter() -> None:

@@ -279,3 +279,54 @@ def test_replay_from_snapshots_equals_full_fold(
             [e.version or 0 for e in es.stream("agg") if e.position <= position], default=0
         )
         assert es.state_at("agg", position=position).version == expected_version
+
+
+def test_fingerprint_follows_reducers_registered_after_opening(tmp_path: Any) -> None:
+    path = str(tmp_path / "f.db")
+    reducers = Reducers()
+    with EventStore(path, reducers=reducers, snapshot_every=1) as es:
+        es.append([NewEvent("Deposited", {"amount": 10})], aggregate_id="acct")
+
+        @reducers.on(None, "Deposited")
+        def deposit(state: dict[str, Any], event: RecordedEvent) -> dict[str, Any]:
+            return {"balance": state.get("balance", 0) + event.data["amount"]}
+
+        assert es.state_at("acct").state == {"balance": 10}  # the old snapshot is not used
+
+
+def test_reducers_version_changes_the_fingerprint() -> None:
+    assert Reducers(version="1").fingerprint != Reducers(version="2").fingerprint
+    assert Upcasters(version="1").fingerprint != Upcasters().fingerprint
+
+
+def test_history_copies_for_a_mutating_default_reducer(store: EventStore) -> None:
+    def mutate(state: dict[str, Any], event: RecordedEvent) -> dict[str, Any]:
+        state.update(event.data)
+        return state
+
+    store.reducers = Reducers(default=mutate)
+    store.append([NewEvent("A", {"a": 1}), NewEvent("B", {"b": 2})], aggregate_id="x")
+    steps = list(store.history("x"))
+    assert [s.changes for s in steps] == [[Change("/a", None, 1)], [Change("/b", None, 2)]]
+
+
+def test_a_failing_reducer_is_a_reducer_error(store: EventStore) -> None:
+    from store import ReducerError
+
+    reducers = Reducers()
+    reducers.register(None, "Boom", lambda state, event: 1 / 0)  # type: ignore[arg-type,return-value]
+    store.reducers = reducers
+    store.append([NewEvent("Boom", {})], aggregate_id="x")
+    with pytest.raises(ReducerError, match=r"Boom.*ZeroDivisionError"):
+        store.state_at("x")
+    with pytest.raises(ReducerError):
+        list(store.history("x"))
+
+
+def test_snapshot_failure_does_not_refuse_the_append(make_store: Any) -> None:
+    reducers = Reducers()
+    reducers.register(None, "Odd", lambda state, event: {1: "int key"})  # type: ignore[arg-type,return-value,dict-item]
+    es = make_store(reducers=reducers, snapshot_every=1)
+    with pytest.warns(RuntimeWarning, match="no snapshot"):
+        es.append([NewEvent("Odd", {})], aggregate_id="x")
+    assert es.head() == 1 and es.verify().ok

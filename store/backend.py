@@ -186,13 +186,13 @@ class Backend(abc.ABC):
     def snapshot(self, aggregate_id: str, fingerprint: str, max_version: int) -> Snapshot | None:
         """The newest snapshot at or below ``max_version`` built with ``fingerprint``."""
 
+    def snapshots(self, fingerprint: str) -> Iterable[Snapshot]:
+        """Every snapshot built with ``fingerprint`` (for verification)."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list snapshots")
+
     @abc.abstractmethod
     def chain_page(self, after: int, limit: int) -> list[ChainRow]:
         """Stored rows after a position, exactly as stored, for verification."""
-
-    @abc.abstractmethod
-    def aggregate_rows(self) -> Iterable[tuple[str, int, int]]:
-        """Every aggregate's (id, version, last_position) as its table records it."""
 
     @abc.abstractmethod
     def change_token(self) -> int:

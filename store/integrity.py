@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .backend import ChainRow
-from .codec import GENESIS_HASH, chain_hash, data_digest, loads
-from .models import VerifyReport
+from .codec import GENESIS_HASH, chain_hash, data_digest, format_time, loads_stored
+from .models import AggregateInfo, VerifyReport
 
 __all__ = ["ChainVerifier"]
 
@@ -25,7 +25,7 @@ class ChainVerifier:
         >>> verifier = ChainVerifier()
         >>> verifier.feed([])
         True
-        >>> verifier.finish([], 0).ok
+        >>> verifier.finish([]).ok
         True
     """
 
@@ -37,6 +37,8 @@ class ChainVerifier:
         self.versions: dict[str, int] = {}
         self.last_positions: dict[str, int] = {}
         self.types: dict[str, str | None] = {}
+        self.first: dict[str, tuple[int, str]] = {}  # first position and recorded_at
+        self.last_recorded: dict[str, str] = {}
         self.failure: VerifyReport | None = None
 
     def _report(self, ok: bool, position: int | None, reason: str | None) -> VerifyReport:
@@ -79,7 +81,8 @@ class ChainVerifier:
         if position != expected:
             raise _Broken(expected, f"position {expected} is missing (next stored is {position})")
         try:
-            data, metadata = loads(data_text), loads(metadata_text)
+            # The reader's own strict parser: what verify accepts, read() can decode.
+            data, metadata = loads_stored(data_text), loads_stored(metadata_text)
         except (TypeError, ValueError):
             raise _Broken(position, "stored data or metadata is not valid JSON") from None
         if data_digest(data) != data_hash:
@@ -111,33 +114,65 @@ class ChainVerifier:
                 )
             if self.types.get(aggregate_id, aggregate_type) != aggregate_type:
                 raise _Broken(position, f"{aggregate_id} changes type to {aggregate_type}")
+            if version == 1:
+                self.first[aggregate_id] = (position, recorded_at)
             self.versions[aggregate_id] = version
             self.types[aggregate_id] = aggregate_type
             self.last_positions[aggregate_id] = position
+            self.last_recorded[aggregate_id] = recorded_at
         self.last_recorded_at = recorded_at
         self.prev_hash = stored_hash
         self.next_position += 1
         self.checked += 1
 
-    def finish(
-        self, aggregate_rows: Iterable[tuple[str, int, int]], aggregate_count: int
-    ) -> VerifyReport:
-        """Compare the aggregates table with what the log said; the final report."""
+    def finish(self, aggregates: Iterable[AggregateInfo]) -> VerifyReport:
+        """Compare the aggregates table with the log walked so far; the final report.
+
+        Rows for aggregates that moved on after the walk's last position (a
+        writer appending meanwhile) are checked only as far as the walk saw.
+        """
         if self.failure is not None:
             return self.failure
-        for aggregate_id, version, last_position in aggregate_rows:
-            if (
-                self.versions.get(aggregate_id) != version
-                or self.last_positions.get(aggregate_id) != last_position
-            ):
-                return self._report(
-                    False,
-                    self.last_positions.get(aggregate_id, last_position),
-                    f"the aggregates table says {aggregate_id} is at version {version}, "
-                    f"the log says {self.versions.get(aggregate_id, 0)}",
-                )
-        if len(self.versions) != aggregate_count:
+        head = self.next_position - 1
+        seen = 0
+        for info in aggregates:
+            if info.first_position > head:
+                continue  # created after the walk
+            seen += 1
+            problem = self._aggregate_problem(info, head)
+            if problem is not None:
+                position = self.last_positions.get(info.aggregate_id, info.last_position)
+                return self._report(False, position, problem)
+        if seen != len(self.versions):
             return self._report(
                 False, None, "the aggregates table misses aggregates found in the log"
             )
         return self._report(True, None, None)
+
+    def _aggregate_problem(self, info: AggregateInfo, head: int) -> str | None:
+        name = info.aggregate_id
+        if name not in self.versions:
+            return f"the aggregates table lists {name}, which has no events"
+        first_position, first_recorded = self.first[name]
+        says = f"the aggregates table says {name}"
+        if info.aggregate_type != self.types[name]:
+            return f"{says} is a {info.aggregate_type}, the log says {self.types[name]}"
+        if info.first_position != first_position or format_time(info.created_at) != first_recorded:
+            return (
+                f"{says} was created at position {info.first_position}, "
+                f"the log says {first_position}"
+            )
+        moved_on = info.last_position > head
+        if info.version < self.versions[name] or (
+            not moved_on and info.version != self.versions[name]
+        ):
+            return f"{says} is at version {info.version}, the log says {self.versions[name]}"
+        if not moved_on and (
+            info.last_position != self.last_positions[name]
+            or format_time(info.updated_at) != self.last_recorded[name]
+        ):
+            return (
+                f"{says} was last changed at position {info.last_position}, "
+                f"the log says {self.last_positions[name]}"
+            )
+        return None

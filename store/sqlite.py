@@ -467,7 +467,13 @@ class SQLiteBackend(Backend):
         self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int
     ) -> list[RecordedEvent]:
         with translated(self.location):
-            return _events(self._select(query, type_, after, backwards, limit))
+            rows = self._select(query, type_, after, backwards, limit)
+            try:
+                return _events(rows)
+            except ValueError as e:
+                raise CorruptStoreError(
+                    f"{self.location}: a stored event cannot be decoded ({e}); run sss verify"
+                ) from e
 
     def page_rows(
         self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int
@@ -586,19 +592,21 @@ class SQLiteBackend(Backend):
             ).fetchone()
         return None if row is None else Snapshot(aggregate_id, row[0], row[1], loads_stored(row[2]))
 
+    def snapshots(self, fingerprint: str) -> Iterator[Snapshot]:
+        with translated(self.location):
+            rows = self.conn.execute(
+                "SELECT aggregate_id, version, position, state FROM snapshots "
+                "WHERE fingerprint = ? ORDER BY aggregate_id, version",
+                (fingerprint,),
+            ).fetchall()
+        return (Snapshot(row[0], row[1], row[2], loads_stored(row[3])) for row in rows)
+
     def chain_page(self, after: int, limit: int) -> list[ChainRow]:
         with translated(self.location):
             return self.conn.execute(
                 f"SELECT {CHAIN_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
                 (after, limit),
             ).fetchall()
-
-    def aggregate_rows(self) -> Iterator[tuple[str, int, int]]:
-        with translated(self.location):
-            rows = self.conn.execute(
-                "SELECT aggregate_id, version, last_position FROM aggregates"
-            ).fetchall()
-        return iter(rows)
 
     def change_token(self) -> int:
         with translated(self.location):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 import subprocess
+import time
 import sys
 from pathlib import Path
 from typing import Any
@@ -328,3 +329,87 @@ def test_fast_recorded_event_is_a_real_frozen_recorded_event() -> None:
     assert type(fast) is RecordedEvent and fast == slow and repr(fast) == repr(slow)
     with pytest.raises(dataclasses.FrozenInstanceError):
         fast.position = 2  # type: ignore[misc]
+
+
+def test_undecodable_payload_fails_verify_and_read_clearly(db: str) -> None:
+    tamper(db, "UPDATE events SET data = '{\"x\":NaN}' WHERE position = 4")
+    with EventStore(db, readonly=True) as es:
+        report = es.verify()
+        assert (report.ok, report.first_bad_position) == (False, 4)
+        with pytest.raises(CorruptStoreError, match="cannot be decoded"):
+            list(es.read())
+
+
+@pytest.mark.parametrize(
+    ("sql", "fragment"),
+    [
+        ("UPDATE aggregates SET aggregate_type = 'Admin' WHERE aggregate_id = 'a2'", "is a Admin"),
+        ("UPDATE aggregates SET first_position = 1 WHERE aggregate_id = 'a3'", "created at"),
+        ("UPDATE aggregates SET created_at = '1999-01-01T00:00:00.000000+00:00' "
+         "WHERE aggregate_id = 'a0'", "created at"),
+        ("UPDATE aggregates SET updated_at = '2999-01-01T00:00:00.000000+00:00' "
+         "WHERE aggregate_id = 'a0'", "last changed"),
+        ("INSERT INTO aggregates SELECT 'ghost', aggregate_type, 1, 2, 2, created_at, updated_at "
+         "FROM aggregates WHERE aggregate_id = 'a0'", "ghost"),
+    ],
+)  # fmt: skip
+def test_verify_checks_every_column_of_the_aggregates_table(
+    db: str, sql: str, fragment: str
+) -> None:
+    conn = raw(db)
+    conn.execute(sql)
+    conn.close()
+    with EventStore(db, readonly=True) as es:
+        report = es.verify()
+    assert not report.ok and fragment in (report.reason or ""), report
+
+
+def test_verify_refolds_snapshots(tmp_path: Path) -> None:
+    path = str(tmp_path / "s.db")
+    with EventStore(path, snapshot_every=2) as es:
+        fill(es, 12)
+        assert es.verify().ok
+    conn = raw(path)
+    conn.execute(
+        "UPDATE snapshots SET state = '{\"i\":1000000}' WHERE aggregate_id = 'a1' AND version = 2"
+    )
+    conn.close()
+    with EventStore(path, readonly=True) as es:
+        report = es.verify()
+        assert not report.ok and "snapshot of a1 at version 2" in (report.reason or "")
+    # Another store's reducers would not use those snapshots, so they do not count.
+    from store import Reducers
+
+    with EventStore(path, readonly=True, reducers=Reducers(version="2")) as es:
+        assert es.verify().ok
+
+
+def test_verify_while_writers_append_reports_no_false_alarm(tmp_path: Path) -> None:
+    import threading
+
+    path = str(tmp_path / "live.db")
+    with EventStore(path) as es:
+        fill(es, 20)
+    stop = threading.Event()
+
+    def writer() -> None:
+        with EventStore(path, durable=False) as w:
+            i = 0
+            while not stop.is_set():
+                w.append([NewEvent("Tick", {"i": i})], aggregate_id=f"a{i % 4}")
+                i += 1
+
+    thread = threading.Thread(target=writer)
+    thread.start()
+    try:
+        with EventStore(path, readonly=True) as es:
+            while es.head() < 40:  # the writer is under way
+                time.sleep(0.01)
+            before = es.head()
+            reports = [es.verify() for _ in range(30)]
+            after = es.head()
+    finally:
+        stop.set()
+        thread.join()
+    assert all(r.ok for r in reports), [r.reason for r in reports if not r.ok]
+    assert after > before

@@ -335,8 +335,8 @@ class EventStore:
                 current_type, current = found
                 if aggregate_type is not None and aggregate_type != current_type:
                     raise ValidationError(
-                        f"{aggregate_id} is a {current_type}, not a {aggregate_type}; "
-                        "an aggregate keeps its type"
+                        f"{aggregate_id} has aggregate type {current_type!r}, not "
+                        f"{aggregate_type!r}; an aggregate keeps its type"
                     )
                 aggregate_type = current_type
             expected = 0 if expected_version is NO_STREAM else expected_version
@@ -704,15 +704,20 @@ class EventStore:
         query = Query(1, None, aggregate_id)
         after = max(0, from_version - 1)
         while True:
-            page = self._call(self._backend.page, query, None, after, False, PAGE)
+            # Fetch no more than the versions still wanted (a fold from a nearby
+            # snapshot often needs only a few).
+            size = PAGE if to_version is None else max(1, min(PAGE, to_version - after))
+            page = self._call(self._backend.page, query, None, after, False, size)
             for event in page:
                 assert event.version is not None
                 if to_version is not None and event.version > to_version:
                     return
                 yield self._upcast(event)
-            if len(page) < PAGE:
+            if len(page) < size:
                 return
             after = page[-1].version or 0
+            if to_version is not None and after >= to_version:
+                return
 
     def aggregate(self, aggregate_id: str) -> AggregateInfo:
         """One aggregate's facts; :class:`NotFoundError` when it has no events."""

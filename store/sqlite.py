@@ -311,6 +311,11 @@ class SQLiteBackend(Backend):
                 # Fail fast on a file that is not SQLite at all.
                 conn.execute("PRAGMA schema_version").fetchone()
             except sqlite3.DatabaseError as e:
+                if "locked" in str(e):
+                    raise LockedError(
+                        f"{self.location} is locked by another process (an exclusive lock); "
+                        "try again when it is done"
+                    ) from e
                 raise CorruptStoreError(
                     f"{self.location} is not an event store: it is not an SQLite database ({e})"
                 ) from e
@@ -451,6 +456,13 @@ class SQLiteBackend(Backend):
     def _select(
         self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int
     ) -> sqlite3.Cursor:
+        if after is None and query.aggregate_id is not None:
+            # Start the version keyset where the position bound falls, rather
+            # than filtering the stream from its first version.
+            if backwards and query.hi is not None:
+                after = self.version_at(query.aggregate_id, query.hi) + 1
+            elif not backwards and query.lo > 1:
+                after = self.version_at(query.aggregate_id, query.lo - 1)
         clauses, params = self._where(query, type_)
         key = "version" if query.aggregate_id is not None else "position"
         if after is not None:
@@ -576,12 +588,29 @@ class SQLiteBackend(Backend):
         return {row[0]: int(row[1]) for row in rows}
 
     def version_at(self, aggregate_id: str, position: int) -> int:
+        # Within an aggregate, position grows with version: bisect the versions
+        # on the (aggregate_id, version) index instead of scanning the stream.
         with translated(self.location):
             row = self.conn.execute(
-                "SELECT max(version) FROM events WHERE aggregate_id = ? AND position <= ?",
-                (aggregate_id, position),
+                "SELECT version, last_position FROM aggregates WHERE aggregate_id = ?",
+                (aggregate_id,),
             ).fetchone()
-        return int(row[0] or 0)
+            if row is None:
+                return 0
+            if row[1] <= position:
+                return int(row[0])
+            lo, hi = 0, int(row[0])
+            while lo < hi:
+                middle = (lo + hi + 1) // 2
+                found = self.conn.execute(
+                    "SELECT position FROM events WHERE aggregate_id = ? AND version = ?",
+                    (aggregate_id, middle),
+                ).fetchone()
+                if found is not None and found[0] <= position:
+                    lo = middle
+                else:
+                    hi = middle - 1
+            return lo
 
     def snapshot(self, aggregate_id: str, fingerprint: str, max_version: int) -> Snapshot | None:
         with translated(self.location):

@@ -412,3 +412,22 @@ def test_read_rows_apply_upcasters(make_store: Any) -> None:
     (page,) = es.read_rows()
     assert (page[0][6], json.loads(page[0][7])) == (2, {"total": 1, "currency": "EUR"})
     assert (page[1][6], json.loads(page[1][7])) == (1, {"x": 1})
+
+
+def test_positions_within_a_long_stream_are_found_by_bisection(tmp_path: Any) -> None:
+    es = EventStore(str(tmp_path / "long.db"), durable=False)
+    for i in range(0, 3000, 100):
+        es.append([NewEvent("Other", {})])
+        es.append([NewEvent("T", {"i": i + k}) for k in range(100)], aggregate_id="long")
+    stream = list(es.stream("long"))
+    statements: list[str] = []
+    es.backend.conn.set_trace_callback(statements.append)  # type: ignore[attr-defined]
+    expected = max(e.version or 0 for e in stream if e.position <= 1500)
+    assert es.state_at("long", position=1500, version=None).version == expected
+    assert len(statements) < 40
+    forwards = [e.position for e in es.read(aggregate_id="long", from_position=2900)]
+    assert forwards == [e.position for e in stream if e.position >= 2900]
+    backwards = [e.position for e in es.read(aggregate_id="long", from_position=2000,
+                                              backwards=True, limit=3)]  # fmt: skip
+    assert backwards == [e.position for e in reversed(stream) if e.position <= 2000][:3]
+    es.close()

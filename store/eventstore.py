@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import heapq
 import itertools
+import os
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -132,7 +133,7 @@ class EventStore:
 
     def __init__(
         self,
-        path: str | Any = ":memory:",
+        path: str | os.PathLike[str] = ":memory:",
         *,
         readonly: bool = False,
         reducers: Reducers | None = None,
@@ -156,7 +157,13 @@ class EventStore:
             raise ValidationError(
                 f"upcasters must be a store.Upcasters, not {type(upcasters).__name__}"
             )
-        self.path = str(path)
+        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
+            raise ValidationError(f"timeout must be a number of seconds >= 0, not {timeout!r}")
+        if not isinstance(path, (str, os.PathLike)):
+            raise ValidationError(f"path must be a file path or a URL, not {type(path).__name__}")
+        self.path = os.fspath(path)
+        if "\0" in self.path:
+            raise ValidationError("path holds a NUL character")
         self.readonly = readonly
         self.reducers = reducers if reducers is not None else Reducers()
         self.upcasters = upcasters if upcasters is not None else Upcasters()

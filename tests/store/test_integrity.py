@@ -413,3 +413,26 @@ def test_verify_while_writers_append_reports_no_false_alarm(tmp_path: Path) -> N
         thread.join()
     assert all(r.ok for r in reports), [r.reason for r in reports if not r.ok]
     assert after > before
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"path": "a\0b.db"}, "NUL"),
+        ({"path": ":memory:", "timeout": "5"}, "timeout"),
+        ({"path": 5}, "path"),
+        ({"path": ":memory:", "snapshot_every": 0}, "snapshot_every"),
+        ({"path": ":memory:", "reducers": {}}, "reducers"),
+    ],
+)
+def test_bad_store_arguments(tmp_path: Path, kwargs: dict[str, Any], message: str) -> None:
+    from store import ValidationError
+
+    with pytest.raises(ValidationError, match=message):
+        EventStore(**kwargs)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_store_accepts_a_path_object(tmp_path: Path) -> None:
+    with EventStore(tmp_path / "p.db") as es:
+        assert es.path == str(tmp_path / "p.db")

@@ -24,6 +24,9 @@ def test_first_two_commands_are_run_and_test() -> None:
 
 
 def test_python_examples_run(tmp_path: Path) -> None:
+    from workbench.demo import generate
+
+    generate(tmp_path / "demo.db", events=3000, seed=7)  # what `sss demo` leaves behind
     for code in blocks("python"):
         result = subprocess.run(
             [sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120

@@ -179,6 +179,11 @@ def _translate(e: BaseException, location: str) -> StoreError:
             f"{location} cannot store a NUL character (\\u0000) in a name or type: "
             "PostgreSQL text cannot hold it"
         )
+    if isinstance(e, pgerrors.UntranslatableCharacter) or "NUL (0x00)" in text:
+        return ValidationError(
+            f"{location} cannot store a NUL character (\\u0000) in a name or type: "
+            "PostgreSQL text cannot hold it"
+        )
     if isinstance(e, psycopg.DataError):
         return ValidationError(f"{location} cannot store this value: {text}")
     if isinstance(e, PoolTimeout):

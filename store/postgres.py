@@ -427,6 +427,13 @@ class PostgresBackend(Backend):
     def _page_sql(
         self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int
     ) -> tuple[str, list[Any]]:
+        if after is None and query.aggregate_id is not None:
+            # Start the version keyset where the position bound falls, rather
+            # than filtering the stream from its first version.
+            if backwards and query.hi is not None:
+                after = self.version_at(query.aggregate_id, query.hi) + 1
+            elif not backwards and query.lo > 1:
+                after = self.version_at(query.aggregate_id, query.lo - 1)
         clauses, params = self._where(query, type_)
         key = "version" if query.aggregate_id is not None else "position"
         if after is not None:
@@ -440,7 +447,20 @@ class PostgresBackend(Backend):
         self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int
     ) -> list[RecordedEvent]:
         statement, params = self._page_sql(query, type_, after, backwards, limit)
-        return self._run(lambda conn: [_event(r) for r in conn.execute(statement, params)])
+        rows = self._run(lambda conn: conn.execute(statement, params).fetchall())
+        try:
+            return [_event(r) for r in rows]
+        except ValueError as e:
+            raise CorruptStoreError(
+                f"{self.display}: a stored event cannot be decoded ({e}); run sss verify"
+            ) from e
+
+    def page_rows(
+        self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int
+    ) -> list[tuple[Any, ...]]:
+        statement, params = self._page_sql(query, type_, after, backwards, limit)
+        rows = self._run(lambda conn: conn.execute(statement, params).fetchall())
+        return [(*r[:9], format_time(r[9]), format_time(r[10]), r[11]) for r in rows]
 
     def explain(self, query: Query, type_: str | None, backwards: bool = False) -> list[str]:
         """The query plan of a page read, for tests and for curious users."""
@@ -553,6 +573,16 @@ class PostgresBackend(Backend):
 
         return self._run(run)
 
+    def snapshots(self, fingerprint: str) -> Iterator[Snapshot]:
+        rows = self._run(
+            lambda conn: conn.execute(
+                "SELECT aggregate_id, version, position, state::text FROM snapshots "
+                "WHERE fingerprint = %s ORDER BY aggregate_id, version",
+                (fingerprint,),
+            ).fetchall()
+        )
+        return (Snapshot(r[0], r[1], r[2], loads_stored(r[3])) for r in rows)
+
     def chain_page(self, after: int, limit: int) -> list[ChainRow]:
         def run(conn: Conn) -> list[ChainRow]:
             rows = conn.execute(
@@ -563,14 +593,6 @@ class PostgresBackend(Backend):
             return [(*r[:9], format_time(r[9]), format_time(r[10]), r[11], r[12]) for r in rows]
 
         return self._run(run)
-
-    def aggregate_rows(self) -> Iterator[tuple[str, int, int]]:
-        rows = self._run(
-            lambda conn: conn.execute(
-                "SELECT aggregate_id, version, last_position FROM aggregates"
-            ).fetchall()
-        )
-        return iter(rows)
 
     # -- live --------------------------------------------------------------
 

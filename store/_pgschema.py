@@ -125,6 +125,9 @@ UPSERT_AGGREGATE = (
     "last_position = excluded.last_position, updated_at = excluded.updated_at)"
 )
 LOCK_HEAD = "SELECT position, hash, recorded_at FROM sss_head FOR UPDATE"
+# One text parameter: dumping a Python list as an array costs far more.
+FIND_EVENTS = f"SELECT {COLUMNS} FROM events WHERE event_id = ANY(string_to_array(%s, ',')::uuid[])"
+AGGREGATE_VERSION = "SELECT aggregate_type, version FROM aggregates WHERE aggregate_id = %s"
 
 
 def redact(url: str) -> str:
@@ -174,11 +177,6 @@ def _translate(e: BaseException, location: str) -> StoreError:
         return CorruptStoreError(f"{location} is not a readable event store: {text}")
     if isinstance(e, UnicodeEncodeError):
         return ValidationError(f"text that is not valid Unicode cannot be stored: {e}")
-    if isinstance(e, pgerrors.UntranslatableCharacter) or "NUL (0x00)" in text:
-        return ValidationError(
-            f"{location} cannot store a NUL character (\\u0000) in a name or type: "
-            "PostgreSQL text cannot hold it"
-        )
     if isinstance(e, pgerrors.UntranslatableCharacter) or "NUL (0x00)" in text:
         return ValidationError(
             f"{location} cannot store a NUL character (\\u0000) in a name or type: "

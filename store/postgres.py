@@ -64,8 +64,10 @@ from psycopg_pool import ConnectionPool
 
 from ._pgschema import (
     AGGREGATE_COLUMNS,
+    AGGREGATE_VERSION,
     CHAIN_COLUMNS,
     COLUMNS,
+    FIND_EVENTS,
     INSERT_EVENTS,
     LOCK_HEAD,
     ROW_KEYS,
@@ -140,17 +142,11 @@ class _PostgresWrite(WriteTransaction):
     def aggregate(self, aggregate_id: str) -> tuple[str | None, int] | None:
         self._lock()
         with translated(self.backend.display):
-            row = self.conn.execute(
-                "SELECT aggregate_type, version FROM aggregates WHERE aggregate_id = %s",
-                (aggregate_id,),
-            ).fetchone()
+            row = self.conn.execute(AGGREGATE_VERSION, (aggregate_id,)).fetchone()
         return None if row is None else (row[0], row[1])
 
     def find_events(self, event_ids: Sequence[str]) -> list[RecordedEvent]:
-        # One text parameter: dumping a Python list as an array costs far more.
-        find = (
-            f"SELECT {COLUMNS} FROM events WHERE event_id = ANY(string_to_array(%s, ',')::uuid[])"
-        )
+        find = FIND_EVENTS
         ids = ",".join(event_ids)
         with translated(self.backend.display):
             if self.backend._head is None:

@@ -24,11 +24,10 @@ Gapless positions in commit order:
     reader that follows the log by position never skips an event. The hash
     chain is built under the same lock, so it stays a chain. To keep the lock
     short, the rows, the aggregate and head rows and the NOTIFY go in as one
-    statement that travels with COMMIT: after taking the lock, an append
-    costs three round trips (lock and id lookup, version lookup, write and
-    commit). The UNIQUE
-    constraints on ``event_id`` and ``(aggregate_id, version)`` back this up
-    for anything that writes around the lock.
+    statement that travels with COMMIT: an append costs three round trips
+    under the lock (lock and id lookup, version lookup, write and commit).
+    The UNIQUE constraints on ``event_id`` and ``(aggregate_id, version)``
+    back this up for anything that writes around the lock.
 
 Exact hashes:
     ``data`` and ``metadata`` are stored in ``json`` columns, which keep the

@@ -19,6 +19,13 @@ PostgreSQL 8 writers sustain at least the throughput of 1 (the head row lock
 serialises appends, but nothing collapses); on SQLite 8 writers keep at least
 0.8x of 1 (the single write lock is shared without a busy-wait collapse).
 
+What bounds the ratios: appends are serialised by design (gapless positions
+and the hash chain need the previous head), so N writers can only overlap the
+work outside the write lock (building and encoding a batch). Inside it run the
+hash chain (Python), the insert and the commit's fsync. On a small machine the
+writers' processes and the server's backends compete for the same cores, which
+stretches the time the lock is held; compare with the peer in the same run.
+
 The peer is the ``eventsourcing`` library's recorder (``--peer``, on by
 default when it is installed): it makes notification ids gapless the same way
 in spirit, with ``LOCK TABLE ... IN EXCLUSIVE MODE`` on PostgreSQL and

@@ -132,7 +132,7 @@ def test_append_reads_data_from_a_file_and_stdin(capsys, monkeypatch, store_path
         (["--occurred-at", "2024-03-01T10:00:00"], "has no timezone"),
         (["--occurred-at", "yesterday"], "is not a time"),
         (["--event-id", "not-a-uuid"], "is not a UUID"),
-        (["--aggregate", "order-1", "--aggregate-type", "Customer"], "is a Order, not a Customer"),
+        (["--aggregate", "order-1", "--aggregate-type", "Customer"], "'Order', not 'Customer'"),
         (["--data", "@/no/such/file.json"], "No such file"),
     ],
 )
@@ -234,7 +234,7 @@ BAD_LINES = [
     ({"type": "A", "aggregate_type": "Order"}, 2, '"aggregate_type" given without'),
     ({"type": "A", "aggregate_id": "order-1", "expected_version": 0}, 2, "expected version 0"),
     ({"type": "A", "aggregate_id": "order-1", "expected_version": "later"}, 2, "'later'"),
-    ({"type": "A", "aggregate_id": "order-1", "aggregate_type": "Customer"}, 2, "is a Order"),
+    ({"type": "A", "aggregate_id": "order-1", "aggregate_type": "Customer"}, 2, "type 'Order'"),
     ({"type": "A", "schema_version": 0}, 2, '"schema_version"'),
 ]
 

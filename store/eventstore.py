@@ -171,6 +171,8 @@ class EventStore:
         self._clock = clock if clock is not None else _utc_now
         self._lock = threading.RLock()
         self._backend = _open_backend(self.path, readonly, durable, timeout)
+        # What messages and repr show: a URL without its password.
+        self._label: str = getattr(self._backend, "display", self.path)
         self._closed = False
         self._writer: int | None = None  # the thread inside transaction(), if any
 
@@ -189,7 +191,12 @@ class EventStore:
         self.close()
 
     def __repr__(self) -> str:
-        return f"EventStore({self.path!r}{', readonly=True' if self.readonly else ''})"
+        return f"EventStore({self._label!r}{', readonly=True' if self.readonly else ''})"
+
+    @property
+    def label(self) -> str:
+        """The path or URL for messages: a URL is shown without its password."""
+        return self._label
 
     @property
     def _fingerprint(self) -> str:
@@ -204,7 +211,7 @@ class EventStore:
     def _call(self, fn: Callable[..., T], *args: Any) -> T:
         with self._lock:
             if self._closed:
-                raise StoreError(f"{self.path} is closed")
+                raise StoreError(f"{self._label} is closed")
             return fn(*args)
 
     # -- writing -------------------------------------------------------------
@@ -230,7 +237,7 @@ class EventStore:
         """
         with self._lock:
             if self._closed:
-                raise StoreError(f"{self.path} is closed")
+                raise StoreError(f"{self._label} is closed")
             with self._backend.write(), self._writing():
                 yield
 
@@ -250,7 +257,7 @@ class EventStore:
             ReadOnlyError: the store is read-only.
         """
         if self.readonly:
-            raise ReadOnlyError(f"{self.path} is open read-only; appends are refused")
+            raise ReadOnlyError(f"{self._label} is open read-only; appends are refused")
         if isinstance(events, NewEvent):
             events = [events]
         if not isinstance(events, Iterable):
@@ -280,7 +287,7 @@ class EventStore:
             raise DuplicateEventError(dup, "appears twice in the batch")
         with self._lock:
             if self._closed:
-                raise StoreError(f"{self.path} is closed")
+                raise StoreError(f"{self._label} is closed")
             with self._backend.write() as tx:
                 return self._append(
                     tx, batch, prepared, aggregate_id, aggregate_type, expected_version
@@ -453,11 +460,11 @@ class EventStore:
     def snapshot(self, aggregate_id: str) -> AggregateState:
         """Store a snapshot of the aggregate at its current version and return it."""
         if self.readonly:
-            raise ReadOnlyError(f"{self.path} is open read-only; snapshots are refused")
+            raise ReadOnlyError(f"{self._label} is open read-only; snapshots are refused")
         with self._lock, self._backend.write() as tx:
             info = self._backend.aggregate(aggregate_id)
             if info is None:
-                raise NotFoundError(f"no aggregate {aggregate_id!r} in {self.path}")
+                raise NotFoundError(f"no aggregate {aggregate_id!r} in {self._label}")
             snapshot = self._fold(aggregate_id, info.version)
             tx.save_snapshot(snapshot, self._fingerprint, format_time(datetime.now(UTC)))
             return AggregateState(
@@ -693,7 +700,7 @@ class EventStore:
         for event in self.read(from_position=position, limit=1):
             if event.position == position:
                 return event
-        raise NotFoundError(f"no event at position {position} in {self.path}")
+        raise NotFoundError(f"no event at position {position} in {self._label}")
 
     def stream(
         self, aggregate_id: str, from_version: int = 1, to_version: int | None = None
@@ -731,7 +738,7 @@ class EventStore:
         check_name(aggregate_id, "aggregate_id", optional=False)
         info = self._call(self._backend.aggregate, aggregate_id)
         if info is None:
-            raise NotFoundError(f"no aggregate {aggregate_id!r} in {self.path}")
+            raise NotFoundError(f"no aggregate {aggregate_id!r} in {self._label}")
         return info
 
     def aggregates(self, aggregate_type: str | None = None) -> Iterator[AggregateInfo]:

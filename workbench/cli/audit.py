@@ -81,17 +81,22 @@ def collect_stats(es: EventStore, path: str) -> dict[str, Any]:
         first_recorded = es.get(1).recorded_at
         last_recorded = es.get(head).recorded_at
         # occurred_at is business time given by callers and is not ordered by
-        # position (late events), so its span takes a pass over the log.
-        for event in es.read():
-            if event.aggregate_id is None:
-                system_events += 1
-            occurred = event.occurred_at
-            if first_occurred is None or occurred < first_occurred:
-                first_occurred = occurred
-            if last_occurred is None or occurred > last_occurred:
-                last_occurred = occurred
+        # position (late events), so its span takes a pass over the log: over
+        # stored rows, whose fixed-width UTC text orders as the times do.
+        low = high = None
+        for page in es.read_rows():
+            column = [row[9] for row in page]
+            page_low, page_high = min(column), max(column)
+            low = page_low if low is None else min(low, page_low)
+            high = page_high if high is None else max(high, page_high)
+            system_events += sum(1 for row in page if row[2] is None)
+        first_occurred = None if low is None else datetime.fromisoformat(low)
+        last_occurred = None if high is None else datetime.fromisoformat(high)
     info = es.info()
-    size = int(info.get("file_size", 0)) + int(info.get("wal_size", 0))
+    if "file_size" in info:
+        size = int(info["file_size"]) + int(info.get("wal_size", 0))
+    else:  # a server database: what the events take there
+        size = int(info.get("events_size") or info.get("database_size") or 0)
     event_types = dict(sorted(es.event_types().items(), key=lambda item: (-item[1], item[0])))
     aggregate_types = {
         ("(none)" if name is None else name): count
@@ -100,7 +105,7 @@ def collect_stats(es: EventStore, path: str) -> dict[str, Any]:
         )
     }
     return {
-        "path": path,
+        "path": es.label,
         "file_size": size,
         "head_position": head,
         "events": sum(event_types.values()),

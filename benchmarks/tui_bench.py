@@ -94,17 +94,26 @@ async def one_run(path: Path) -> dict[str, float]:
 
         # Keys are posted as a terminal would send them: Pilot.press would also
         # wait for the whole screen to go idle, which is not what a user waits for.
-        started = time.perf_counter()
-        app.simulate_key("g")
-        await wait_until(at(1))
-        timings["jump to oldest"] = time.perf_counter() - started
-        await pilot.pause()
+        # First right after the first paint, while start-up work (the
+        # aggregates tree, event type counts, the chain check) still runs; then
+        # once the screen is idle, as when a user has read the first page.
+        for when in ("at start-up", "idle"):
+            if when == "idle":
+                await app.workers.wait_for_complete(
+                    [w for w in app.workers if w.group != "verify"]
+                )
+                await pilot.pause()
+            started = time.perf_counter()
+            app.simulate_key("g")
+            await wait_until(at(1))
+            timings[f"jump to oldest, {when}"] = time.perf_counter() - started
+            await pilot.pause()
 
-        started = time.perf_counter()
-        app.simulate_key("G")
-        await wait_until(at(head))
-        timings["jump to newest"] = time.perf_counter() - started
-        await pilot.pause()
+            started = time.perf_counter()
+            app.simulate_key("G")
+            await wait_until(at(head))
+            timings[f"jump to newest, {when}"] = time.perf_counter() - started
+            await pilot.pause()
 
         middle = head // 2
         started = time.perf_counter()
@@ -154,17 +163,17 @@ def main(argv: list[str] | None = None) -> int:
     size = os.path.getsize(path) / 1e6
     print(f"store {path} · {head:,} events · {size:,.0f} MB")
     runs = [asyncio.run(one_run(path)) for _ in range(args.runs)]
-    print(f"\n{'measure':<22}{'median':>10}{'max':>10}   target")
+    print(f"\n{'measure':<30}{'median':>10}{'max':>10}   target")
     targets = {"first paint": 1.0}
     for name in runs[0]:
         values = [run[name] for run in runs]
         if name == "window rows":
-            print(f"{name:<22}{max(values):>10.0f}{'':>10}   bounded (<= 600)")
+            print(f"{name:<30}{max(values):>10.0f}{'':>10}   bounded (<= 600)")
             continue
         target = targets.get(name, 0.2)
         verdict = "ok" if statistics.median(values) <= target else "SLOW"
         print(
-            f"{name:<22}{statistics.median(values) * 1000:>8.0f}ms"
+            f"{name:<30}{statistics.median(values) * 1000:>8.0f}ms"
             f"{max(values) * 1000:>8.0f}ms   <= {target * 1000:.0f} ms {verdict}"
         )
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -51,6 +51,7 @@ from .models import (
     recorded_event,
 )
 from .reducers import Reducers, Upcasters, diff
+from .statecache import StateCache
 
 __all__ = ["EventStore"]
 
@@ -175,6 +176,7 @@ class EventStore:
         self._label: str = getattr(self._backend, "display", self.path)
         self._closed = False
         self._writer: int | None = None  # the thread inside transaction(), if any
+        self._states = StateCache()
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -448,7 +450,7 @@ class EventStore:
         # A snapshot is a cache: a reducer that fails, or builds a state that is
         # not JSON, must not refuse the append. state_at will say what is wrong.
         try:
-            snapshot = self._fold(aggregate_id, version)
+            snapshot = self._fold(aggregate_id, version, committed=False)
             tx.save_snapshot(snapshot, self._fingerprint, created_at)
         except (ReducerError, ValidationError) as e:
             warnings.warn(
@@ -770,15 +772,23 @@ class EventStore:
 
     # -- replay --------------------------------------------------------------
 
-    def _fold(self, aggregate_id: str, version: int) -> Snapshot:
-        """The state after ``version``, from the nearest usable snapshot."""
-        start = self._backend.snapshot(aggregate_id, self._fingerprint, version)
+    def _fold(self, aggregate_id: str, version: int, *, committed: bool = True) -> Snapshot:
+        """The state after ``version``, from the nearest stored snapshot or
+        in-memory checkpoint. ``committed=False`` (inside an append) keeps the
+        fold out of the checkpoints: its events may yet be rolled back."""
+        fingerprint = self._fingerprint
+        start = self._backend.snapshot(aggregate_id, fingerprint, version)
+        cached = self._states.nearest(fingerprint, aggregate_id, version)
+        if cached is not None and (start is None or cached.version > start.version):
+            start = cached
         state: dict[str, Any] = start.state if start else {}
         position = start.position if start else 0
         done = start.version if start else 0
-        recorded_at = None
+        recorded_at = start.recorded_at if start else None
         if done < version:
             apply = self.reducers.apply
+            every = self._states.every
+            checkpoint = committed and self._writer is None
             for event in self._stream(aggregate_id, done + 1, version):
                 try:
                     state = apply(state, event)
@@ -787,6 +797,8 @@ class EventStore:
                 position = event.position
                 done = event.version or done
                 recorded_at = event.recorded_at
+                if checkpoint and (done % every == 0 or done == version):
+                    self._states.put(fingerprint, aggregate_id, done, position, recorded_at, state)
         return Snapshot(aggregate_id, done, position, state, recorded_at)
 
     def state_at(

@@ -330,3 +330,44 @@ def test_snapshot_failure_does_not_refuse_the_append(make_store: Any) -> None:
     with pytest.warns(RuntimeWarning, match="no snapshot"):
         es.append([NewEvent("Odd", {})], aggregate_id="x")
     assert es.head() == 1 and es.verify().ok
+
+
+def test_checkpoints_make_stepping_through_a_long_history_cheap(store: EventStore) -> None:
+    for start in range(0, 2000, 500):
+        store.append([NewEvent("N", {"n": start + k}) for k in range(500)], aggregate_id="long")
+    assert store.state_at("long", version=1500).state == {"n": 1499}  # folds 1500 once
+    folded: list[int] = []
+    real = store.backend.page
+
+    def spy(query: Any, type_: Any, after: Any, backwards: bool, limit: int) -> Any:
+        page = real(query, type_, after, backwards, limit)
+        folded.append(len(page))
+        return page
+
+    store.backend.page = spy  # type: ignore[method-assign]
+    for version in range(1501, 1511):  # a user pressing ] ten times
+        (step,) = store.history("long", version, version)
+        assert step.after == {"n": version - 1}
+    assert sum(folded) < 10 * 30
+    folded.clear()
+    assert store.state_at("long", version=1300).state == {"n": 1299}
+    assert sum(folded) <= store._states.every
+
+
+def test_checkpoints_are_copies(store: EventStore) -> None:
+    store.append([NewEvent("N", {"n": 1, "tags": ["a"]})], aggregate_id="x")
+    first = store.state_at("x")
+    first.state["tags"].append("changed by the caller")
+    assert store.state_at("x").state == {"n": 1, "tags": ["a"]}
+
+
+def test_a_rolled_back_transaction_leaves_no_checkpoint(store: EventStore) -> None:
+    store.append([NewEvent("N", {"n": 1})], aggregate_id="x")
+    with pytest.raises(RuntimeError), store.transaction():
+        store.append([NewEvent("N", {"n": 2})], aggregate_id="x")
+        assert store.state_at("x").state == {"n": 2}  # sees its own write
+        raise RuntimeError("roll back")
+    assert store.state_at("x").version == 1
+    store.append([NewEvent("N", {"n": 3})], aggregate_id="x")
+    assert store.state_at("x").state == {"n": 3}
+    assert store.state_at("x", version=2).state == {"n": 3}

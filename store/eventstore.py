@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from .backend import Backend, Query, Row, Snapshot, WriteTransaction
 from .checks import check_event_id, check_int, check_name, check_types, same_content
@@ -73,6 +73,18 @@ def _open_backend(location: str, readonly: bool, durable: bool, timeout: float) 
 
 def _utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+class _Prepared(NamedTuple):
+    """An event validated and encoded before the write lock is taken."""
+
+    event_id: str
+    data: str
+    metadata: str
+    occurred: str | None
+    data_obj: dict[str, Any]
+    meta_obj: dict[str, Any]
+    data_hash: str
 
 
 def _reducer_error(event: RecordedEvent, error: Exception) -> StoreError:
@@ -283,7 +295,7 @@ class EventStore:
             if aggregate_type is not None:
                 raise ValidationError("aggregate_type needs an aggregate_id")
         prepared = [self._prepare(event, index) for index, event in enumerate(batch)]
-        ids = [p[0] for p in prepared]
+        ids = [p.event_id for p in prepared]
         if len(set(ids)) != len(ids):
             dup = next(i for i in ids if ids.count(i) > 1)
             raise DuplicateEventError(dup, "appears twice in the batch")
@@ -296,7 +308,7 @@ class EventStore:
                 )
 
     @staticmethod
-    def _prepare(event: object, index: int) -> tuple[str, str, str, str | None, Any, Any]:
+    def _prepare(event: object, index: int) -> _Prepared:
         if not isinstance(event, NewEvent):
             raise ValidationError(f"event {index} must be a NewEvent, not {type(event).__name__}")
         check_name(event.type, f"event {index}: type", optional=False)
@@ -317,18 +329,22 @@ class EventStore:
             if event.occurred_at is None
             else format_time(require_aware(event.occurred_at, f"event {index}: occurred_at"))
         )
-        return check_event_id(event.event_id), data, metadata, occurred, data_obj, meta_obj
+        # The payload digest needs no lock: compute it before taking one.
+        return _Prepared(
+            check_event_id(event.event_id), data, metadata, occurred, data_obj, meta_obj,
+            data_digest(data_obj),
+        )  # fmt: skip
 
     def _append(
         self,
         tx: WriteTransaction,
         batch: list[NewEvent],
-        prepared: list[tuple[str, str, str, str | None, Any, Any]],
+        prepared: list[_Prepared],
         aggregate_id: str | None,
         aggregate_type: str | None,
         expected_version: int | ExpectedVersion,
     ) -> list[RecordedEvent]:
-        ids = [p[0] for p in prepared]
+        ids = [p.event_id for p in prepared]
         if ids:
             stored = {event.event_id: event for event in tx.find_events(ids)}
             if stored:
@@ -337,11 +353,13 @@ class EventStore:
                     raise DuplicateEventError(
                         some, "is stored already, but others in the batch are new; nothing stored"
                     )
-                for new, (event_id, _, _, occurred, _, _) in zip(batch, prepared, strict=True):
+                for new, p in zip(batch, prepared, strict=True):
                     if not same_content(
-                        stored[event_id], new, aggregate_id, aggregate_type, occurred
+                        stored[p.event_id], new, aggregate_id, aggregate_type, p.occurred
                     ):
-                        raise DuplicateEventError(event_id, "is stored already with other content")
+                        raise DuplicateEventError(
+                            p.event_id, "is stored already with other content"
+                        )
                 return [self._upcast(stored[i]) for i in ids]
         current_type: str | None = None
         current = 0
@@ -369,13 +387,13 @@ class EventStore:
         prev_hash = head.hash
         rows: list[Row] = []
         recorded: list[RecordedEvent] = []
-        for offset, (new, (event_id, data, metadata, occurred, data_obj, meta_obj)) in enumerate(
-            zip(batch, prepared, strict=True)
-        ):
+        for offset, (
+            new,
+            (event_id, data, metadata, occurred, data_obj, meta_obj, data_hash),
+        ) in enumerate(zip(batch, prepared, strict=True)):
             position = head.position + offset + 1
             version = current + offset + 1 if aggregate_id is not None else None
             occurred_text = occurred or recorded_text
-            data_hash = data_digest(data_obj)
             event_hash = chain_hash(
                 prev_hash,
                 position=position,

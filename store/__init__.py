@@ -24,6 +24,7 @@ from .errors import (
 from .eventstore import EventStore
 from .models import (
     ANY,
+    EVENT_FIELDS,
     NO_STREAM,
     AggregateInfo,
     AggregateState,
@@ -40,6 +41,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ANY",
+    "EVENT_FIELDS",
     "NO_STREAM",
     "AggregateInfo",
     "AggregateState",

@@ -6,7 +6,7 @@ import enum
 import os
 import time
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +14,7 @@ from .codec import format_time
 
 __all__ = [
     "ANY",
+    "EVENT_FIELDS",
     "NO_STREAM",
     "AggregateInfo",
     "AggregateState",
@@ -123,6 +124,10 @@ class RecordedEvent:
             "recorded_at": format_time(self.recorded_at),
             "hash": self.hash,
         }
+
+
+EVENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(RecordedEvent))
+"""The event schema's field names in order: columns of exports and of ``read_rows``."""
 
 
 class _RecordedEventBuilder:

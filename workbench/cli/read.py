@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Iterable, Iterator
 from typing import IO, Any
 
-from store import RecordedEvent
+from store import EVENT_FIELDS, RecordedEvent
 
 from .common import (
     add_filter_arguments,
@@ -24,20 +24,7 @@ from .common import (
     read_filters,
 )
 
-EXPORT_FIELDS = (
-    "position",
-    "event_id",
-    "aggregate_id",
-    "aggregate_type",
-    "version",
-    "type",
-    "schema_version",
-    "data",
-    "metadata",
-    "occurred_at",
-    "recorded_at",
-    "hash",
-)
+EXPORT_FIELDS = EVENT_FIELDS
 """CSV columns: the schema's field names, in schema order."""
 
 _COLUMNS = ("POSITION", "RECORDED_AT (UTC)", "AGGREGATE", "VERSION", "TYPE", "ACTOR")

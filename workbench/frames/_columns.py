@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.json as pa_json
 
-from store import RecordedEvent
+from store import EVENT_FIELDS, RecordedEvent
 
 __all__ = [
     "EVENT_COLUMNS",
@@ -56,20 +56,7 @@ EVENT_COLUMNS: tuple[str, ...] = (
     "hash",
 )
 
-ROW_FIELDS: tuple[str, ...] = (
-    "position",
-    "event_id",
-    "aggregate_id",
-    "aggregate_type",
-    "version",
-    "type",
-    "schema_version",
-    "data",
-    "metadata",
-    "occurred_at",
-    "recorded_at",
-    "hash",
-)
+ROW_FIELDS: tuple[str, ...] = EVENT_FIELDS
 """The order of a row: the schema's field order, as ``read_rows`` gives it."""
 
 TS = pa.timestamp("us", tz="UTC")

@@ -9,26 +9,13 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO
 
-from store import EventStore, RecordedEvent
+from store import EVENT_FIELDS, EventStore, RecordedEvent
 
 from .query import Filters, iter_matching
 
 __all__ = ["FIELDS", "export_events", "write_csv", "write_jsonl"]
 
-FIELDS = [
-    "position",
-    "event_id",
-    "aggregate_id",
-    "aggregate_type",
-    "version",
-    "type",
-    "schema_version",
-    "data",
-    "metadata",
-    "occurred_at",
-    "recorded_at",
-    "hash",
-]
+FIELDS = list(EVENT_FIELDS)
 """Column order of the CSV export: the event schema's field names."""
 
 

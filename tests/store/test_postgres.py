@@ -568,6 +568,7 @@ def test_a_writer_killed_mid_transaction_leaves_nothing(
         finally:
             if victim.poll() is None:
                 victim.kill()
+            victim.communicate()  # close the pipes
         # The server notices the dead client, rolls back and frees the head row.
         started = time.monotonic()
         (event,) = es.append(tick(), aggregate_id="a", expected_version=3)
@@ -605,7 +606,7 @@ def test_writers_killed_at_random_moments_leave_whole_batches(url: str) -> None:
         assert victim.stdout is not None and victim.stdout.readline().strip() == "started"
         time.sleep(rng.random() * duration * 1.2)
         victim.send_signal(signal.SIGKILL)
-        victim.wait(timeout=10)
+        victim.communicate(timeout=10)  # reaps it and closes the pipes
     with EventStore(url, timeout=30.0) as es:
         (event,) = es.append(tick(), aggregate_id="after")  # the lock is free again
         counts = {info.aggregate_id: info.version for info in es.aggregates()}

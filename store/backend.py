@@ -176,7 +176,8 @@ class Backend(abc.ABC):
     def aggregate_types(self) -> dict[str | None, int]: ...
 
     @abc.abstractmethod
-    def event_types(self) -> dict[str, int]: ...
+    def event_types(self, after: int, upto: int) -> dict[str, int]:
+        """Number of events per type among positions after ``after`` up to ``upto``."""
 
     @abc.abstractmethod
     def version_at(self, aggregate_id: str, position: int) -> int:

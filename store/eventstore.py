@@ -189,6 +189,7 @@ class EventStore:
         self._closed = False
         self._writer: int | None = None  # the thread inside transaction(), if any
         self._states = StateCache()
+        self._type_counts: tuple[int, dict[str, int]] = (0, {})
 
     # -- lifecycle ---------------------------------------------------------
 
@@ -776,8 +777,27 @@ class EventStore:
         return self._call(self._backend.aggregate_types)
 
     def event_types(self) -> dict[str, int]:
-        """Number of events per event type."""
-        return self._call(self._backend.event_types)
+        """Number of events per event type, sorted by type.
+
+        The log is append-only, so the counts are kept and later calls count
+        only the events appended since (the first call on a large store reads
+        the whole type index once).
+        """
+
+        def run() -> dict[str, int]:
+            head = self._backend.head()
+            seen, counts = self._type_counts
+            if head != seen:
+                if head < seen:  # a different database behind the same path
+                    seen, counts = 0, {}
+                counts = dict(counts)
+                for name, count in self._backend.event_types(seen, head).items():
+                    counts[name] = counts.get(name, 0) + count
+                if self._writer is None:  # never keep counts of uncommitted events
+                    self._type_counts = (head, counts)
+            return dict(sorted(counts.items()))
+
+        return self._call(run)
 
     def position_at(self, at: datetime) -> int:
         """The last position recorded at or before ``at``; 0 if none."""

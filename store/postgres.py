@@ -537,12 +537,14 @@ class PostgresBackend(Backend):
             }
         )
 
-    def event_types(self) -> dict[str, int]:
+    def event_types(self, after: int, upto: int) -> dict[str, int]:
         return self._run(
             lambda conn: {
                 r[0]: int(r[1])
                 for r in conn.execute(
-                    "SELECT type, count(*) FROM events GROUP BY type ORDER BY type"
+                    "SELECT type, count(*) FROM events WHERE position > %s AND position <= %s "
+                    "GROUP BY type",
+                    (after, upto),
                 )
             }
         )

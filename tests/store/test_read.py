@@ -431,3 +431,21 @@ def test_positions_within_a_long_stream_are_found_by_bisection(tmp_path: Any) ->
                                               backwards=True, limit=3)]  # fmt: skip
     assert backwards == [e.position for e in reversed(stream) if e.position <= 2000][:3]
     es.close()
+
+
+def test_event_type_counts_follow_appends_and_rollbacks(make_store: Any) -> None:
+    es = make_store()
+    fill(es)
+    assert es.event_types() == {
+        "CustomerRegistered": 1, "CustomerRenamed": 1, "ItemAdded": 3, "OrderClosed": 1,
+        "OrderPlaced": 2, "OrderShipped": 2, "Tick": 2,
+    }  # fmt: skip
+    es.append([NewEvent("Tick", {}), NewEvent("Brand", {})])
+    counts = es.event_types()
+    assert (counts["Tick"], counts["Brand"]) == (3, 1)
+    with pytest.raises(RuntimeError), es.transaction():
+        es.append([NewEvent("Doomed", {})])
+        assert es.event_types()["Doomed"] == 1  # sees its own write
+        raise RuntimeError("roll back")
+    assert "Doomed" not in es.event_types()
+    assert sum(es.event_types().values()) == es.head() == 14

@@ -127,9 +127,15 @@ def test_demo_no_open_and_force(capsys, tui: FakeTui, tmp_path: Path) -> None:
     assert run(capsys, "demo", path, "--events", 300, "--no-open")[0] == 0
     assert tui.calls == []
     before = path.stat().st_size
-    code, _, err = run(capsys, "demo", path, "--events", 200, "--no-open")
-    assert_one_line_error(code, err, "exists; use --force")
+    code, out, err = run(capsys, "demo", path, "--events", 200, "--no-open")
+    assert (code, err) == (0, "") and "exists (300 events): opening it" in out
     assert path.stat().st_size == before
+    assert run(capsys, "demo", path)[0] == 0  # run again: the TUI opens the same store
+    assert tui.calls == [(str(path), {"readonly": True})]
+    (tmp_path / "notes.db").write_text("not a store")
+    code, _, err = run(capsys, "demo", tmp_path / "notes.db", "--no-open")
+    assert_one_line_error(code, err, "cannot be opened")
+    assert (tmp_path / "notes.db").read_text() == "not a store"
     assert run(capsys, "demo", path, "--events", 200, "--no-open", "--force")[0] == 0
     with EventStore(str(path), readonly=True) as es:
         assert es.head() == 200

@@ -69,11 +69,35 @@ def run_demo(args: argparse.Namespace) -> int:
         raise CliError("--events must be at least 1")
     if args.path != ":memory:" and os.path.exists(args.path):
         if not args.force:
-            raise CliError(f"{args.path} exists; use --force to replace it")
+            # Running the demo again shows the store it built before.
+            return _reopen_demo(args)
         _remove_store(args.path)
     summary = generate(args.path, events=args.events, seed=args.seed)
     sys.stdout.write(summary.describe() + "\n")
     if args.no_open or args.path == ":memory:":
+        return 0
+    run = _tui_run()
+    if run is None:
+        sys.stdout.write(f"the TUI is not available; browse it with: sss events {args.path}\n")
+        return 0
+    sys.stdout.flush()
+    return int(run(args.path, readonly=True) or 0)
+
+
+def _reopen_demo(args: argparse.Namespace) -> int:
+    from store import EventStore, StoreError
+
+    try:
+        with EventStore(args.path, readonly=True) as es:
+            events = es.head()
+    except StoreError as e:
+        raise CliError(
+            f"{args.path} exists and cannot be opened ({e}); use --force to replace it"
+        ) from e
+    if not events:
+        raise CliError(f"{args.path} exists but holds no events; use --force to replace it")
+    sys.stdout.write(f"{args.path} exists ({events} events): opening it; --force builds it anew\n")
+    if args.no_open:
         return 0
     run = _tui_run()
     if run is None:

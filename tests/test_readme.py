@@ -35,3 +35,37 @@ def test_python_examples_run(tmp_path: Path) -> None:
         if "reload and retry" in code:
             assert "expected version 1 of order-7 but it is at 2; reload and retry" in result.stdout
             assert "{'total': 30, 'status': 'new'}" in result.stdout
+
+
+def _canonical(value: object) -> bytes:
+    import json
+
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def test_the_documented_hash_recipe_matches_the_store(tmp_path: Path) -> None:
+    """An auditor's own verifier, written from the README's words alone."""
+    import hashlib
+    import json
+    import sqlite3
+
+    from store import EventStore, NewEvent
+
+    payload = {"x": 1.5, "name": "é", "n": [1, {"b": 2, "a": None}]}
+    with EventStore(tmp_path / "a.db") as es:
+        es.append([NewEvent("A", payload, {"actor": "alice"})], aggregate_id="a-1")
+        es.append([NewEvent("Tick", {})])
+    conn = sqlite3.connect(tmp_path / "a.db")
+    prev = "0" * 64
+    rows = conn.execute(
+        "SELECT position, event_id, aggregate_id, aggregate_type, version, type, schema_version, "
+        "data, metadata, occurred_at, recorded_at, data_hash, hash FROM events ORDER BY position"
+    )
+    for row in rows:
+        data, metadata = json.loads(row[7]), json.loads(row[8])
+        data_hash = hashlib.sha256(_canonical(data)).hexdigest()
+        assert data_hash == row[11]
+        body = _canonical([*row[:7], data_hash, metadata, row[9], row[10]])
+        assert hashlib.sha256(prev.encode() + b"\n" + body).hexdigest() == row[12]
+        prev = row[12]
+    conn.close()

@@ -97,23 +97,6 @@ CHAIN_COLUMNS = (
 )
 
 
-def _event(row: tuple[Any, ...]) -> RecordedEvent:
-    return recorded_event(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        row[5],
-        row[6],
-        loads_stored(row[7]),
-        loads_stored(row[8]),
-        parse_time(row[9]),
-        parse_time(row[10]),
-        row[11],
-    )
-
-
 def _events(rows: Iterable[tuple[Any, ...]]) -> list[RecordedEvent]:
     """Rows to events. A batch shares one recorded_at, and occurred_at mostly
     equals it, so each distinct time text is parsed once (datetimes are
@@ -205,11 +188,10 @@ class _SQLiteWrite(WriteTransaction):
             chunk = event_ids[start : start + 500]
             marks = ",".join("?" * len(chunk))
             found.extend(
-                map(
-                    _event,
+                _events(
                     self.conn.execute(
                         f"SELECT {COLUMNS} FROM events WHERE event_id IN ({marks})", chunk
-                    ),
+                    )
                 )
             )
         return found

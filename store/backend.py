@@ -24,7 +24,17 @@ from typing import Any
 
 from .models import AggregateInfo, RecordedEvent
 
-__all__ = ["Backend", "ChainRow", "Head", "Query", "Row", "Snapshot", "WriteTransaction"]
+__all__ = [
+    "Backend",
+    "ChainRow",
+    "DirectResult",
+    "DirectRow",
+    "Head",
+    "Query",
+    "Row",
+    "Snapshot",
+    "WriteTransaction",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +77,30 @@ ChainRow = tuple[
 :data:`Row`, with data and metadata as stored text and times as ISO text."""
 
 
+DirectRow = tuple[str, str, int, str, str, "str | None", str, str]
+"""An event for :meth:`Backend.append_direct`: event_id, type, schema_version,
+data (text), metadata (text), occurred_at (text, None for "when recorded"),
+data_hash, and the middle of its hash body (:func:`store.codec.chain_middle`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class DirectResult:
+    """What :meth:`Backend.append_direct` did.
+
+    ``status`` is ``"ok"`` (stored: the batch starts at ``first_position``, the
+    aggregate was at ``version`` before it, and ``hashes`` are the events'
+    hashes), ``"conflict"`` (nothing stored: the aggregate is at ``version``)
+    or ``"type"`` (nothing stored: the aggregate has type ``aggregate_type``).
+    """
+
+    status: str
+    first_position: int
+    version: int
+    aggregate_type: str | None
+    recorded_at: str
+    hashes: list[str]
+
+
 class WriteTransaction(abc.ABC):
     """What an append may do while it holds the write lock."""
 
@@ -105,6 +139,8 @@ class Backend(abc.ABC):
 
     readonly: bool
     location: str
+    appends_direct: bool = False
+    """True when :meth:`append_direct` may take appends."""
 
     @abc.abstractmethod
     def close(self) -> None: ...
@@ -205,6 +241,25 @@ class Backend(abc.ABC):
         blocks on notifications must use a connection of its own. The default
         just sleeps: the caller polls :meth:`change_token` between waits."""
         stop.wait(timeout)
+
+    def append_direct(
+        self,
+        rows: Sequence[DirectRow],
+        aggregate_id: str | None,
+        aggregate_type: str | None,
+        expected: int | None,
+        recorded_at: str,
+    ) -> DirectResult | None:
+        """Optionally, a whole append in one call: for a server database, where
+        the round trips of :meth:`write` are held under the write lock and bound
+        throughput. The backend then applies the rules of
+        :meth:`EventStore.append <store.eventstore.EventStore.append>` itself,
+        under the same lock: check ``expected`` (None: any version) and the
+        aggregate's type, clamp ``recorded_at`` to the head's, build the hash
+        chain, write. None means "take the general path through write()": the
+        backend cannot do this, or an event id of the batch is stored already
+        (idempotency is decided there). The default returns None."""
+        return None
 
     def info(self) -> dict[str, Any]:
         """Facts about the database for ``sss stats`` (file size, engine version)."""

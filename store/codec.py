@@ -163,6 +163,13 @@ def data_digest(data: dict[str, Any]) -> str:
     return _sha256(_orjson_dumps(data, option=_SORT)).hexdigest()
 
 
+def chain_middle(type: str, schema_version: int, data_hash: str, metadata: dict[str, Any]) -> str:
+    """The part of an event's hash body that needs no head: the canonical JSON
+    of ``[type, schema_version, data_hash, metadata]`` without its brackets,
+    for a server that builds the chain itself (see :func:`chain_hash`)."""
+    return _orjson_dumps([type, schema_version, data_hash, metadata], option=_SORT)[1:-1].decode()
+
+
 def chain_hash(
     prev_hash: str,
     *,

@@ -19,6 +19,7 @@ from .checks import check_event_id, check_int, check_name, check_types, same_con
 from .codec import (
     MAX_INT,
     chain_hash,
+    chain_middle,
     data_digest,
     digest,
     encode_checked,
@@ -303,6 +304,12 @@ class EventStore:
         with self._lock:
             if self._closed:
                 raise StoreError(f"{self._label} is closed")
+            if batch and self._writer is None and self._backend.appends_direct:
+                done = self._append_direct(
+                    batch, prepared, aggregate_id, aggregate_type, expected_version
+                )
+                if done is not None:
+                    return done
             with self._backend.write() as tx:
                 return self._append(
                     tx, batch, prepared, aggregate_id, aggregate_type, expected_version
@@ -335,6 +342,82 @@ class EventStore:
             check_event_id(event.event_id), data, metadata, occurred, data_obj, meta_obj,
             data_digest(data_obj),
         )  # fmt: skip
+
+    def _append_direct(
+        self,
+        batch: list[NewEvent],
+        prepared: list[_Prepared],
+        aggregate_id: str | None,
+        aggregate_type: str | None,
+        expected_version: int | ExpectedVersion,
+    ) -> list[RecordedEvent] | None:
+        """The append as one call into a backend that can do it whole
+        (:meth:`Backend.append_direct`), or None to take the general path."""
+        expected: int | None = None
+        if isinstance(expected_version, int):
+            expected = expected_version
+        elif expected_version is NO_STREAM:
+            expected = 0
+        now = require_aware(self._clock(), "clock()")
+        rows = [
+            (
+                p.event_id,
+                new.type,
+                new.schema_version,
+                p.data,
+                p.metadata,
+                p.occurred,
+                p.data_hash,
+                chain_middle(new.type, new.schema_version, p.data_hash, p.meta_obj),
+            )
+            for new, p in zip(batch, prepared, strict=True)
+        ]
+        result = self._backend.append_direct(
+            rows, aggregate_id, aggregate_type, expected, format_time(now)
+        )
+        if result is None:
+            return None
+        if result.status == "type":
+            raise ValidationError(
+                f"{aggregate_id} has aggregate type {result.aggregate_type!r}, not "
+                f"{aggregate_type!r}; an aggregate keeps its type"
+            )
+        if result.status == "conflict":
+            assert aggregate_id is not None  # an expected version needs one
+            raise ConcurrencyError(aggregate_id, expected_version, result.version)
+        if result.status != "ok" or len(result.hashes) != len(batch):
+            raise StoreError(f"{self._label}: the append returned {result.status!r}")
+        recorded_text = result.recorded_at
+        now = parse_time(recorded_text)
+        first, current = result.first_position, result.version
+        aggregate_type = result.aggregate_type
+        recorded = [
+            recorded_event(
+                first + offset,
+                p.event_id,
+                aggregate_id,
+                aggregate_type,
+                None if aggregate_id is None else current + offset + 1,
+                new.type,
+                new.schema_version,
+                p.data_obj,
+                p.meta_obj,
+                now if p.occurred is None else parse_time(p.occurred),
+                now,
+                event_hash,
+            )
+            for offset, (new, p, event_hash) in enumerate(
+                zip(batch, prepared, result.hashes, strict=True)
+            )
+        ]
+        if aggregate_id is not None and self.snapshot_every:
+            every = self.snapshot_every
+            due = range((current // every + 1) * every, current + len(batch) + 1, every)
+            if due:
+                with self._backend.write() as tx:
+                    for version in due:
+                        self._take_snapshot(tx, aggregate_id, version, recorded_text)
+        return [self._upcast(event) for event in recorded]
 
     def _append(
         self,

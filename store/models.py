@@ -5,7 +5,6 @@ from __future__ import annotations
 import enum
 import os
 import time
-import uuid
 from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
@@ -50,10 +49,14 @@ def _new_id() -> str:
     """A random UUID whose first 48 bits are the Unix time in milliseconds (the
     UUIDv7 layout), so new ids land at the end of the event_id index: an append
     then dirties a few index pages instead of one random page per event."""
-    value = (time.time_ns() // 1_000_000) << 80 | int.from_bytes(os.urandom(10), "big")
-    value = value & ~(0xF << 76) | 0x7 << 76  # version 7
-    value = value & ~(0x3 << 62) | 0x2 << 62  # RFC 4122 variant
-    return str(uuid.UUID(int=value))
+    # Formatted by hand: uuid.UUID would double the cost of making an event.
+    random = int.from_bytes(os.urandom(10), "big") & _ID_MASK | _ID_BITS
+    h = "%032x" % ((time.time_ns() // 1_000_000) << 80 | random)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+_ID_MASK = ~(0xF << 76) & ~(0x3 << 62)
+_ID_BITS = 0x7 << 76 | 0x2 << 62  # version 7, RFC 4122 variant
 
 
 @dataclass(frozen=True, slots=True)

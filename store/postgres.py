@@ -11,23 +11,39 @@ Gapless positions in commit order:
     Every append locks the single ``sss_head`` row with ``SELECT ... FOR
     UPDATE`` and updates it (position, hash, recorded_at of the new last
     event) inside the same transaction, so the row lock is held until COMMIT.
-    The lock is taken by :meth:`WriteTransaction.head` at the latest; because
+    A second writer blocks on the row until the first has committed (or
+    rolled back) and then reads the head *it* wrote: the transactions run at
+    READ COMMITTED, where a row lock wait re-reads the newest committed row
+    version. So position N+1 is handed out only after the transaction holding
+    N has committed, and PostgreSQL makes a commit visible before it releases
+    its locks: no snapshot can contain N+1 without N, and a reader that
+    follows the log by position never skips an event. The hash chain is built
+    under the same lock, so it stays a chain. The UNIQUE constraints on
+    ``event_id`` and ``(aggregate_id, version)`` back this up for anything that
+    writes around the lock.
+
+    A plain append runs as one statement, ``sss_append`` (a PL/pgSQL function
+    installed with the schema, see :mod:`store._pgschema`), in a transaction
+    of its own: the server takes the lock, checks the aggregate's type and
+    version, builds the chain, writes and commits, and the lock is never held
+    across a round trip or while a client process waits for a CPU. That is
+    what lets many writers add up to more than one. The client sends each
+    event's text and the part of its hash body that needs no head
+    (:func:`store.codec.chain_middle`); the client-side verifier checks what
+    the server built.
+
+    Appends inside :meth:`EventStore.transaction
+    <store.eventstore.EventStore.transaction>`, and appends whose event ids are
+    stored already (the idempotency decision), take the general path through
+    :meth:`PostgresBackend.write`: there the lock is taken by
+    :meth:`WriteTransaction.head` at the latest; because
     :class:`~store.eventstore.EventStore` looks up event ids and the
-    aggregate's version before it asks for the head, the first read of a write
-    transaction takes it, so those reads are current too and ``ANY`` appends
-    never fail spuriously. A second writer blocks on the row until the first
-    has committed (or rolled back) and then reads the head *it* wrote: the
-    transactions run at READ COMMITTED, where a row lock wait re-reads the
-    newest committed row version. So position N+1 is handed out only after the
-    transaction holding N has committed, and PostgreSQL makes a commit visible
-    before it releases its locks: no snapshot can contain N+1 without N, and a
-    reader that follows the log by position never skips an event. The hash
-    chain is built under the same lock, so it stays a chain. To keep the lock
-    short, the rows, the aggregate and head rows and the NOTIFY go in as one
-    statement that travels with COMMIT: an append costs three round trips
-    under the lock (lock and id lookup, version lookup, write and commit).
-    The UNIQUE constraints on ``event_id`` and ``(aggregate_id, version)``
-    back this up for anything that writes around the lock.
+    aggregate's version before it asks for the head, the first read of a
+    write transaction takes it, so those reads are current too and ``ANY``
+    appends never fail spuriously. The rows, the aggregate and head rows and
+    the NOTIFY go in as one statement that travels with COMMIT: three round
+    trips under the lock (lock and id lookup, version lookup, write and
+    commit).
 
 Exact hashes:
     ``data`` and ``metadata`` are stored in ``json`` columns, which keep the
@@ -64,6 +80,7 @@ from psycopg_pool import ConnectionPool
 from ._pgschema import (
     AGGREGATE_COLUMNS,
     AGGREGATE_VERSION,
+    APPEND,
     CHAIN_COLUMNS,
     COLUMNS,
     FIND_EVENTS,
@@ -73,11 +90,22 @@ from ._pgschema import (
     UPSERT_AGGREGATE,
     Conn,
     connection_info,
+    ensure_append_function,
     ensure_schema,
     redact,
     translated,
 )
-from .backend import Backend, ChainRow, Head, Query, Row, Snapshot, WriteTransaction
+from .backend import (
+    Backend,
+    ChainRow,
+    DirectResult,
+    DirectRow,
+    Head,
+    Query,
+    Row,
+    Snapshot,
+    WriteTransaction,
+)
 from .codec import encode_object, format_time, loads, loads_stored, parse_time
 from .errors import CorruptStoreError, ReadOnlyError, ValidationError
 from .models import AggregateInfo, RecordedEvent
@@ -265,6 +293,9 @@ class PostgresBackend(Backend):
                 self.schema, self.database, self.server_version = ensure_schema(
                     conn, self.display, readonly
                 )
+                # Appends made by one server call (append_direct), when this
+                # role may install the function.
+                self.appends_direct = not readonly and ensure_append_function(conn, self.display)
             self.channel = "sss_" + hashlib.sha256(self.schema.encode()).hexdigest()[:24]
             self._pool: ConnectionPool[Conn] = ConnectionPool(
                 self.conninfo,
@@ -386,6 +417,50 @@ class PostgresBackend(Backend):
         finally:
             self._conn, self._depth, self._head, self._deferred = None, 0, None, None
             self._pool.putconn(conn)
+
+    def append_direct(
+        self,
+        rows: Sequence[DirectRow],
+        aggregate_id: str | None,
+        aggregate_type: str | None,
+        expected: int | None,
+        recorded_at: str,
+    ) -> DirectResult | None:
+        """The whole append as one statement, ``sss_append`` (in
+        :mod:`store._pgschema`), in its own transaction: the head row lock is
+        held only while the server runs it and commits, never across a round
+        trip or while the client computes. Inside an open write transaction
+        this declines (None), and so does a store whose role could not
+        install the function.
+
+        A connection found dead is replaced and the call sent again: should
+        the first attempt have committed, the event ids are stored and the
+        retry declines, so the general path returns the stored events."""
+        if not self.appends_direct or self._conn is not None:
+            return None
+        try:
+            keys = ("e", "t", "sv", "d", "m", "o", "dh", "x")
+            payload = orjson.dumps([dict(zip(keys, r, strict=True)) for r in rows]).decode()
+        except TypeError as e:  # text that is not valid Unicode
+            raise ValidationError(f"text that is not valid Unicode cannot be stored: {e}") from e
+        params = (
+            payload,
+            aggregate_id,
+            aggregate_type,
+            expected,
+            parse_time(recorded_at),
+            recorded_at,
+            self.channel,
+        )
+        row = self._run(lambda conn: conn.execute(APPEND, params).fetchone())
+        if row is None:  # pragma: no cover - the function always returns a row
+            raise CorruptStoreError(f"{self.display}: sss_append returned nothing")
+        status, first, version, stored_type, recorded, hashes = row
+        if status == "stored":
+            return None
+        return DirectResult(
+            status, first or 0, version or 0, stored_type, recorded or "", hashes or []
+        )
 
     # -- reads -------------------------------------------------------------
 

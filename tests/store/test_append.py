@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import time
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
@@ -327,3 +328,15 @@ def test_closed_store_says_so(make_store: Any) -> None:
 def test_appending_a_single_new_event_without_a_list(store: EventStore) -> None:
     (event,) = store.append(placed(), aggregate_id="o")  # type: ignore[arg-type]
     assert event.version == 1
+
+
+def test_default_event_ids_are_canonical_time_ordered_uuids() -> None:
+    ids = [NewEvent("A").event_id for _ in range(2000)]
+    assert len(set(ids)) == len(ids)
+    for text in ids[:200]:
+        parsed = uuid.UUID(text)
+        assert str(parsed) == text and parsed.version == 7 and parsed.variant == uuid.RFC_4122
+    # The first 48 bits are the time in milliseconds: ids never go back in time.
+    stamps = [int(text.replace("-", "")[:12], 16) for text in ids]
+    assert stamps == sorted(stamps)
+    assert abs(stamps[-1] - time.time() * 1000) < 60_000

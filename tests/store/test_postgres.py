@@ -264,6 +264,106 @@ def test_query_plans_use_an_index_for_every_filter(url: str, raw: psycopg.Connec
         assert "events_by_recorded_at" in plan, plan
 
 
+# -- the one-statement append ------------------------------------------------------
+
+
+def test_a_plain_append_is_one_statement_on_the_server(url: str) -> None:
+    """Outside a transaction an append never opens a client-side write
+    transaction (whose round trips would hold the head lock); inside one, and
+    to decide idempotency, it does."""
+    with EventStore(url, snapshot_every=2) as es:
+        pg = backend(es)
+        assert pg.appends_direct
+        general = pg.write
+        opened: list[str] = []
+
+        def counting_write() -> Any:
+            opened.append("write")
+            return general()
+
+        pg.write = counting_write  # type: ignore[method-assign]
+        first = es.append(tick(3), aggregate_id="a", aggregate_type="Thing")
+        assert [e.version for e in first] == [1, 2, 3] and opened == ["write"]  # snapshot 2
+        assert es.append(tick(1), aggregate_id="a", expected_version=3)[0].version == 4
+        assert opened == ["write", "write"]  # snapshot 4, not the append
+        opened.clear()
+        es.append(tick(2))
+        assert opened == []
+        again = es.append(
+            [NewEvent("Ticked", {"i": 0}, event_id=first[0].event_id)], aggregate_id="a"
+        )
+        assert again == [first[0]] and opened == ["write"]  # the general path decides
+        with es.transaction():
+            es.append(tick(), aggregate_id="a")
+        assert len(opened) == 3  # the transaction, and the append's savepoint in it
+        assert [s.version for s in pg.snapshots(es._fingerprint)] == [2, 4]
+        assert es.verify().ok
+
+
+def test_server_appends_report_conflicts_and_types_without_writing(url: str) -> None:
+    with EventStore(url) as es:
+        es.append(tick(2), aggregate_id="a", aggregate_type="Thing")
+        with pytest.raises(ConcurrencyError, match="expected version 1 of a but it is at 2"):
+            es.append(tick(), aggregate_id="a", expected_version=1)
+        with pytest.raises(StoreError, match="has aggregate type 'Thing', not 'Other'"):
+            es.append(tick(), aggregate_id="a", aggregate_type="Other")
+        with pytest.raises(DuplicateEventError):
+            stored = es.get(1).event_id
+            es.append([NewEvent("Ticked", {"i": 0}), NewEvent("New", {}, event_id=stored)])
+        assert es.head() == 2 and es.verify().ok
+
+
+def test_clock_order_differs_from_lock_order(url: str) -> None:
+    """Writers read their clocks before they queue for the lock, so a later
+    commit can bring an earlier time: the server clamps it to the head's."""
+    late = datetime(2030, 1, 1, tzinfo=UTC)
+    early = datetime(2020, 1, 1, tzinfo=UTC)
+    with EventStore(url, clock=lambda: late) as a, EventStore(url, clock=lambda: early) as b:
+        a.append(tick())
+        (clamped,) = b.append(tick(), aggregate_id="b")
+        assert clamped.recorded_at == late and clamped.occurred_at == late
+        assert b.verify().ok
+
+
+def test_an_older_store_gets_the_current_append_function(
+    url: str, raw: psycopg.Connection[Any]
+) -> None:
+    with EventStore(url) as es:
+        es.append(tick(2), aggregate_id="a")
+    raw.execute("DROP FUNCTION sss_append")
+    raw.execute("UPDATE sss_meta SET value = '0' WHERE key = 'append_function'")
+    with EventStore(url) as es:
+        assert backend(es).appends_direct
+        es.append(tick(), aggregate_id="a", expected_version=2)
+        assert es.verify().ok
+    assert raw.execute("SELECT value FROM sss_meta WHERE key = 'append_function'").fetchone() != (
+        "0",
+    )
+
+
+def test_a_role_that_may_not_install_the_function_appends_the_general_way(
+    url: str, raw: psycopg.Connection[Any]
+) -> None:
+    with EventStore(url) as es:
+        es.append(tick(2), aggregate_id="a")
+    schema = raw.execute("SELECT current_schema()").fetchone()[0]  # type: ignore[index]
+    role = f"sss_writer_{uuid.uuid4().hex[:8]}"
+    raw.execute(f"CREATE ROLE {role} LOGIN")
+    try:
+        raw.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
+        raw.execute(f"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA {schema} TO {role}")
+        raw.execute("UPDATE sss_meta SET value = '0' WHERE key = 'append_function'")
+        parts = urllib.parse.urlsplit(url)
+        as_role = parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port or 5432}")
+        with EventStore(urllib.parse.urlunsplit(as_role)) as es:
+            assert not backend(es).appends_direct
+            (event,) = es.append(tick(), aggregate_id="a", expected_version=2)
+            assert event.version == 3 and es.verify().ok
+    finally:
+        raw.execute(f"DROP OWNED BY {role}")
+        raw.execute(f"DROP ROLE {role}")
+
+
 # -- locking -------------------------------------------------------------------
 
 

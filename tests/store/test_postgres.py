@@ -484,6 +484,43 @@ def test_a_connection_cut_between_appends_is_invisible(
         assert event.position == 3 and es.verify().ok
 
 
+def test_a_connection_cut_inside_the_append_statement_stores_the_batch_once(
+    url: str, raw: psycopg.Connection[Any]
+) -> None:
+    """The server rolls back the statement it was running; the store sends it
+    again on a fresh connection, and the event ids make that safe: the batch
+    is stored exactly once, whether or not the first attempt had committed."""
+    name = f"cut-{uuid.uuid4().hex[:8]}"
+    size = 20_000
+    with EventStore(f"{url}&application_name={name}", timeout=30.0) as es:
+        es.append(tick(2), aggregate_id="a")
+        batch = tick(size, pad="x" * 200)
+        done: list[Any] = []
+        writer = threading.Thread(
+            target=lambda: done.append(es.append(batch, aggregate_id="a", expected_version=2))
+        )
+        writer.start()
+        killed = 0
+
+        def running() -> bool:
+            nonlocal killed
+            killed = raw.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                "WHERE application_name = %s AND state = 'active' AND query LIKE %s",
+                (name, "%sss_append%"),
+            ).fetchone()[0]  # type: ignore[index]
+            return killed > 0
+
+        wait_until(running, "the append statement to run")
+        writer.join(timeout=60)
+        assert killed == 1 and len(done) == 1, "the append did not come back"
+        recorded = done[0]
+        assert [e.position for e in recorded] == list(range(3, size + 3))
+        assert es.head() == size + 2 and es.aggregate("a").version == size + 2
+        assert raw.execute("SELECT count(*) FROM events").fetchone() == (size + 2,)
+        assert es.verify().ok
+
+
 def test_a_connection_cut_mid_transaction_stores_nothing(
     url: str, raw: psycopg.Connection[Any]
 ) -> None:

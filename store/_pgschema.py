@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 import re
+import urllib.parse
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -128,38 +129,45 @@ LOCK_HEAD = "SELECT position, hash, recorded_at FROM sss_head FOR UPDATE"
 # One text parameter: dumping a Python list as an array costs far more.
 FIND_EVENTS = f"SELECT {COLUMNS} FROM events WHERE event_id = ANY(string_to_array(%s, ',')::uuid[])"
 AGGREGATE_VERSION = "SELECT aggregate_type, version FROM aggregates WHERE aggregate_id = %s"
-APPEND = (
-    "SELECT status, first_position, current_version, stored_type, recorded_text, hashes "
-    "FROM sss_append(%s::json, %s::text, %s::text, %s::bigint, %s::timestamptz, %s::text, "
-    "%s::text)"
-)
+APPEND_FUNCTION_NAME = "sss_append_1"
+"""The function's name carries its version: a release that changes it installs
+a new name beside the old one, so writers of both releases keep working."""
 
-APPEND_FUNCTION_VERSION = "4"
-"""Kept in ``sss_meta`` as ``append_function``: a store whose function is older
-gets the current one when it is next opened for writing."""
+
+def append_call(schema: str) -> sql.Composed:
+    """The statement that appends: the function of *this* schema, by name."""
+    return sql.SQL(
+        "SELECT status, first_position, current_version, stored_type, recorded_text, hashes "
+        "FROM {}.{}(%s::json, %s::text, %s::text, %s::bigint, %s::timestamptz, %s::text, "
+        "%s::text)"
+    ).format(sql.Identifier(schema), sql.Identifier(APPEND_FUNCTION_NAME))
+
 
 # A whole append in one statement, for PostgresBackend.append_direct. It
 # restates, on the server, the rules EventStore._append applies (the contract
 # suite runs every test through both): under the head row lock it refuses
 # nothing itself but reports what the caller must decide ('stored': the
 # event_id constraint found an id of the batch stored, take the general path;
-# 'type': the aggregate has another type;
-# 'conflict': the expected version does not match), clamps recorded_at so it
-# never decreases, builds the hash chain exactly as store.codec.chain_hash
-# does, and writes the rows, the aggregate's row, the head row and the NOTIFY.
+# 'type': the aggregate has another type; 'conflict': the expected version
+# does not match), clamps recorded_at so it never decreases, builds the hash
+# chain exactly as store.codec.chain_hash does, and writes the rows, the
+# aggregate's row, the head row and the NOTIFY.
 # The body of each hash is the canonical JSON array
 #   [position, event_id, aggregate_id, aggregate_type, version, <middle>,
 #    occurred_at, recorded_at]
 # where <middle> (type, schema_version, data_hash, metadata) comes from the
 # client (store.codec.chain_middle) and names are encoded with to_json, which
 # escapes text exactly as the client's encoder does.
+# The function's search_path is fixed to its own schema (ensure_append_function
+# checks it on every open, so a renamed schema gets it corrected): whoever calls
+# it, it writes only into the store it belongs to.
 APPEND_FUNCTION = """
-CREATE FUNCTION sss_append(
+CREATE OR REPLACE FUNCTION {schema}.{name}(
     p_rows json, p_aggregate_id text, p_aggregate_type text, p_expected bigint,
     p_recorded timestamptz, p_recorded_text text, p_channel text,
     OUT status text, OUT first_position bigint, OUT current_version bigint,
     OUT stored_type text, OUT recorded_text text, OUT hashes text[])
-LANGUAGE plpgsql SET search_path FROM CURRENT AS $fn$
+LANGUAGE plpgsql SET search_path = {schema}, pg_temp AS $fn$
 DECLARE
     head_position bigint;
     head_recorded timestamptz;
@@ -218,7 +226,7 @@ BEGIN
     END IF;
     id_json := coalesce(to_json(p_aggregate_id)::text, 'null');
     type_json := coalesce(to_json(stored_type)::text, 'null');
-    hashes := '{}';
+    hashes := '{{}}';
     FOR r IN SELECT x.e, x.o, x.x
              FROM ROWS FROM (json_to_recordset(p_rows) AS (e text, o text, x text))
                   WITH ORDINALITY AS x(e, o, x, i)
@@ -241,10 +249,11 @@ BEGIN
             SELECT head_position + x.i, x.e::uuid, p_aggregate_id, stored_type,
                    CASE WHEN p_aggregate_id IS NULL THEN NULL ELSE current_version + x.i END,
                    x.t, x.sv, x.d::json, x.m::json, coalesce(x.o::timestamptz, recorded),
-                   recorded, x.dh, hashes[x.i]
+                   recorded, x.dh, x.h
             FROM ROWS FROM (json_to_recordset(p_rows) AS (e text, t text, sv bigint, d text,
-                                                          m text, o text, dh text))
-                 WITH ORDINALITY AS x(e, t, sv, d, m, o, dh, i);
+                                                          m text, o text, dh text),
+                            unnest(hashes))
+                 WITH ORDINALITY AS x(e, t, sv, d, m, o, dh, h, i);
     EXCEPTION WHEN unique_violation THEN
         -- The event_id constraint is the idempotency check: one of these
         -- events is stored, and the general path decides what that means.
@@ -272,7 +281,8 @@ END $fn$;
 
 
 def redact(url: str) -> str:
-    """The URL without its password, for messages."""
+    """The URL without its password, for messages; it keeps the schema a
+    ``search_path`` option picks, so two stores in one database differ."""
     try:
         params = conninfo_to_dict(url)
     except psycopg.Error:
@@ -280,7 +290,20 @@ def redact(url: str) -> str:
     host = params.get("host") or "localhost"
     port = params.get("port") or "5432"
     user = f"{params['user']}@" if params.get("user") else ""
-    return f"postgresql://{user}{host}:{port}/{params.get('dbname') or ''}"
+    shown = f"postgresql://{user}{host}:{port}/{params.get('dbname') or ''}"
+    schema = search_path_schema(str(params.get("options") or ""))
+    if schema:
+        shown += "?options=" + urllib.parse.quote(f"-csearch_path={schema}", safe="-")
+    return shown
+
+
+def search_path_schema(options: str) -> str | None:
+    """The first schema of a ``-c search_path=...`` in libpq ``options``."""
+    found = re.search(r"search_path\s*=\s*([^\s]+)", options)
+    if not found:
+        return None
+    first = found.group(1).split(",")[0].strip().strip('"')
+    return first or None
 
 
 def _key(detail: str | None) -> list[str]:
@@ -414,31 +437,35 @@ def ensure_schema(conn: Conn, display: str, readonly: bool) -> tuple[str, str, i
     return schema, database, version
 
 
-def ensure_append_function(conn: Conn, display: str) -> bool:
-    """Install or update ``sss_append`` when the store's copy is missing or
-    older; False when this role may not (the general append path still works)."""
-    current = conn.execute("SELECT value FROM sss_meta WHERE key = 'append_function'").fetchone()
-    if current is not None and current[0] == APPEND_FUNCTION_VERSION:
+def ensure_append_function(conn: Conn, schema: str) -> bool:
+    """Install the append function in the store's schema when it is missing
+    or its ``search_path`` is not this schema (the schema was renamed);
+    False when it cannot be (a role without the right, a read-only server):
+    the general append path then does all appends."""
+    if _append_function_ok(conn, schema):
         return True
     try:
         with conn.transaction():
             # Concurrent CREATE OR REPLACE of one function fails; take turns.
-            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(current_schema(), 1))")
-            current = conn.execute(
-                "SELECT value FROM sss_meta WHERE key = 'append_function'"
-            ).fetchone()
-            if current is None or current[0] != APPEND_FUNCTION_VERSION:
-                # Dropped first: a newer function may return other columns.
-                conn.execute("DROP FUNCTION IF EXISTS sss_append")
-                conn.execute(APPEND_FUNCTION)
-                conn.execute(
-                    "INSERT INTO sss_meta VALUES ('append_function', %s) "
-                    "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                    (APPEND_FUNCTION_VERSION,),
-                )
-    except pgerrors.InsufficientPrivilege:
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 1))", (schema,))
+            if not _append_function_ok(conn, schema):
+                quoted = sql.Identifier(schema).as_string(conn)
+                name = sql.Identifier(APPEND_FUNCTION_NAME).as_string(conn)
+                conn.execute(APPEND_FUNCTION.format(schema=quoted, name=name).encode())
+    except (pgerrors.InsufficientPrivilege, pgerrors.ReadOnlySqlTransaction):
         return False
     return True
+
+
+def _append_function_ok(conn: Conn, schema: str) -> bool:
+    """The function is there, with this schema as its search_path."""
+    row = conn.execute(
+        "SELECT p.proconfig @> ARRAY['search_path=' || quote_ident(n.nspname) || ', pg_temp'] "
+        "FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+        "WHERE n.nspname = %s AND p.proname = %s",
+        (schema, APPEND_FUNCTION_NAME),
+    ).fetchone()
+    return bool(row and row[0])
 
 
 def _check_tables(conn: Conn, schema: str, display: str) -> bool:

@@ -125,6 +125,11 @@ class WriteTransaction(abc.ABC):
     def save_snapshot(self, snapshot: Snapshot, fingerprint: str, created_at: str) -> None:
         """Store a snapshot (replacing one with the same key)."""
 
+    def flush(self) -> None:
+        """Send whatever the backend holds back (to travel with COMMIT), so
+        that its errors surface here. The default holds nothing back."""
+        return None
+
 
 class Backend(abc.ABC):
     """A database holding one event store.

@@ -289,8 +289,10 @@ class EventStore:
             raise ValidationError(
                 f"expected_version must be an int, ANY or NO_STREAM, not {expected_version!r}"
             )
-        if isinstance(expected_version, int) and expected_version < 0:
-            raise ValidationError(f"expected_version must be >= 0, not {expected_version}")
+        if isinstance(expected_version, int) and not 0 <= expected_version <= MAX_INT:
+            raise ValidationError(
+                f"expected_version must be between 0 and {MAX_INT}, not {expected_version}"
+            )
         if aggregate_id is None:
             if expected_version is not ANY:
                 raise ValidationError("expected_version needs an aggregate_id")
@@ -414,9 +416,18 @@ class EventStore:
             every = self.snapshot_every
             due = range((current // every + 1) * every, current + len(batch) + 1, every)
             if due:
-                with self._backend.write() as tx:
-                    for version in due:
-                        self._take_snapshot(tx, aggregate_id, version, recorded_text)
+                # The events are committed: a snapshot that cannot be written
+                # now (a cache) must not turn the append into an error.
+                try:
+                    with self._backend.write() as tx:
+                        for version in due:
+                            self._take_snapshot(tx, aggregate_id, version, recorded_text)
+                except StoreError as e:
+                    warnings.warn(
+                        f"no snapshot of {aggregate_id} at version {due[-1]}: {e}",
+                        RuntimeWarning,
+                        stacklevel=3,
+                    )
         return [self._upcast(event) for event in recorded]
 
     def _append(
@@ -541,6 +552,8 @@ class EventStore:
             )
         tx.insert(rows, info)
         if info is not None and self.snapshot_every:
+            # The insert's own errors must not be taken for a snapshot's.
+            tx.flush()
             every = self.snapshot_every
             for version in range((current // every + 1) * every, info.version + 1, every):
                 self._take_snapshot(tx, aggregate_id, version, recorded_text)  # type: ignore[arg-type]

@@ -22,11 +22,12 @@ Gapless positions in commit order:
     ``event_id`` and ``(aggregate_id, version)`` back this up for anything that
     writes around the lock.
 
-    A plain append runs as one statement, ``sss_append`` (a PL/pgSQL function
-    installed with the schema, see :mod:`store._pgschema`), in a transaction
-    of its own: the server takes the lock, checks the aggregate's type and
-    version, builds the chain, writes and commits, and the lock is never held
-    across a round trip or while a client process waits for a CPU. That is
+    A plain append runs as one statement, ``sss_append_1`` (a PL/pgSQL
+    function installed in the store's schema, see :mod:`store._pgschema`), in
+    a transaction of its own: the server takes the lock, checks the
+    aggregate's type and version, builds the chain, writes and commits, and
+    the lock is never held across a round trip or while a client process
+    waits for a CPU. That is
     what lets many writers add up to more than one. The client sends each
     event's text and the part of its hash body that needs no head
     (:func:`store.codec.chain_middle`); the client-side verifier checks what
@@ -74,13 +75,13 @@ from typing import Any, TypeVar
 
 import orjson
 import psycopg
-from psycopg import sql
+from psycopg import errors as pgerrors
+from psycopg import pq, sql
 from psycopg_pool import ConnectionPool
 
 from ._pgschema import (
     AGGREGATE_COLUMNS,
     AGGREGATE_VERSION,
-    APPEND,
     CHAIN_COLUMNS,
     COLUMNS,
     FIND_EVENTS,
@@ -89,6 +90,7 @@ from ._pgschema import (
     ROW_KEYS,
     UPSERT_AGGREGATE,
     Conn,
+    append_call,
     connection_info,
     ensure_append_function,
     ensure_schema,
@@ -107,7 +109,7 @@ from .backend import (
     WriteTransaction,
 )
 from .codec import encode_object, format_time, loads, loads_stored, parse_time
-from .errors import CorruptStoreError, ReadOnlyError, ValidationError
+from .errors import CorruptStoreError, ReadOnlyError, StoreError, ValidationError
 from .models import AggregateInfo, RecordedEvent
 
 __all__ = ["PostgresBackend", "redact"]
@@ -233,6 +235,9 @@ class _PostgresWrite(WriteTransaction):
         if parts:
             self.backend._deferred = (f"WITH {', '.join(parts)} {tail}", params)
 
+    def flush(self) -> None:
+        self.backend._flush()
+
     def save_snapshot(self, snapshot: Snapshot, fingerprint: str, created_at: str) -> None:
         self.backend._flush()
         with translated(self.backend.display):
@@ -282,6 +287,9 @@ class PostgresBackend(Backend):
         # The statement finishing an insert (aggregate row, head row, NOTIFY),
         # held back to travel with COMMIT: one round trip less under the lock.
         self._deferred: tuple[str, list[Any]] | None = None
+        # The error of a held-back statement, which fails the transaction even
+        # when the caller caught it.
+        self._failed: BaseException | None = None
         self._listener: Conn | None = None
         self._listen_lock = threading.Lock()
         self._closed = False
@@ -295,8 +303,9 @@ class PostgresBackend(Backend):
                 )
                 # Appends made by one server call (append_direct), when this
                 # role may install the function.
-                self.appends_direct = not readonly and ensure_append_function(conn, self.display)
+                self.appends_direct = not readonly and ensure_append_function(conn, self.schema)
             self.channel = "sss_" + hashlib.sha256(self.schema.encode()).hexdigest()[:24]
+            self._append_sql = append_call(self.schema)
             self._pool: ConnectionPool[Conn] = ConnectionPool(
                 self.conninfo,
                 kwargs={"autocommit": True},
@@ -323,8 +332,13 @@ class PostgresBackend(Backend):
         if self._deferred is not None and self._conn is not None:
             statement, params = self._deferred
             self._deferred = None
-            with translated(self.display):
-                self._conn.execute(statement, params)
+            try:
+                with translated(self.display):
+                    self._conn.execute(statement, params)
+            except BaseException as e:
+                # Whoever catches this, the transaction cannot commit now.
+                self._failed = e
+                raise
 
     def _run(self, fn: Callable[[Conn], T]) -> T:
         """Run a read on the write transaction's connection, or on a pooled one.
@@ -385,6 +399,7 @@ class PostgresBackend(Backend):
                 with translated(self.display):
                     conn.execute(f"ROLLBACK TO SAVEPOINT {name}")
                     conn.execute(f"RELEASE SAVEPOINT {name}")
+                self._failed = None  # the failure went with the savepoint
                 # A lock taken inside the savepoint went with it; take it afresh.
                 self._head = None
                 raise
@@ -398,8 +413,15 @@ class PostgresBackend(Backend):
         with translated(self.display):
             conn = self._begin()
         self._conn, self._depth, self._head, self._deferred = conn, 1, None, None
+        self._failed = None
         try:
             yield _PostgresWrite(self, conn)
+            if self._failed is not None:
+                raise self._failed
+            if conn.info.transaction_status == pq.TransactionStatus.INERROR:
+                raise StoreError(
+                    f"{self.display}: a statement of this write failed; nothing was stored"
+                )
             deferred, self._deferred = self._deferred, None
             with translated(self.display):
                 if deferred is None:
@@ -416,6 +438,7 @@ class PostgresBackend(Backend):
             raise
         finally:
             self._conn, self._depth, self._head, self._deferred = None, 0, None, None
+            self._failed = None
             self._pool.putconn(conn)
 
     def append_direct(
@@ -426,17 +449,26 @@ class PostgresBackend(Backend):
         expected: int | None,
         recorded_at: str,
     ) -> DirectResult | None:
-        """The whole append as one statement, ``sss_append`` (in
+        """The whole append as one statement (the ``sss_append_*`` function of
         :mod:`store._pgschema`), in its own transaction: the head row lock is
         held only while the server runs it and commits, never across a round
-        trip or while the client computes. Inside an open write transaction
-        this declines (None), and so does a store whose role could not
-        install the function.
+        trip or while the client computes.
+
+        Declines (None, the general path takes the append): inside an open
+        write transaction; on a store whose role could not install the
+        function; for names holding NUL, which PostgreSQL text cannot hold
+        (the general path decides which error comes first); and when the
+        function turns out to be missing, not executable, or being replaced
+        by another session: the failed call wrote nothing.
 
         A connection found dead is replaced and the call sent again: should
         the first attempt have committed, the event ids are stored and the
         retry declines, so the general path returns the stored events."""
         if not self.appends_direct or self._conn is not None:
+            return None
+        if "\x00" in (aggregate_id or "") or "\x00" in (aggregate_type or ""):
+            return None
+        if any("\x00" in r[1] for r in rows):
             return None
         try:
             keys = ("e", "t", "sv", "d", "m", "o", "dh", "x")
@@ -452,9 +484,21 @@ class PostgresBackend(Backend):
             recorded_at,
             self.channel,
         )
-        row = self._run(lambda conn: conn.execute(APPEND, params).fetchone())
+
+        def call(conn: Conn) -> tuple[Any, ...] | psycopg.Error | None:
+            try:
+                return conn.execute(self._append_sql, params).fetchone()
+            except (pgerrors.UndefinedFunction, pgerrors.InsufficientPrivilege) as e:
+                self.appends_direct = False  # until the store is opened again
+                return e
+            except pgerrors.InternalError_ as e:  # the function is being replaced
+                return e
+
+        row = self._run(call)
         if row is None:  # pragma: no cover - the function always returns a row
-            raise CorruptStoreError(f"{self.display}: sss_append returned nothing")
+            raise CorruptStoreError(f"{self.display}: the append function returned nothing")
+        if isinstance(row, psycopg.Error):
+            return None
         status, first, version, stored_type, recorded, hashes = row
         if status == "stored":
             return None

@@ -354,7 +354,7 @@ def generate(
     es, owned = _open(target, clock)
     try:
         if es.head():
-            raise ValueError(f"{es.path} already holds events; demo data needs an empty store")
+            raise ValueError(f"{es.label} already holds events; demo data needs an empty store")
         sim = Simulation(es, events, seed, clock if owned else None)
         _demo_orders.start(sim)
         sim.run()

@@ -35,6 +35,7 @@ from store import (
     ReadOnlyError,
     StoreError,
 )
+from store._pgschema import APPEND_FUNCTION_NAME
 from store.backend import Query
 from store.codec import canonical, encode_object, format_time
 from store.postgres import PostgresBackend
@@ -325,20 +326,38 @@ def test_clock_order_differs_from_lock_order(url: str) -> None:
         assert b.verify().ok
 
 
-def test_an_older_store_gets_the_current_append_function(
+def test_a_missing_or_misplaced_append_function_is_put_right(
     url: str, raw: psycopg.Connection[Any]
 ) -> None:
+    """Dropped, or left pointing at another schema by a rename: the next open
+    installs it again, and a store open meanwhile falls back, storing once."""
     with EventStore(url) as es:
         es.append(tick(2), aggregate_id="a")
-    raw.execute("DROP FUNCTION sss_append")
-    raw.execute("UPDATE sss_meta SET value = '0' WHERE key = 'append_function'")
+        raw.execute(f"DROP FUNCTION {APPEND_FUNCTION_NAME}")
+        (event,) = es.append(tick(), aggregate_id="a", expected_version=2)
+        assert event.version == 3 and not backend(es).appends_direct
     with EventStore(url) as es:
         assert backend(es).appends_direct
-        es.append(tick(), aggregate_id="a", expected_version=2)
-        assert es.verify().ok
-    assert raw.execute("SELECT value FROM sss_meta WHERE key = 'append_function'").fetchone() != (
-        "0",
-    )
+        assert es.append(tick(), aggregate_id="a", expected_version=3)[0].version == 4
+    schema = raw.execute("SELECT current_schema()").fetchone()[0]  # type: ignore[index]
+    renamed = f"{schema}_renamed"
+    raw.execute(f"ALTER SCHEMA {schema} RENAME TO {renamed}")
+    try:
+        with EventStore(with_schema(url, renamed)) as es:
+            assert backend(es).appends_direct
+            assert es.append(tick(), aggregate_id="a", expected_version=4)[0].position == 5
+            assert es.verify().ok
+        # A new store under the old name gets none of the renamed store's appends.
+        with EventStore(url) as fresh:
+            assert fresh.head() == 0
+            fresh.append(tick(), aggregate_id="b")
+        with EventStore(with_schema(url, renamed)) as es:
+            es.append(tick(), aggregate_id="a", expected_version=5)
+            assert es.head() == 6 and es.verify().ok
+        with EventStore(url) as fresh:
+            assert fresh.head() == 1
+    finally:
+        drop_schema(renamed)
 
 
 def test_a_role_that_may_not_install_the_function_appends_the_general_way(
@@ -352,7 +371,7 @@ def test_a_role_that_may_not_install_the_function_appends_the_general_way(
     try:
         raw.execute(f"GRANT USAGE ON SCHEMA {schema} TO {role}")
         raw.execute(f"GRANT SELECT, INSERT, UPDATE ON ALL TABLES IN SCHEMA {schema} TO {role}")
-        raw.execute("UPDATE sss_meta SET value = '0' WHERE key = 'append_function'")
+        raw.execute(f"DROP FUNCTION {APPEND_FUNCTION_NAME}")
         parts = urllib.parse.urlsplit(url)
         as_role = parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port or 5432}")
         with EventStore(urllib.parse.urlunsplit(as_role)) as es:
@@ -362,6 +381,47 @@ def test_a_role_that_may_not_install_the_function_appends_the_general_way(
     finally:
         raw.execute(f"DROP OWNED BY {role}")
         raw.execute(f"DROP ROLE {role}")
+
+
+def test_opening_for_writes_on_a_read_only_server_fails_only_at_the_write(
+    url: str, raw: psycopg.Connection[Any]
+) -> None:
+    with EventStore(url) as es:
+        es.append(tick(), aggregate_id="a")
+    raw.execute(f"DROP FUNCTION {APPEND_FUNCTION_NAME}")
+    read_only = url.replace("options=", "options=-cdefault_transaction_read_only%3Don%20")
+    with EventStore(read_only) as es:
+        assert es.head() == 1 and not backend(es).appends_direct
+        with pytest.raises(ReadOnlyError):
+            es.append(tick(), aggregate_id="a")
+        assert es.head() == 1
+
+
+def test_nul_in_a_type_keeps_the_general_paths_order_of_errors(url: str) -> None:
+    with EventStore(url) as es:
+        es.append(tick(), aggregate_id="a")
+        with pytest.raises(ConcurrencyError):
+            es.append([NewEvent("T\x00")], aggregate_id="a", expected_version=0)
+        with pytest.raises(StoreError, match="NUL"):
+            es.append([NewEvent("T\x00")], aggregate_id="a", expected_version=1)
+        assert es.head() == 1
+
+
+def test_a_write_that_failed_on_the_server_never_reports_success(url: str) -> None:
+    """A snapshot taken inside the append sends the held-back insert; if the
+    server refuses it, the append raises instead of returning events that a
+    rolled-back transaction does not hold."""
+    with EventStore(url, snapshot_every=1) as es:
+        backend(es).appends_direct = False
+        with pytest.raises(StoreError, match="NUL"):
+            es.append([NewEvent("T\x00")], aggregate_id="a")
+        assert es.head() == 0
+        with pytest.raises(StoreError, match="NUL"), es.transaction():
+            es.append(tick(), aggregate_id="b")
+            es.append([NewEvent("T\x00")], aggregate_id="a")
+        assert es.head() == 0
+        (event,) = es.append(tick(), aggregate_id="a")
+        assert event.position == 1 and es.verify().ok
 
 
 # -- locking -------------------------------------------------------------------

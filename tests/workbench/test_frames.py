@@ -79,8 +79,8 @@ def test_events_have_proper_dtypes_and_values(es: EventStore) -> None:
     assert df["position"].dtype == "int64"
     assert df["schema_version"].dtype == "int64"
     assert df["version"].dtype == "Int64"
-    assert str(df["recorded_at"].dtype) == "datetime64[ns, UTC]"
-    assert str(df["occurred_at"].dtype) == "datetime64[ns, UTC]"
+    assert str(df["recorded_at"].dtype) == "datetime64[us, UTC]"
+    assert str(df["occurred_at"].dtype) == "datetime64[us, UTC]"
     for name in ("type", "aggregate_type", "actor"):
         assert isinstance(df[name].dtype, pd.CategoricalDtype), name
     stored = list(es.read())
@@ -166,7 +166,7 @@ def test_mixed_types_across_load_chunks(tmp_path: Path, monkeypatch: pytest.Monk
 def test_empty_selection_keeps_the_columns_and_dtypes(es: EventStore) -> None:
     df = frames.events(es, types=["NoSuchType"])
     assert df.empty and list(df.columns) == list(frames.EVENT_COLUMNS)
-    assert str(df["recorded_at"].dtype) == "datetime64[ns, UTC]"
+    assert str(df["recorded_at"].dtype) == "datetime64[us, UTC]"
     assert df["version"].dtype == "Int64"
     assert frames.events(es, types=["NoSuchType"], flatten=True).empty
 
@@ -177,7 +177,7 @@ def test_iter_events_chunks_add_up_to_events(es: EventStore) -> None:
     whole = frames.events(es)
     assert pd.concat(chunks)["position"].tolist() == whole["position"].tolist()
     assert chunks[1]["position"].tolist() == [5, 6]
-    assert str(chunks[1]["recorded_at"].dtype) == "datetime64[ns, UTC]"
+    assert str(chunks[1]["recorded_at"].dtype) == "datetime64[us, UTC]"
     with pytest.raises(ValueError, match="chunksize"):
         next(frames.iter_events(es, chunksize=0))
 
@@ -204,7 +204,7 @@ def test_states_one_row_per_version(es: EventStore) -> None:
         assert row.state == es.state_at("order-1", version=row.version).state
     assert df["state.address.zip"].tolist() == ["1000", "1000", "2000"]
     assert df["state.total"].tolist()[:2] == [30, 30] and pd.isna(df["state.total"].iloc[2])
-    assert str(df["recorded_at"].dtype) == "datetime64[ns, UTC]"
+    assert str(df["recorded_at"].dtype) == "datetime64[us, UTC]"
     assert list(frames.states(es, "order-1", flatten=False).columns)[-1] == "state"
 
 
@@ -212,7 +212,7 @@ def test_changes_of_one_aggregate(es: EventStore) -> None:
     df = frames.changes(es, aggregate_id="order-1")
     assert list(df.columns) == list(frames.CHANGE_COLUMNS)
     assert df["position"].dtype == "int64" and df["version"].dtype == "int64"
-    assert str(df["recorded_at"].dtype) == "datetime64[ns, UTC]"
+    assert str(df["recorded_at"].dtype) == "datetime64[us, UTC]"
     assert isinstance(df["type"].dtype, pd.CategoricalDtype)
     assert frames.changes(es, aggregate_type="Nothing").empty
     last = df[df["version"] == 3].set_index("path")
@@ -264,7 +264,7 @@ def test_as_of_is_every_aggregate_at_a_moment(es: EventStore) -> None:
     assert then["version"].tolist() == [2]
     assert then["state"].iloc[0] == es.state_at("order-1", at=recorded[2]).state
     assert then["state.address.zip"].tolist() == ["1000"]
-    assert str(then["updated_at"].dtype) == "datetime64[ns, UTC]"
+    assert str(then["updated_at"].dtype) == "datetime64[us, UTC]"
     assert frames.as_of(es, "Order", datetime(2000, 1, 1, tzinfo=UTC)).empty
     everything = frames.as_of(es, None, datetime.now(UTC))
     assert set(everything["aggregate_id"]) == {"order-1", "order-2", "cust-1"}

@@ -9,6 +9,8 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
+from workbench.locations import is_url
+
 from .common import CliError, add_reducer_arguments, load_user_object
 
 
@@ -67,7 +69,15 @@ def run_demo(args: argparse.Namespace) -> int:
 
     if args.events < 1:
         raise CliError("--events must be at least 1")
-    if args.path != ":memory:" and os.path.exists(args.path):
+    if is_url(args.path):
+        if _server_store_holds_events(args.path):
+            if args.force:
+                raise CliError(
+                    f"{_label(args.path)} holds events, and --force does not delete a "
+                    "server store; drop its schema or give the demo another one"
+                )
+            return _reopen_demo(args)
+    elif args.path != ":memory:" and os.path.exists(args.path):
         if not args.force:
             # Running the demo again shows the store it built before.
             return _reopen_demo(args)
@@ -78,10 +88,31 @@ def run_demo(args: argparse.Namespace) -> int:
         return 0
     run = _tui_run()
     if run is None:
-        sys.stdout.write(f"the TUI is not available; browse it with: sss events {args.path}\n")
+        sys.stdout.write(
+            f"the TUI is not available; browse it with: sss events {_label(args.path)}\n"
+        )
         return 0
     sys.stdout.flush()
     return int(run(args.path, readonly=True) or 0)
+
+
+def _label(location: str) -> str:
+    """The location as messages show it (a URL without its password)."""
+    if not is_url(location):
+        return location
+    from store._pgschema import redact
+
+    return redact(location)
+
+
+def _server_store_holds_events(location: str) -> bool:
+    from store import EventStore, NotFoundError
+
+    try:
+        with EventStore(location, readonly=True) as es:
+            return es.head() > 0
+    except NotFoundError:  # no schema or no tables yet: the demo builds them
+        return False
 
 
 def _reopen_demo(args: argparse.Namespace) -> int:
@@ -96,12 +127,16 @@ def _reopen_demo(args: argparse.Namespace) -> int:
         ) from e
     if not events:
         raise CliError(f"{args.path} exists but holds no events; use --force to replace it")
-    sys.stdout.write(f"{args.path} exists ({events} events): opening it; --force builds it anew\n")
+    name = _label(args.path)
+    again = "" if is_url(args.path) else "; --force builds it anew"
+    sys.stdout.write(f"{name} exists ({events} events): opening it{again}\n")
     if args.no_open:
         return 0
     run = _tui_run()
     if run is None:
-        sys.stdout.write(f"the TUI is not available; browse it with: sss events {args.path}\n")
+        sys.stdout.write(
+            f"the TUI is not available; browse it with: sss events {_label(args.path)}\n"
+        )
         return 0
     sys.stdout.flush()
     return int(run(args.path, readonly=True) or 0)
@@ -110,7 +145,7 @@ def _reopen_demo(args: argparse.Namespace) -> int:
 def run_open(args: argparse.Namespace) -> int:
     reducers = load_user_object(args.reducers, "--reducers")
     upcasters = load_user_object(args.upcasters, "--upcasters")
-    if not args.write and not os.path.exists(args.path):
+    if not args.write and not is_url(args.path) and not os.path.exists(args.path):
         raise CliError(f"no event store at {args.path}: the file does not exist")
     run = _tui_run()
     if run is None:

@@ -123,7 +123,7 @@ def run_replay(args: argparse.Namespace) -> int:
         try:
             info = es.aggregate(args.aggregate)
         except NotFoundError:
-            raise CliError(f"no aggregate {args.aggregate!r} in {args.path}") from None
+            raise CliError(f"no aggregate {args.aggregate!r} in {es.label}") from None
         if args.version is not None and args.version > info.version:
             raise CliError(
                 f"{args.aggregate} has {info.version} versions; --version {args.version} "

@@ -22,6 +22,7 @@ from store import (
     NewEvent,
     StoreError,
 )
+from workbench.locations import is_url
 
 from .common import CliError, dumps, open_store, parse_time
 
@@ -417,10 +418,11 @@ def _remove_store_files(path: str) -> None:
 
 def run_import(args: argparse.Namespace) -> int:
     source = _open_input(args.file)
-    created = args.path != ":memory:" and not os.path.exists(args.path)
+    created = args.path != ":memory:" and not is_url(args.path) and not os.path.exists(args.path)
     try:
         try:
             with open_store(args.path, write=True) as es:
+                label = es.label
                 result = import_events(es, source)
         except BaseException:
             # A failed import into a store it created leaves no empty store behind.
@@ -435,7 +437,7 @@ def run_import(args: argparse.Namespace) -> int:
     if result.total == 0:
         sys.stdout.write(f"nothing to import: {args.file} has no events\n")
         return 0
-    message = f"imported {result.new} events into {args.path}"
+    message = f"imported {result.new} events into {label}"
     if result.new:
         message += f" (positions {result.first_position}-{result.last_position})"
     skipped = result.total - result.new

@@ -10,7 +10,8 @@ read-only for the call. Pass an ``EventStore`` to use your own reducers or
 upcasters: everything here replays with the store's.
 
 Dtypes: positions are ``int64``; ``version`` is nullable ``Int64`` (system
-events have none); times are ``datetime64[ns, UTC]``; event types, aggregate
+events have none); times are ``datetime64[us, UTC]`` (the store's own
+resolution, and wide enough for any year it accepts); event types, aggregate
 types and actors are categoricals; other text is pandas' ``str``. ``actor``,
 ``correlation_id`` and ``causation_id`` are columns of their own. The payloads
 ``data`` and ``metadata`` are their JSON text, exactly as stored: payload shapes
@@ -272,7 +273,7 @@ def _state_columns(frame: pd.DataFrame, state: list[dict[str, Any]], flatten: bo
     try:
         array = pa.chunked_array([payload_array(state)])
         flat = pa.table(dict(flat_arrays("state", array)))
-        columns = flat.to_pandas(types_mapper=pandas_type, coerce_temporal_nanoseconds=True)
+        columns = flat.to_pandas(types_mapper=pandas_type, coerce_temporal_nanoseconds=False)
     except MixedTypes:
         columns = pd.json_normalize(state, sep=".").rename(columns=lambda c: f"state.{c}")
     columns.index = frame.index
@@ -282,7 +283,7 @@ def _state_columns(frame: pd.DataFrame, state: list[dict[str, Any]], flatten: bo
 def _typed(frame: pd.DataFrame, categorical: Sequence[str] = ("type", "actor")) -> pd.DataFrame:
     for name in frame.columns:
         if name in ("recorded_at", "occurred_at", "updated_at"):
-            frame[name] = pd.to_datetime(frame[name], utc=True).astype("datetime64[ns, UTC]")
+            frame[name] = pd.to_datetime(frame[name], utc=True).astype("datetime64[us, UTC]")
         elif name in categorical or name == "aggregate_type":
             frame[name] = frame[name].astype("category")
         elif name in ("position", "version"):

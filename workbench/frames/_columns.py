@@ -217,7 +217,7 @@ def pandas_type(arrow_type: pa.DataType) -> Any:
 
 
 def to_frame(table: pa.Table, objects: list[dict[str, Any]] | None) -> pd.DataFrame:
-    """The DataFrame: categoricals, UTC nanosecond times, payload fields last."""
+    """The DataFrame: categoricals, UTC microsecond times, payload fields last."""
     for name in _CATEGORICAL:
         index = table.schema.get_field_index(name)
         table = table.set_column(index, name, pc.dictionary_encode(table.column(name)))
@@ -228,7 +228,7 @@ def to_frame(table: pa.Table, objects: list[dict[str, Any]] | None) -> pd.DataFr
             table = table.append_column(name, array)
     frame = table.to_pandas(
         types_mapper=pandas_type,
-        coerce_temporal_nanoseconds=True,
+        coerce_temporal_nanoseconds=False,
         split_blocks=True,
         self_destruct=True,
     )

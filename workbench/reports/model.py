@@ -357,7 +357,7 @@ def build_report(
         head = es.head()
     generated = generated_at or datetime.now(UTC)
     scope = Scope(
-        store=es.path,
+        store=es.label,
         aggregate_id=aggregate_id,
         filters=dict(filters),
         generated_at=generated,

@@ -39,7 +39,9 @@ def open_store(
     """Open ``path`` for the TUI; raises StoreError with a one-line message."""
     from pathlib import Path
 
-    if path != ":memory:" and not readonly and not Path(path).exists():
+    from workbench.locations import is_url
+
+    if path != ":memory:" and not readonly and not is_url(path) and not Path(path).exists():
         # Read-write would silently create a new, empty store: say so instead.
         raise StoreError(f"no event store at {path}: the file does not exist")
     return EventStore(

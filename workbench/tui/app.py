@@ -19,6 +19,7 @@ from textual.widgets import DataTable, Footer, Header, Input, Static, Tree
 from textual.worker import Worker, WorkerState
 
 from store import EventStore, RecordedEvent, VerifyReport
+from workbench.locations import is_url, short_name
 
 from .commands import WorkbenchCommands
 from .dialogs import ExportDialog, FilterDialog, HelpScreen, PromptDialog
@@ -127,7 +128,10 @@ class WorkbenchApp(App[int]):
 
     @property
     def store_name(self) -> str:
-        """The store's file name (the full path is long and says little on screen)."""
+        """The store's file name (the full path is long and says little on
+        screen); for a server store, its database and schema."""
+        if is_url(self.store.path):
+            return f"postgresql:{short_name(self.store.path)}"
         return Path(self.store.path).name or self.store.path
 
     @property
@@ -359,7 +363,7 @@ class WorkbenchApp(App[int]):
 
     def _export_stem(self) -> str:
         stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-        return f"{Path(self.store.path).stem or 'events'}-export-{stamp}"
+        return f"{short_name(self.store.path)}-export-{stamp}"
 
     def action_export(self) -> None:
         formats = {"jsonl": "JSON Lines (every field)", "csv": "CSV (data and metadata as JSON)"}

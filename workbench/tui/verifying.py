@@ -2,31 +2,41 @@
 the screen needs (verify is pure-Python hashing over every event).
 
     python -m workbench.tui.verifying PATH   # prints the VerifyReport as JSON
+    SSS_VERIFY_LOCATION=URL python -m workbench.tui.verifying
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import asdict
 from pathlib import Path
 
 from store import EventStore, StoreError, VerifyReport
+from workbench.locations import is_url
 
 __all__ = ["verify_elsewhere"]
 
 
 def verify_elsewhere(es: EventStore) -> VerifyReport:
-    """``es.verify()``, run by a child process when the store is a file."""
-    path = Path(es.path)
-    if not path.is_file():
+    """``es.verify()``, run by a child process when the store is a file or a
+    server (a URL travels in the environment, never on a command line that
+    other users can list), so the store stays free for the screen."""
+    location = es.path
+    if is_url(location):
+        args, env = [], {**os.environ, _ENV: location}
+    elif Path(location).is_file():
+        args, env = [location], None
+    else:
         return es.verify()
     done = subprocess.run(
-        [sys.executable, "-m", "workbench.tui.verifying", str(path)],
+        [sys.executable, "-m", "workbench.tui.verifying", *args],
         capture_output=True,
         text=True,
         check=False,
+        env=env,
     )
     if done.returncode != 0:
         lines = (done.stderr or done.stdout).strip().splitlines()
@@ -34,12 +44,16 @@ def verify_elsewhere(es: EventStore) -> VerifyReport:
     return VerifyReport(**json.loads(done.stdout))
 
 
+_ENV = "SSS_VERIFY_LOCATION"
+
+
 def _main(argv: list[str]) -> int:
+    location = argv[0] if argv else os.environ.get(_ENV, "")
     try:
-        with EventStore(argv[0], readonly=True) as es:
+        with EventStore(location, readonly=True) as es:
             report = es.verify()
     except StoreError as error:
-        print(f"cannot verify {argv[0]}: {error}", file=sys.stderr)
+        print(f"cannot verify: {error}", file=sys.stderr)
         return 1
     print(json.dumps(asdict(report)))
     return 0

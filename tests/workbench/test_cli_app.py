@@ -223,3 +223,14 @@ def test_open_errors(capsys, tui: FakeTui, monkeypatch, tmp_path: Path) -> None:
     EventStore(str(path)).close()
     code, _, err = run(capsys, "open", path)
     assert_one_line_error(code, err, "TUI is not available")
+
+
+def test_short_names_for_titles_and_file_names() -> None:
+    from workbench.locations import is_url, short_name
+
+    url = "postgresql://me:pw@db.example:5432/shop?options=-csearch_path%3Dsales"
+    assert is_url(url) and is_url("postgres://h/db") and not is_url("shop.db")
+    assert short_name(url) == "shop.sales"
+    assert short_name("postgresql://me@db.example/shop") == "shop"
+    assert short_name("/data/shop.db") == "shop"
+    assert "pw" not in short_name(url)

@@ -221,6 +221,7 @@ def test_export_then_import_reproduces_the_log(capsys, store_path: Path, tmp_pat
 
 BAD_LINES = [
     ("{not json", 2, "not valid JSON"),
+    ('{"type": "A", "data":', 2, "not valid JSON: Expecting value at column 22"),
     ('["OrderPlaced"]', 2, "expected a JSON object"),
     ({"data": {"x": 1}}, 2, 'missing "type"'),
     ({"type": ""}, 2, '"type" must be a non-empty string'),

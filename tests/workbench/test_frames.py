@@ -119,6 +119,24 @@ def test_filters_are_those_of_read(es: EventStore) -> None:
         assert frames.events(es, **filters)["position"].tolist() == expected, filters
     text = recorded[2].isoformat()
     assert frames.events(es, since=text)["position"].tolist() == [3, 4, 5, 6]
+    # Times read as the command line reads them: a day with a zone, relative.
+    day = recorded[0].strftime("%Y-%m-%dZ")
+    assert len(frames.events(es, since=day)) == len(recorded)
+    assert frames.events(es, since="-1d").empty == (
+        recorded[-1] < datetime.now(UTC) - timedelta(days=1)
+    )
+    with pytest.raises(ValueError, match="not a time"):
+        frames.events(es, since="yesterday")
+
+
+def test_times_of_any_year_the_store_accepts_fit(tmp_path: Path) -> None:
+    path = str(tmp_path / "old.db")
+    with EventStore(path) as store:
+        store.append([NewEvent("Founded", {}, occurred_at=datetime(1, 1, 1, tzinfo=UTC))])
+        store.append([NewEvent("Far", {}, occurred_at=datetime(9999, 12, 31, tzinfo=UTC))])
+    df = frames.events(path)
+    assert df["occurred_at"].dt.year.tolist() == [1, 9999]
+    assert df.sss.activity(freq="D").to_numpy().sum() == 2
 
 
 def test_naive_times_are_refused(es: EventStore) -> None:

@@ -119,8 +119,10 @@ def test_a_target_with_events_is_refused_and_left_alone(tmp_path: Path) -> None:
         fill(es)
     with EventStore(target) as es:
         es.append([NewEvent("Mine", {})])
+    said: list[str] = []
     with pytest.raises(CliError, match="already holds 1 events"):
-        migrate(source, target)
+        migrate(source, target, said.append)
+    assert said == []  # refused before the source's verify, not after it
     with EventStore(target) as es:
         assert es.head() == 1 and es.verify().ok
     with pytest.raises(CliError, match="same store"):

@@ -19,7 +19,7 @@ import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from store import EventStore, VerifyReport
+from store import EventStore, NotFoundError, VerifyReport
 
 from .common import CliError
 
@@ -102,6 +102,13 @@ def migrate(
     if _same(source, target):
         raise CliError("SOURCE and TARGET are the same store")
     with EventStore(source, readonly=True) as src:
+        # Say at once that the target is taken, before a long verify; the
+        # copy checks again inside its transaction.
+        taken = _events_in(target)
+        if taken:
+            raise CliError(
+                f"{_shown(target)} already holds {taken} events; migrate into an empty store"
+            )
         say(f"verifying {_shown(source)} ...")
         checked = src.verify()
         if not checked.ok:
@@ -111,6 +118,17 @@ def migrate(
             )
         with EventStore(target) as dst:
             return _copy(src, dst, checked, _shown(target), say)
+
+
+def _events_in(location: str) -> int:
+    """How many events a store holds, 0 when there is none yet (nothing is created)."""
+    if "://" not in location and not os.path.exists(location):
+        return 0
+    try:
+        with EventStore(location, readonly=True) as es:
+            return es.head()
+    except NotFoundError:
+        return 0
 
 
 def _copy(

@@ -222,7 +222,7 @@ def parse_import_line(number: int, text: str) -> ImportLine:
     """Validate one JSON Lines record; errors name the line."""
     where = f"line {number}"
     try:
-        record = json.loads(text)
+        record = json.loads(text.rstrip("\r\n"))  # an error past the end is on this line
     except json.JSONDecodeError as e:
         raise CliError(f"{where}: not valid JSON: {e.msg} at column {e.colno}") from None
     if not isinstance(record, dict):

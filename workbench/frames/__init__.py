@@ -77,7 +77,8 @@ __all__ = [
 
 Source: TypeAlias = EventStore | str | os.PathLike[str]
 TimeLike: TypeAlias = datetime | str
-"""A datetime (a pandas Timestamp is one) or ISO-8601 text with a zone."""
+"""A datetime (a pandas Timestamp is one) or text: ISO-8601 with a zone, or
+relative to now such as ``"-30d"``."""
 
 CHANGE_COLUMNS: tuple[str, ...] = (
     "position",
@@ -109,17 +110,23 @@ def opened(source: Source) -> Iterator[EventStore]:
 
 
 def to_datetime(value: TimeLike | None, name: str = "time") -> datetime | None:
-    """A timezone-aware ``datetime`` from a datetime, Timestamp or ISO-8601 text.
+    """A timezone-aware ``datetime`` from a datetime, Timestamp or text, read
+    as the command line reads ``--since``: ISO-8601 with a zone, a day with a
+    zone (``"2024-10-01Z"``), ``"now"`` or relative to now (``"-30d"``).
 
     Naive values are refused, never guessed: write ``"2024-10-01T00:00Z"``.
     """
     if value is None:
         return None
     if isinstance(value, str):
+        # The command line's reading: ISO-8601 with a zone, a day with a zone
+        # (2024-10-01Z), "now", or relative to now (-2h, -30d).
+        from workbench.cli.common import CliError, parse_time
+
         try:
-            value = pd.Timestamp(value)
-        except ValueError as e:
-            raise ValueError(f"{name} {value!r} is not an ISO-8601 time") from e
+            return parse_time(value, name)
+        except CliError as e:
+            raise ValueError(str(e)) from None
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
     if not isinstance(value, datetime):

@@ -63,7 +63,7 @@ class WorkbenchApp(App[int]):
 
     # The footer shows the short description, the help screen the tooltip.
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("f1", "help", "Help", tooltip="This list of every key"),
+        Binding("f1,question_mark", "help", "Help", tooltip="This list of every key"),
         Binding("f", "filter", "Filter", tooltip="Edit the timeline filters (types, time, text…)"),
         Binding("x", "clear_filters", "Clear filters", tooltip="Drop every filter at once"),
         Binding("t", "toggle_tail", "Live tail", tooltip="Follow events other processes append"),
@@ -442,7 +442,10 @@ class WorkbenchApp(App[int]):
         mode = "read-only" if self.store.readonly else "read-write"
         banner = self.query_one("#banner", Static)
         if report.ok:
-            self.sub_title = f"{self.store_name} · {mode} · chain ✓ {report.checked:,} events"
+            # Through the head verified: events tailed in later are not covered.
+            self.sub_title = (
+                f"{self.store_name} · {mode} · chain ✓ through #{report.head_position:,}"
+            )
             banner.remove_class("shown")
             return
         self.sub_title = f"{self.store_name} · {mode} · CHAIN BROKEN"

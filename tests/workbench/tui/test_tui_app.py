@@ -38,7 +38,10 @@ async def test_opens_on_the_newest_event_with_its_detail(shop: Path) -> None:
         assert detail.event is not None and detail.event.position == head
         assert "order-5" in text_of(app.query_one("#detail-header", Static))
         assert app.verify_report is not None and app.verify_report.ok
-        assert "chain ✓" in app.sub_title and "read-only" in app.sub_title
+        assert (
+            f"chain ✓ through #{app.store.head():,}" in app.sub_title
+            and "read-only" in app.sub_title
+        )
         status = text_of(app.query_one("#timeline-status", Static))
         assert f"{head} matching" in status
 
@@ -324,6 +327,8 @@ async def test_help_lists_every_binding(shop: Path) -> None:
             assert name in described
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
+        await pilot.press("question_mark")  # where many look for help first
+        assert isinstance(app.screen, HelpScreen)
 
 
 async def test_command_palette_offers_every_action(shop: Path) -> None:

@@ -394,6 +394,7 @@ class PostgresBackend(Backend):
             self._depth += 1
             try:
                 yield _PostgresWrite(self, conn)
+                self._flush()  # its failure, too, goes with the savepoint
             except BaseException:
                 self._deferred = None
                 with translated(self.display):
@@ -404,7 +405,6 @@ class PostgresBackend(Backend):
                 self._head = None
                 raise
             else:
-                self._flush()
                 with translated(self.display):
                     conn.execute(f"RELEASE SAVEPOINT {name}")
             finally:

@@ -420,8 +420,15 @@ def test_a_write_that_failed_on_the_server_never_reports_success(url: str) -> No
             es.append(tick(), aggregate_id="b")
             es.append([NewEvent("T\x00")], aggregate_id="a")
         assert es.head() == 0
+        # Inside a transaction the failed append goes alone, as any failed append.
+        with es.transaction():
+            es.append(tick(), aggregate_id="b")
+            with pytest.raises(StoreError, match="NUL"):
+                es.append([NewEvent("T\x00")], aggregate_id="a")
+            es.append(tick(), aggregate_id="c")
+        assert [e.aggregate_id for e in es.read()] == ["b", "c"]
         (event,) = es.append(tick(), aggregate_id="a")
-        assert event.position == 1 and es.verify().ok
+        assert event.position == 3 and es.verify().ok
 
 
 # -- locking -------------------------------------------------------------------

@@ -5,6 +5,7 @@ Run from the repository root::
     .venv/bin/python benchmarks/tui_bench.py                    # 1,000,000 demo events
     .venv/bin/python benchmarks/tui_bench.py --events 100000 --runs 3
     .venv/bin/python benchmarks/tui_bench.py --store big.db     # an existing store
+    .venv/bin/python benchmarks/tui_bench.py --store 'postgresql://me@host/db?options=-csearch_path%3Dbig'
 
 Each run starts a fresh ``WorkbenchApp`` with ``App.run_test`` at 160x45 and
 measures, by polling the widgets every millisecond until the rows are in the
@@ -70,7 +71,7 @@ async def wait_until(predicate: Callable[[], bool], timeout: float = 60.0) -> fl
     return time.perf_counter() - started
 
 
-async def one_run(path: Path) -> dict[str, float]:
+async def one_run(path: Path | str) -> dict[str, float]:
     started = time.perf_counter()
     es = EventStore(str(path), readonly=True)
     head = es.head()
@@ -209,7 +210,7 @@ async def aggregate_run(path: Path) -> dict[str, float]:
     return timings
 
 
-def peer(path: Path) -> float:
+def peer(path: Path | str) -> float:
     started = time.perf_counter()
     with EventStore(str(path), readonly=True) as es:
         every = list(es.read())
@@ -221,7 +222,9 @@ def peer(path: Path) -> float:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--store", type=Path, help="an existing store instead of demo data")
+    parser.add_argument(
+        "--store", help="an existing store (a path or a postgresql:// URL) instead of demo data"
+    )
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--aggregate-events", type=int, default=100_000)
     parser.add_argument("--no-peer", action="store_true", help="skip reading the whole log")
@@ -229,8 +232,9 @@ def main(argv: list[str] | None = None) -> int:
     path = args.store or build(args.events)
     with EventStore(str(path), readonly=True) as es:
         head = es.head()
-    size = os.path.getsize(path) / 1e6
-    print(f"store {path} · {head:,} events · {size:,.0f} MB")
+        label = es.label
+        size = (es.info().get("events_size") or os.path.getsize(path)) / 1e6
+    print(f"store {label} · {head:,} events · {size:,.0f} MB")
     runs = [asyncio.run(one_run(path)) for _ in range(args.runs)]
     timeline_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     for snapshots in (True, False):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import threading
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,7 +19,7 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Footer, Header, Input, Static, Tree
 from textual.worker import Worker, WorkerState
 
-from store import EventStore, RecordedEvent, VerifyReport
+from store import EventStore, RecordedEvent, StoreError, VerifyReport
 from workbench.locations import is_url, short_name
 
 from .commands import WorkbenchCommands
@@ -105,6 +106,38 @@ class WorkbenchApp(App[int]):
         self.aggregate_type_counts: dict[str | None, int] = {}
         self.reports = _load_reports()
         self.last_export: tuple[str, int] | None = None
+        self._side: EventStore | None = None
+        self._side_lock = threading.Lock()
+
+    @property
+    def side_store(self) -> EventStore:
+        """A second, read-only handle on the same store for the long reads of
+        background workers (counts, the catalogue: a pass over the whole log on
+        a large store), so they never hold up the store the screen pages
+        through. An in-memory store has no second handle: it is the store."""
+        if self._side is not None:
+            return self._side
+        path = self.store.path
+        if not (is_url(path) or Path(path).is_file()):
+            return self.store
+        with self._side_lock:
+            if self._side is None:
+                try:
+                    self._side = EventStore(
+                        path,
+                        readonly=True,
+                        reducers=self.store.reducers,
+                        upcasters=self.store.upcasters,
+                    )
+                except StoreError:
+                    return self.store
+            return self._side
+
+    def on_unmount(self) -> None:
+        with self._side_lock:
+            side, self._side = self._side, None
+        if side is not None:
+            side.close()
 
     # -- layout ----------------------------------------------------------------
 
@@ -144,8 +177,8 @@ class WorkbenchApp(App[int]):
 
     @work(thread=True, group="catalogue", exit_on_error=False)
     def _load_catalogue(self) -> None:
-        event_types = self.store.event_types()
-        aggregate_types = self.store.aggregate_types()
+        event_types = self.side_store.event_types()
+        aggregate_types = self.side_store.aggregate_types()
         self.call_from_thread(self._set_catalogue, event_types, aggregate_types)
 
     def _set_catalogue(

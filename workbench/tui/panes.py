@@ -75,7 +75,8 @@ class AggregatesPane(Vertical, ReportWorkerErrors):
 
     @work(thread=True, exclusive=True, group="aggregates", exit_on_error=False)
     def load_types(self) -> None:
-        counts = self.store.aggregate_types()
+        app: WorkbenchApp = self.app  # type: ignore[assignment]
+        counts = app.side_store.aggregate_types()  # a pass over every aggregate
         self.app.call_from_thread(self._show_types, counts)
 
     def _show_types(self, counts: dict[str | None, int]) -> None:

@@ -494,7 +494,7 @@ class Timeline(Vertical, ReportWorkerErrors):
     def _count(self, filters: Filters) -> None:
         if filters.needs_scan:
             return
-        total = self.store.count(**filters.store_kwargs())
+        total = self._app.side_store.count(**filters.store_kwargs())
         self.app.call_from_thread(self._apply_count, filters, total)
 
     def _apply_count(self, filters: Filters, total: int) -> None:

@@ -48,6 +48,8 @@ _ENV = "SSS_VERIFY_LOCATION"
 
 
 def _main(argv: list[str]) -> int:
+    if hasattr(os, "nice"):
+        os.nice(10)  # background work: the screen's process comes first for the CPU
     location = argv[0] if argv else os.environ.get(_ENV, "")
     try:
         with EventStore(location, readonly=True) as es:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from textual.widgets import Input, Select, SelectionList, Static
 
-from store import EventStore
+from store import EventStore, StoreError
 from workbench.tui import run
 from workbench.tui import timeline as timeline_module
 from workbench.tui.app import WorkbenchApp
@@ -311,6 +311,20 @@ async def test_copy_puts_the_event_json_on_the_clipboard(shop: Path) -> None:
         copied = json.loads(app.clipboard)
         assert copied["position"] == app.store.head()
         assert copied["hash"] == app.store.get(app.store.head()).hash
+
+
+async def test_long_background_reads_use_a_second_handle(shop: Path) -> None:
+    """Counts and the catalogue read through their own read-only handle, so a
+    pass over a large log never holds up the store the timeline pages through."""
+    app = open_app(shop)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        side = app.side_store
+        assert side is not app.store and side.readonly and side.path == app.store.path
+        assert app.event_type_counts == side.event_types() == app.store.event_types()
+    assert app._side is None  # closed with the app
+    with pytest.raises(StoreError, match="closed"):
+        side.head()
 
 
 async def test_help_lists_every_binding(shop: Path) -> None:

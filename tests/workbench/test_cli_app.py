@@ -128,7 +128,7 @@ def test_demo_no_open_and_force(capsys, tui: FakeTui, tmp_path: Path) -> None:
     assert tui.calls == []
     before = path.stat().st_size
     code, out, err = run(capsys, "demo", path, "--events", 200, "--no-open")
-    assert (code, err) == (0, "") and "exists (300 events): opening it" in out
+    assert (code, err) == (0, "") and "exists (300 events): left as it is" in out
     assert path.stat().st_size == before
     assert run(capsys, "demo", path)[0] == 0  # run again: the TUI opens the same store
     assert tui.calls == [(str(path), {"readonly": True})]

@@ -129,7 +129,8 @@ def _reopen_demo(args: argparse.Namespace) -> int:
         raise CliError(f"{args.path} exists but holds no events; use --force to replace it")
     name = _label(args.path)
     again = "" if is_url(args.path) else "; --force builds it anew"
-    sys.stdout.write(f"{name} exists ({events} events): opening it{again}\n")
+    action = "left as it is" if args.no_open else "opening it"
+    sys.stdout.write(f"{name} exists ({events} events): {action}{again}\n")
     if args.no_open:
         return 0
     run = _tui_run()

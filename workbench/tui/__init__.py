@@ -63,7 +63,7 @@ def run(
     try:
         es = open_store(path, reducers=reducers, upcasters=upcasters, readonly=readonly)
     except StoreError as error:
-        print(f"sss: {error}", file=sys.stderr)
+        print(f"sss: error: {error}", file=sys.stderr)
         return 1
     from .app import WorkbenchApp
 

@@ -405,7 +405,8 @@ def test_run_reports_bad_files_in_one_line(tmp_path: Path, capsys) -> None:
     ]:
         assert run(str(path)) == 1
         err = capsys.readouterr().err
-        assert err.count("\n") == 1 and words in err and "Traceback" not in err
+        assert err.startswith("sss: error: ") and err.count("\n") == 1 and words in err
+        assert "Traceback" not in err
     # Read-write must not quietly create an empty store either.
     assert run(str(tmp_path / "new.db"), readonly=False) == 1
     assert not (tmp_path / "new.db").exists()

@@ -1,4 +1,10 @@
-"""The event store: every rule of the log lives here, whatever the database."""
+"""The event store: every rule of the log lives here, whatever the database.
+
+One exception, by design: a server backend may restate the append rules to
+append in one statement under its lock (:meth:`Backend.append_direct`; for
+PostgreSQL the function in :mod:`store._pgschema`). The contract suite runs
+every test through both paths.
+"""
 
 from __future__ import annotations
 

@@ -3,7 +3,8 @@
 :class:`~store.eventstore.EventStore` owns every rule (validation, idempotency,
 optimistic concurrency, the hash chain, replay); a :class:`Backend` only moves
 rows, except that a server backend may also take a whole append in one call
-(:meth:`Backend.append_direct`), restating the append rules under its lock. Everything SQLite-specific lives in :mod:`store.sqlite`; a server backend
+(:meth:`Backend.append_direct`), restating the append rules under its lock.
+Everything SQLite-specific lives in :mod:`store.sqlite`; a server backend
 implements the same methods.
 
 The one thing a backend must guarantee for gapless positions and a correct hash

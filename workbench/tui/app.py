@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import importlib
 import json
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -149,6 +151,16 @@ class WorkbenchApp(App[int]):
             yield Timeline(id="timeline")
             yield DetailPane(id="detail")
         yield Footer()
+
+    def on_load(self) -> None:
+        # Thread workers run in the event loop's default executor, which has
+        # os.cpu_count() + 4 threads: on a small machine the start-up work (the
+        # chain check waits on its child process throughout, type counts,
+        # aggregate counts) would fill it, and a key's page load would queue
+        # behind them. Threads that mostly wait on a database are cheap.
+        asyncio.get_running_loop().set_default_executor(
+            ThreadPoolExecutor(max_workers=32, thread_name_prefix="sss-worker")
+        )
 
     def on_mount(self) -> None:
         mode = "read-only" if self.store.readonly else "read-write"

@@ -234,6 +234,14 @@ class Backend(abc.ABC):
         """Every snapshot built with ``fingerprint`` (for verification)."""
         raise NotImplementedError(f"{type(self).__name__} cannot list snapshots")
 
+    def snapshot_page(
+        self, after: tuple[str, str, int] | None, limit: int
+    ) -> list[tuple[str, Snapshot, str]]:
+        """Stored snapshots of every fingerprint as (fingerprint, snapshot,
+        created_at), ordered by (aggregate_id, fingerprint, version), after
+        that key: for copying a store whole."""
+        raise NotImplementedError(f"{type(self).__name__} cannot list snapshots")
+
     @abc.abstractmethod
     def chain_page(self, after: int, limit: int) -> list[ChainRow]:
         """Stored rows after a position, exactly as stored, for verification."""

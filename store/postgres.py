@@ -699,6 +699,21 @@ class PostgresBackend(Backend):
         )
         return (Snapshot(r[0], r[1], r[2], loads_stored(r[3])) for r in rows)
 
+    def snapshot_page(
+        self, after: tuple[str, str, int] | None, limit: int
+    ) -> list[tuple[str, Snapshot, str]]:
+        where, params = "", []
+        if after is not None:
+            where, params = "WHERE (aggregate_id, fingerprint, version) > (%s, %s, %s)", list(after)
+        statement = (
+            "SELECT aggregate_id, fingerprint, version, position, state::text, created_at "
+            f"FROM snapshots {where} ORDER BY aggregate_id, fingerprint, version LIMIT %s"
+        )
+        rows = self._run(lambda conn: conn.execute(statement, (*params, limit)).fetchall())
+        return [
+            (r[1], Snapshot(r[0], r[2], r[3], loads_stored(r[4])), format_time(r[5])) for r in rows
+        ]
+
     def chain_page(self, after: int, limit: int) -> list[ChainRow]:
         def run(conn: Conn) -> list[ChainRow]:
             rows = conn.execute(

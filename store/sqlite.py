@@ -619,6 +619,20 @@ class SQLiteBackend(Backend):
             ).fetchall()
         return (Snapshot(row[0], row[1], row[2], loads_stored(row[3])) for row in rows)
 
+    def snapshot_page(
+        self, after: tuple[str, str, int] | None, limit: int
+    ) -> list[tuple[str, Snapshot, str]]:
+        where, params = "", []
+        if after is not None:
+            where, params = "WHERE (aggregate_id, fingerprint, version) > (?, ?, ?)", list(after)
+        with translated(self.location):
+            rows = self.conn.execute(
+                "SELECT aggregate_id, fingerprint, version, position, state, created_at "
+                f"FROM snapshots {where} ORDER BY aggregate_id, fingerprint, version LIMIT ?",
+                (*params, limit),
+            ).fetchall()
+        return [(r[1], Snapshot(r[0], r[2], r[3], loads_stored(r[4])), r[5]) for r in rows]
+
     def chain_page(self, after: int, limit: int) -> list[ChainRow]:
         with translated(self.location):
             return self.conn.execute(

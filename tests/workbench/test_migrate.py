@@ -20,7 +20,7 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from store import EventStore, NewEvent, StoreError
+from store import EventStore, NewEvent, Reducers, StoreError
 from workbench.cli import migrate as migrate_module
 from workbench.cli.common import CliError
 from workbench.cli.migrate import migrate
@@ -69,6 +69,9 @@ def fill(es: EventStore) -> None:
     for k in range(30):
         es.append([NewEvent("Renamed", {"name": f"n{k}"})], aggregate_id=f"customer-{k % 7}")
     es.snapshot("order-1")
+    # A snapshot of other reducers (another fingerprint) comes along too.
+    with EventStore(es.path, reducers=Reducers(version="2")) as other:
+        other.snapshot("customer-3")
 
 
 def same_store(a: EventStore, b: EventStore) -> None:
@@ -77,6 +80,16 @@ def same_store(a: EventStore, b: EventStore) -> None:
     ra, rb = a.verify(), b.verify()
     assert ra.ok and rb.ok and (ra.checked, ra.head_hash) == (rb.checked, rb.head_hash)
     assert a.backend.chain_page(0, 1000) == b.backend.chain_page(0, 1000)
+    snapshots = a.backend.snapshot_page(None, 1000)
+    assert len({fingerprint for fingerprint, _, _ in snapshots}) == 2
+    assert snapshots == b.backend.snapshot_page(None, 1000)
+    assert (
+        b.backend.snapshot_page(None, 1)
+        + b.backend.snapshot_page(
+            (snapshots[0][1].aggregate_id, snapshots[0][0], snapshots[0][1].version), 1000
+        )
+        == snapshots
+    )  # pages follow each other
 
 
 def raw_rows(path: str) -> list[tuple[Any, ...]]:
@@ -89,7 +102,7 @@ def test_sqlite_to_sqlite_keeps_every_row(tmp_path: Path) -> None:
     with EventStore(source) as es:
         fill(es)
     report = migrate(source, target)
-    assert (report.events, report.aggregates) == (33, 8)
+    assert (report.events, report.aggregates, report.snapshots) == (33, 8, 2)
     with EventStore(source) as a, EventStore(target) as b:
         same_store(a, b)
         assert report.head_hash == a.verify().head_hash
@@ -163,7 +176,7 @@ def test_the_command_prints_one_line(tmp_path: Path, capsys: pytest.CaptureFixtu
     args = parser.parse_args(["migrate", source, target])
     assert args.func(args) == 0
     out = capsys.readouterr()
-    assert out.out.startswith("ok: 33 events and 8 aggregates copied and verified")
+    assert out.out.startswith("ok: 33 events, 8 aggregates and 2 snapshots copied and verified")
     assert "verifying" in out.err
     args = parser.parse_args(["migrate", "--quiet", source, str(tmp_path / "c.db")])
     assert args.func(args) == 0

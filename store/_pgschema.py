@@ -3,6 +3,7 @@ the one place a ``psycopg`` error becomes a :class:`~store.errors.StoreError`.""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
 import urllib.parse
@@ -413,7 +414,9 @@ def ensure_schema(conn: Conn, display: str, readonly: bool) -> tuple[str, str, i
         )
         if readonly:
             raise NotFoundError(f"no event store at {display}: schema {wanted} does not exist")
-        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(wanted)))
+        # Another process may create it between the check and the create.
+        with contextlib.suppress(pgerrors.UniqueViolation, pgerrors.DuplicateSchema):
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(wanted)))
         schema = wanted
     version = conn.info.server_version
     if _check_tables(conn, schema, display):

@@ -139,6 +139,32 @@ def test_two_processes_creating_one_store_at_once(url: str) -> None:
         assert count == (1,)
 
 
+def test_threads_creating_one_schema_at_once(url: str) -> None:
+    schema = f"{schema_name('fresh')}_new"
+    fresh = with_schema(url, schema)
+    errors: list[BaseException] = []
+    start = threading.Barrier(6)
+
+    def open_it() -> None:
+        try:
+            start.wait()
+            EventStore(fresh).close()
+        except BaseException as e:  # pragma: no cover - reported below
+            errors.append(e)
+
+    try:
+        threads = [threading.Thread(target=open_it) for _ in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=60)
+        assert errors == []
+        with EventStore(fresh) as es:
+            assert es.info()["schema"] == schema and es.head() == 0
+    finally:
+        drop_schema(schema)
+
+
 # -- storage -------------------------------------------------------------------
 
 

@@ -50,6 +50,7 @@ def test_parse_time(text: str, expected: datetime) -> None:
         ("-2 fortnights", "is not a time"),
         ("2h", "is not a time"),
         ("", "is not a time"),
+        ("-999999999d", "out of the calendar"),
     ],
 )
 def test_parse_time_rejects(text: str, fragment: str) -> None:

@@ -126,6 +126,16 @@ def test_sqlite_to_postgres_and_back(tmp_path: Path, pg_url: str) -> None:
         assert event.position == 34 and es.verify().ok
 
 
+def test_an_empty_target_file_is_filled(tmp_path: Path) -> None:
+    source, target = str(tmp_path / "a.db"), tmp_path / "made-by-mktemp.db"
+    with EventStore(source) as es:
+        fill(es)
+    target.touch()
+    assert migrate(source, str(target)).events == 33
+    with EventStore(source) as a, EventStore(str(target)) as b:
+        same_store(a, b)
+
+
 def test_a_target_with_events_is_refused_and_left_alone(tmp_path: Path) -> None:
     source, target = str(tmp_path / "a.db"), str(tmp_path / "b.db")
     with EventStore(source) as es:

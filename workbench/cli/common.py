@@ -80,7 +80,10 @@ def parse_time(text: str, option: str = "time", now: datetime | None = None) -> 
     match = _RELATIVE.match(value)
     if match:
         amount = float(match.group(1))
-        return current - timedelta(**{_UNITS[match.group(2).lower()]: amount})
+        try:
+            return current - timedelta(**{_UNITS[match.group(2).lower()]: amount})
+        except OverflowError:
+            raise CliError(f"{option} {text!r} reaches out of the calendar") from None
     dated = _DATE_WITH_ZONE.match(value)
     if dated:
         # A day with a zone means its midnight there: 2024-05-01Z.

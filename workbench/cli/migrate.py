@@ -125,8 +125,10 @@ def migrate(
 
 def _events_in(location: str) -> int:
     """How many events a store holds, 0 when there is none yet (nothing is created)."""
-    if "://" not in location and not os.path.exists(location):
-        return 0
+    if "://" not in location and (
+        not os.path.exists(location) or (os.path.isfile(location) and not os.path.getsize(location))
+    ):
+        return 0  # nothing there yet, or an empty file (mktemp's): the copy creates the store
     try:
         with EventStore(location, readonly=True) as es:
             return es.head()

@@ -110,6 +110,7 @@ class WorkbenchApp(App[int]):
         self.last_export: tuple[str, int] | None = None
         self._side: EventStore | None = None
         self._side_lock = threading.Lock()
+        self._unmounted = False
 
     @property
     def side_store(self) -> EventStore:
@@ -120,9 +121,11 @@ class WorkbenchApp(App[int]):
         if self._side is not None:
             return self._side
         path = self.store.path
-        if not (is_url(path) or Path(path).is_file()):
+        if self._unmounted or not (is_url(path) or Path(path).is_file()):
             return self.store
         with self._side_lock:
+            if self._unmounted:
+                return self.store
             if self._side is None:
                 try:
                     self._side = EventStore(
@@ -137,6 +140,7 @@ class WorkbenchApp(App[int]):
 
     def on_unmount(self) -> None:
         with self._side_lock:
+            self._unmounted = True  # a worker finishing late opens no new handle
             side, self._side = self._side, None
         if side is not None:
             side.close()

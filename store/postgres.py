@@ -88,6 +88,7 @@ from ._pgschema import (
     INSERT_EVENTS,
     LOCK_HEAD,
     ROW_KEYS,
+    TEXT_COLUMNS,
     UPSERT_AGGREGATE,
     Conn,
     append_call,
@@ -539,7 +540,13 @@ class PostgresBackend(Backend):
         return clauses, params
 
     def _page_sql(
-        self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int
+        self,
+        query: Query,
+        type_: str | None,
+        after: int | None,
+        backwards: bool,
+        limit: int,
+        columns: str = COLUMNS,
     ) -> tuple[str, list[Any]]:
         if after is None and query.aggregate_id is not None:
             # Start the version keyset where the position bound falls, rather
@@ -555,7 +562,7 @@ class PostgresBackend(Backend):
             params.append(after)
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         order = f"{key} {'DESC' if backwards else 'ASC'}"
-        return f"SELECT {COLUMNS} FROM events {where} ORDER BY {order} LIMIT {int(limit)}", params
+        return f"SELECT {columns} FROM events {where} ORDER BY {order} LIMIT {int(limit)}", params
 
     def page(
         self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int
@@ -572,9 +579,8 @@ class PostgresBackend(Backend):
     def page_rows(
         self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int
     ) -> list[tuple[Any, ...]]:
-        statement, params = self._page_sql(query, type_, after, backwards, limit)
-        rows = self._run(lambda conn: conn.execute(statement, params).fetchall())
-        return [(*r[:9], format_time(r[9]), format_time(r[10]), r[11]) for r in rows]
+        statement, params = self._page_sql(query, type_, after, backwards, limit, TEXT_COLUMNS)
+        return self._run(lambda conn: conn.execute(statement, params).fetchall())
 
     def explain(self, query: Query, type_: str | None, backwards: bool = False) -> list[str]:
         """The query plan of a page read, for tests and for curious users."""
@@ -721,7 +727,7 @@ class PostgresBackend(Backend):
                 "ORDER BY position LIMIT %s",
                 (after, limit),
             ).fetchall()
-            return [(*r[:9], format_time(r[9]), format_time(r[10]), r[11], r[12]) for r in rows]
+            return rows  # the times come as the ISO text the chain hashed
 
         return self._run(run)
 

@@ -6,7 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import time
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +22,8 @@ from store import (
     ReadOnlyError,
     StoreError,
 )
-from store.codec import chain_hash, data_digest
+from store.backend import Query
+from store.codec import chain_hash, data_digest, format_time
 
 
 def fill(es: EventStore, n: int = 30) -> None:
@@ -98,6 +99,24 @@ def test_hashes_hold_for_awkward_names_and_payloads(store: EventStore) -> None:
     assert {store.aggregate(name).aggregate_type for name in AWKWARD} == set(AWKWARD)
     later = [e for e in store.read(types=["Later"])]
     assert all(e.occurred_at == occurred and e.aggregate_type == e.aggregate_id for e in later)
+
+
+def test_times_at_the_ends_of_the_calendar_keep_their_text(store: EventStore) -> None:
+    """Stored rows hand times on as the ISO text the chain hashed, whichever
+    side formats them (a server formats them itself)."""
+    ends = [
+        datetime(1, 1, 1, tzinfo=UTC),
+        datetime(999, 12, 31, 23, 59, 59, 1, tzinfo=UTC),
+        datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=UTC),
+    ]
+    for moment in ends:
+        store.append([NewEvent("Edge", {}, occurred_at=moment)], aggregate_id="edge")
+    texts = [format_time(moment) for moment in ends]
+    assert [row[9] for row in store.backend.chain_page(0, 10)] == texts
+    paged = store.backend.page_rows(Query(1, None), None, None, False, 10)
+    assert [row[9] for row in paged] == texts
+    assert [e.occurred_at for e in store.read()] == ends
+    assert store.verify().ok
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import sys
 from collections.abc import Callable
 from typing import Any
 
-from workbench.locations import is_url
+from workbench.locations import is_url, label, stored_events
 
 from .common import CliError, add_reducer_arguments, load_user_object
 
@@ -70,13 +70,14 @@ def run_demo(args: argparse.Namespace) -> int:
     if args.events < 1:
         raise CliError("--events must be at least 1")
     if is_url(args.path):
-        if _server_store_holds_events(args.path):
+        events = stored_events(args.path)
+        if events:
             if args.force:
                 raise CliError(
-                    f"{_label(args.path)} holds events, and --force does not delete a "
+                    f"{label(args.path)} holds events, and --force does not delete a "
                     "server store; drop its schema or give the demo another one"
                 )
-            return _reopen_demo(args)
+            return _reopen_demo(args, events)
     elif args.path != ":memory:" and os.path.exists(args.path):
         if not args.force:
             # Running the demo again shows the store it built before.
@@ -86,61 +87,39 @@ def run_demo(args: argparse.Namespace) -> int:
     sys.stdout.write(summary.describe() + "\n")
     if args.no_open or args.path == ":memory:":
         return 0
-    run = _tui_run()
-    if run is None:
-        sys.stdout.write(
-            f"the TUI is not available; browse it with: sss events {_label(args.path)}\n"
-        )
-        return 0
-    sys.stdout.flush()
-    return int(run(args.path, readonly=True) or 0)
+    return _open_read_only(args.path)
 
 
-def _label(location: str) -> str:
-    """The location as messages show it (a URL without its password)."""
-    if not is_url(location):
-        return location
-    from store._pgschema import redact
-
-    return redact(location)
-
-
-def _server_store_holds_events(location: str) -> bool:
-    from store import EventStore, NotFoundError
-
-    try:
-        with EventStore(location, readonly=True) as es:
-            return es.head() > 0
-    except NotFoundError:  # no schema or no tables yet: the demo builds them
-        return False
-
-
-def _reopen_demo(args: argparse.Namespace) -> int:
+def _reopen_demo(args: argparse.Namespace, events: int | None = None) -> int:
+    """Show the demo store built before; ``events`` when the caller has counted them."""
     from store import EventStore, StoreError
 
-    try:
-        with EventStore(args.path, readonly=True) as es:
-            events = es.head()
-    except StoreError as e:
-        raise CliError(
-            f"{args.path} exists and cannot be opened ({e}); use --force to replace it"
-        ) from e
+    if events is None:
+        try:
+            with EventStore(args.path, readonly=True) as es:
+                events = es.head()
+        except StoreError as e:
+            raise CliError(
+                f"{args.path} exists and cannot be opened ({e}); use --force to replace it"
+            ) from e
     if not events:
         raise CliError(f"{args.path} exists but holds no events; use --force to replace it")
-    name = _label(args.path)
     again = "" if is_url(args.path) else "; --force builds it anew"
     action = "left as it is" if args.no_open else "opening it"
-    sys.stdout.write(f"{name} exists ({events} events): {action}{again}\n")
+    sys.stdout.write(f"{label(args.path)} exists ({events} events): {action}{again}\n")
     if args.no_open:
         return 0
+    return _open_read_only(args.path)
+
+
+def _open_read_only(path: str) -> int:
+    """The demo store in the TUI, or where to look when the TUI is not installed."""
     run = _tui_run()
     if run is None:
-        sys.stdout.write(
-            f"the TUI is not available; browse it with: sss events {_label(args.path)}\n"
-        )
+        sys.stdout.write(f"the TUI is not available; browse it with: sss events {label(path)}\n")
         return 0
     sys.stdout.flush()
-    return int(run(args.path, readonly=True) or 0)
+    return int(run(path, readonly=True) or 0)
 
 
 def run_open(args: argparse.Namespace) -> int:

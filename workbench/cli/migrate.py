@@ -16,11 +16,11 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import urllib.parse
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from store import EventStore, NotFoundError, VerifyReport
+from store import EventStore, VerifyReport
+from workbench.locations import label, stored_events
 
 from .common import CliError
 
@@ -73,18 +73,6 @@ def run_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _shown(location: str) -> str:
-    """A location for messages: a URL loses its password."""
-    parts = urllib.parse.urlsplit(location)
-    if "://" not in location or parts.password is None:
-        return location
-    host = parts.hostname or ""
-    netloc = f"{parts.username}@{host}" if parts.username else host
-    if parts.port:
-        netloc += f":{parts.port}"
-    return parts._replace(netloc=netloc).geturl()
-
-
 def _same(a: str, b: str) -> bool:
     if "://" in a or "://" in b:
         return a == b
@@ -107,33 +95,20 @@ def migrate(
     with EventStore(source, readonly=True) as src:
         # Say at once that the target is taken, before a long verify; the
         # copy checks again inside its transaction.
-        taken = _events_in(target)
+        taken = stored_events(target)
         if taken:
             raise CliError(
-                f"{_shown(target)} already holds {taken} events; migrate into an empty store"
+                f"{label(target)} already holds {taken} events; migrate into an empty store"
             )
-        say(f"verifying {_shown(source)} ...")
+        say(f"verifying {label(source)} ...")
         checked = src.verify()
         if not checked.ok:
             raise CliError(
-                f"{_shown(source)} does not verify (position {checked.first_bad_position}: "
+                f"{label(source)} does not verify (position {checked.first_bad_position}: "
                 f"{checked.reason}); it is not copied"
             )
         with EventStore(target) as dst:
-            return _copy(src, dst, checked, _shown(target), say)
-
-
-def _events_in(location: str) -> int:
-    """How many events a store holds, 0 when there is none yet (nothing is created)."""
-    if "://" not in location and (
-        not os.path.exists(location) or (os.path.isfile(location) and not os.path.getsize(location))
-    ):
-        return 0  # nothing there yet, or an empty file (mktemp's): the copy creates the store
-    try:
-        with EventStore(location, readonly=True) as es:
-            return es.head()
-    except NotFoundError:
-        return 0
+            return _copy(src, dst, checked, label(target), say)
 
 
 def _copy(
@@ -167,8 +142,8 @@ def _copy(
             for fingerprint, snapshot, created_at in page:
                 tx.save_snapshot(snapshot, fingerprint, created_at)
             snapshots += len(page)
-            last = page[-1]
-            key = (last[1].aggregate_id, last[0], last[1].version)
+            fingerprint, snapshot, _ = page[-1]
+            key = (snapshot.aggregate_id, fingerprint, snapshot.version)
         say(f"copied {aggregates} aggregates and {snapshots} snapshots; verifying the copy ...")
         # Still inside the transaction: a copy that does not verify is rolled back.
         report = dst.verify()

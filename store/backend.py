@@ -169,6 +169,19 @@ class Backend(abc.ABC):
         ``after`` is a version, otherwise a position; None starts at the end
         the direction begins from."""
 
+    def keyset_start(self, query: Query, backwards: bool) -> int | None:
+        """Where a first page starts its keyset: an aggregate's stream is paged
+        by version, so a position bound becomes the version at it, rather than
+        the stream being filtered from its first version. None: from the end
+        the direction begins at."""
+        if query.aggregate_id is None:
+            return None
+        if backwards and query.hi is not None:
+            return self.version_at(query.aggregate_id, query.hi) + 1
+        if not backwards and query.lo > 1:
+            return self.version_at(query.aggregate_id, query.lo - 1)
+        return None
+
     def page_rows(
         self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int
     ) -> list[tuple[Any, ...]]:

@@ -548,13 +548,8 @@ class PostgresBackend(Backend):
         limit: int,
         columns: str = COLUMNS,
     ) -> tuple[str, list[Any]]:
-        if after is None and query.aggregate_id is not None:
-            # Start the version keyset where the position bound falls, rather
-            # than filtering the stream from its first version.
-            if backwards and query.hi is not None:
-                after = self.version_at(query.aggregate_id, query.hi) + 1
-            elif not backwards and query.lo > 1:
-                after = self.version_at(query.aggregate_id, query.lo - 1)
+        if after is None:
+            after = self.keyset_start(query, backwards)
         clauses, params = self._where(query, type_)
         key = "version" if query.aggregate_id is not None else "position"
         if after is not None:

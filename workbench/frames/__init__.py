@@ -212,7 +212,7 @@ def events(
     """Events as a DataFrame, one row per event, in ``read`` order.
 
     The filters are those of :meth:`store.EventStore.read` (``since`` and
-    ``until`` also take ISO-8601 text with a zone). ``flatten=True`` replaces
+    ``until`` also take text, as :func:`to_datetime` reads it). ``flatten=True`` replaces
     ``data`` by one column per payload field (``data.total``, ``data.address.zip``).
     Columns: :data:`EVENT_COLUMNS`.
 

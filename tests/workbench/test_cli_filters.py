@@ -7,13 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from workbench.cli.common import (
-    CliError,
-    add_filter_arguments,
-    join_relative_times,
-    parse_time,
-    read_filters,
-)
+from workbench.cli.common import CliError, add_filter_arguments, join_relative_times, read_filters
+from workbench.inputs import InputError, parse_time
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -54,7 +49,7 @@ def test_parse_time(text: str, expected: datetime) -> None:
     ],
 )
 def test_parse_time_rejects(text: str, fragment: str) -> None:
-    with pytest.raises(CliError) as caught:
+    with pytest.raises(InputError) as caught:
         parse_time(text, "--since", now=NOW)
     assert fragment in str(caught.value) and "--since" in str(caught.value)
 
@@ -112,9 +107,5 @@ def test_read_filters_rejects_an_empty_window() -> None:
 
 
 def test_a_day_with_a_zone_means_its_midnight() -> None:
-    from datetime import UTC, datetime
-
-    from workbench.cli.common import parse_time
-
     assert parse_time("2024-01-10Z") == datetime(2024, 1, 10, tzinfo=UTC)
     assert parse_time("2024-01-10+02:00") == datetime(2024, 1, 9, 22, tzinfo=UTC)

@@ -13,7 +13,9 @@ interrupted), never a traceback.
 from __future__ import annotations
 
 import argparse
+import difflib
 import os
+import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -29,10 +31,43 @@ _COMMAND_MODULES = [app, write, read, replay, audit, report, migrate]
 
 
 class _Parser(argparse.ArgumentParser):
-    """An ArgumentParser whose errors are one line, like every other error."""
+    """An ArgumentParser whose errors are one line, like every other error, and
+    which suggests the closest option or command for a mistyped one."""
+
+    argv: Sequence[str] = ()
+
+    def _options(self) -> list[str]:
+        """The option strings of the command named in ``argv`` (or of ``sss``)."""
+        options = list(self._option_string_actions)
+        for action in self._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for word in self.argv:
+                    if word in action.choices:
+                        return options + list(action.choices[word]._option_string_actions)
+        return options
+
+    def _suggestion(self, message: str) -> str:
+        unknown = re.match(r"unrecognized arguments: (\S+)", message)
+        if unknown:
+            word, candidates = unknown.group(1).split("=")[0], self._options()
+        else:
+            choice = re.match(r"argument [^:]+: invalid choice: '([^']*)'", message)
+            if not choice:
+                return ""
+            word = choice.group(1)
+            candidates = [
+                name
+                for action in self._actions
+                if isinstance(action, argparse._SubParsersAction)
+                for name in action.choices
+            ]
+        close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
+        return f"; did you mean {close[0]}?" if close else ""
 
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"sss: error: {message} (see '{self.prog} --help')\n")
+        one_line = " ".join(message.split())
+        hint = self._suggestion(one_line)
+        sys.stderr.write(f"sss: error: {one_line}{hint} (see '{self.prog} --help')\n")
         raise SystemExit(2)
 
 
@@ -77,6 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run ``sss`` with ``argv`` (default ``sys.argv[1:]``); return the exit status."""
     arguments = join_relative_times(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
+    _Parser.argv = arguments
     try:
         args = parser.parse_args(arguments)
     except SystemExit as e:  # --help, --version, or a usage error already printed

@@ -11,7 +11,7 @@ from typing import Any
 
 from workbench.locations import is_url, label, stored_events
 
-from .common import CliError, add_reducer_arguments, load_user_object
+from .common import CliError, add_reducer_arguments, user_code
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -123,8 +123,7 @@ def _open_read_only(path: str) -> int:
 
 
 def run_open(args: argparse.Namespace) -> int:
-    reducers = load_user_object(args.reducers, "--reducers")
-    upcasters = load_user_object(args.upcasters, "--upcasters")
+    reducers, upcasters = user_code(args)
     if not args.write and not is_url(args.path) and not os.path.exists(args.path):
         raise CliError(f"no event store at {args.path}: the file does not exist")
     run = _tui_run()

@@ -9,8 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from store import EventStore
-
-from .common import open_store
+from workbench.inputs import open_store
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -1,21 +1,21 @@
-"""What the `sss` commands share: errors, time parsing, read filters, opening stores, output.
+"""What the `sss` commands share: errors, read filters, user code options, output.
 
 Command modules (and ``workbench.cli.report``) build on these so every command
-takes the same filters and reports errors the same way.
+takes the same filters and reports errors the same way. How what a person types
+is read (times, ``module:attr``, JSON, store locations) is
+:mod:`workbench.inputs`, shared with the TUI and ``frames``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
-import sys
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import IO, Any
 
-from store import EventStore
+from store import Reducers, Upcasters
+from workbench.inputs import RELATIVE_TIME, TIME_HINT, load_user_object, parse_time, time_text
 
 __all__ = [
     "TIME_OPTIONS",
@@ -26,10 +26,9 @@ __all__ = [
     "dumps",
     "format_table_time",
     "join_relative_times",
-    "load_user_object",
-    "open_store",
-    "parse_time",
+    "plural",
     "read_filters",
+    "user_code",
 ]
 
 
@@ -44,66 +43,10 @@ class CliError(Exception):
 # ---------------------------------------------------------------------------
 # Times
 
-_RELATIVE = re.compile(r"^-(\d+(?:\.\d+)?)\s*(s|sec|m|min|h|d|w)$", re.IGNORECASE)
-_UNITS = {
-    "s": "seconds",
-    "sec": "seconds",
-    "m": "minutes",
-    "min": "minutes",
-    "h": "hours",
-    "d": "days",
-    "w": "weeks",
-}
-
 TIME_OPTIONS = ("--since", "--until", "--at", "--occurred-at")
 """Options whose value may be a relative time such as ``-2h``."""
 
-_TIME_HELP = "ISO-8601 with a zone (2024-05-01T12:00Z) or relative to now (-2h, -3d, -30m)"
-
-
-_DATE_WITH_ZONE = re.compile(r"^(\d{4}-\d{2}-\d{2})(Z|[+-]\d{2}:?\d{2})$")
-
-
-def parse_time(text: str, option: str = "time", now: datetime | None = None) -> datetime:
-    """Parse an ISO-8601 datetime with a zone, ``now``, or a relative time like ``-2h``.
-
-    Naive datetimes (and bare dates) are rejected rather than guessed, as the store does.
-
-    Example:
-        >>> parse_time("2024-05-01T12:00:00Z").isoformat()
-        '2024-05-01T12:00:00+00:00'
-    """
-    value = text.strip()
-    current = now if now is not None else datetime.now(UTC)
-    if value.lower() == "now":
-        return current
-    match = _RELATIVE.match(value)
-    if match:
-        amount = float(match.group(1))
-        try:
-            return current - timedelta(**{_UNITS[match.group(2).lower()]: amount})
-        except OverflowError:
-            raise CliError(f"{option} {text!r} reaches out of the calendar") from None
-    dated = _DATE_WITH_ZONE.match(value)
-    if dated:
-        # A day with a zone means its midnight there: 2024-05-01Z.
-        value = f"{dated.group(1)}T00:00{dated.group(2)}"
-    try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise CliError(
-            f"{option} {text!r} is not a time; use ISO-8601 with a zone "
-            "(2024-05-01T12:00:00Z) or a relative time (-2h, -3d)"
-        ) from None
-    if parsed.tzinfo is None or parsed.tzinfo.utcoffset(parsed) is None:
-        raise CliError(
-            f"{option} {text!r} has no timezone; add one (e.g. {value}Z or {value}+02:00) "
-            "or use a relative time (-2h)"
-        )
-    try:
-        return parsed.astimezone(UTC)
-    except OverflowError:
-        raise CliError(f"{option} {text!r} is out of range in UTC") from None
+_TIME_HELP = TIME_HINT
 
 
 def join_relative_times(argv: Sequence[str]) -> list[str]:
@@ -118,7 +61,7 @@ def join_relative_times(argv: Sequence[str]) -> list[str]:
     while index < len(items):
         item = items[index]
         following = items[index + 1] if index + 1 < len(items) else None
-        if item in TIME_OPTIONS and following is not None and _RELATIVE.match(following):
+        if item in TIME_OPTIONS and following is not None and RELATIVE_TIME.match(following):
             out.append(f"{item}={following}")
             index += 2
             continue
@@ -129,7 +72,7 @@ def join_relative_times(argv: Sequence[str]) -> list[str]:
 
 def format_table_time(value: datetime) -> str:
     """UTC time to the millisecond, for tables read by people."""
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f")[:-3]
+    return time_text(value, "ms")
 
 
 # ---------------------------------------------------------------------------
@@ -175,8 +118,8 @@ def add_filter_arguments(parser: argparse.ArgumentParser, *, ordering: bool = Tr
 
 def read_filters(args: argparse.Namespace, now: datetime | None = None) -> dict[str, Any]:
     """The keyword arguments for ``EventStore.read`` from parsed filter options."""
-    since = parse_time(args.since, "--since", now) if args.since is not None else None
-    until = parse_time(args.until, "--until", now) if args.until is not None else None
+    since = parse_time(args.since, "--since", now=now) if args.since is not None else None
+    until = parse_time(args.until, "--until", now=now) if args.until is not None else None
     if since is not None and until is not None and since > until:
         raise CliError(f"--since {args.since} is after --until {args.until}")
     filters: dict[str, Any] = {
@@ -210,51 +153,20 @@ def add_reducer_arguments(parser: argparse.ArgumentParser, *, upcasters: bool = 
         )
 
 
-def load_user_object(spec: str | None, option: str) -> Any:
-    """Import ``module:attribute`` (``--reducers``/``--upcasters``) or fail with one line.
-
-    The working directory is importable, as users expect when naming their own module.
-    """
-    if spec is None:
-        return None
-    from store import load_object
-
-    if ":" not in spec:
-        raise CliError(f"{option} {spec!r} must look like module:attribute")
-    cwd = os.getcwd()
-    if cwd not in sys.path and "" not in sys.path:
-        sys.path.insert(0, cwd)
-    try:
-        return load_object(spec)
-    except Exception as e:  # anything the user's module raises on import
-        reason = str(e) or type(e).__name__
-        raise CliError(f"{option} {spec}: {reason}") from e
-
-
-def open_store(
-    path: str,
-    *,
-    write: bool = False,
-    reducers: Any = None,
-    upcasters: Any = None,
-    durable: bool = True,
-) -> EventStore:
-    """Open a store read-only unless writing (which creates a missing file).
-
-    The store's own errors (missing file, not a store, locked) are one-line messages.
-    """
-    kwargs: dict[str, Any] = {"readonly": not write}
-    if reducers is not None:
-        kwargs["reducers"] = reducers
-    if upcasters is not None:
-        kwargs["upcasters"] = upcasters
-    if not durable:
-        kwargs["durable"] = False
-    return EventStore(path, **kwargs)
+def user_code(args: argparse.Namespace) -> tuple[Reducers | None, Upcasters | None]:
+    """The ``--reducers`` and ``--upcasters`` objects named by parsed options."""
+    reducers = load_user_object(getattr(args, "reducers", None), "--reducers", Reducers)
+    upcasters = load_user_object(getattr(args, "upcasters", None), "--upcasters", Upcasters)
+    return reducers, upcasters
 
 
 # ---------------------------------------------------------------------------
 # Output
+
+
+def plural(count: int, noun: str) -> str:
+    """``noun`` for one, ``noun + "s"`` otherwise: "1 event", "2 events"."""
+    return noun if count == 1 else f"{noun}s"
 
 
 def dumps(value: Any) -> str:

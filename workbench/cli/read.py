@@ -3,29 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
-import csv
 import itertools
-import json
-import os
 import sys
-import tempfile
 from collections.abc import Iterable, Iterator
-from typing import IO, Any
 
-from store import EVENT_FIELDS, RecordedEvent
+from store import RecordedEvent
+from workbench.eventfiles import write_events
+from workbench.inputs import open_store
+from workbench.outputs import STREAM, open_output
 
 from .common import (
     add_filter_arguments,
     batched_lines,
     dumps,
     format_table_time,
-    open_store,
+    plural,
     read_filters,
 )
-
-EXPORT_FIELDS = EVENT_FIELDS
-"""CSV columns: the schema's field names, in schema order."""
 
 _COLUMNS = ("POSITION", "RECORDED_AT (UTC)", "AGGREGATE", "VERSION", "TYPE", "ACTOR")
 _MAX_WIDTH = {"AGGREGATE": 36, "TYPE": 32, "ACTOR": 32}
@@ -59,7 +53,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "-o",
         "--output",
         metavar="FILE",
-        help="write here (replaced only once complete); default stdout",
+        help=(
+            "write here (replaced only once complete; never a store, a device or a "
+            "directory); default or -: standard output"
+        ),
     )
     add_filter_arguments(export)
     export.set_defaults(func=run_export)
@@ -122,63 +119,12 @@ def run_events(args: argparse.Namespace) -> int:
 # export
 
 
-def _csv_row(event: RecordedEvent) -> list[Any]:
-    record = event.to_dict()
-    row: list[Any] = []
-    for name in EXPORT_FIELDS:
-        value = record[name]
-        if name in ("data", "metadata"):
-            value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        row.append("" if value is None else value)
-    return row
-
-
-def write_export(events: Iterable[RecordedEvent], out: IO[str], fmt: str) -> int:
-    """Write events as ``jsonl`` or ``csv``; returns how many were written."""
-    if fmt == "jsonl":
-        return batched_lines((dumps(event.to_dict()) for event in events), out)
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(EXPORT_FIELDS)
-    count = 0
-    for event in events:
-        writer.writerow(_csv_row(event))
-        count += 1
-    return count
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 def run_export(args: argparse.Namespace) -> int:
     filters = read_filters(args)
-    with open_store(args.path) as es:
-        if args.output is None or args.output == "-":
-            write_export(es.read(**filters), sys.stdout, args.format)
-            return 0
-        target = os.path.abspath(args.output)
-        if os.path.isdir(target):
-            raise IsADirectoryError(21, "Is a directory", args.output)
-        # Written beside the target and renamed at the end, so a failed export
-        # never leaves a truncated file that looks complete.
-        handle = tempfile.NamedTemporaryFile(  # noqa: SIM115 - renamed or removed below
-            "w",
-            encoding="utf-8",
-            newline="",
-            dir=os.path.dirname(target),
-            prefix=".sss-export-",
-            delete=False,
-        )
-        try:
-            with handle:
-                count = write_export(es.read(**filters), handle, args.format)
-            os.chmod(handle.name, 0o666 & ~_umask())  # temp files are private; exports are not
-            os.replace(handle.name, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.remove(handle.name)
-            raise
-    sys.stdout.write(f"exported {count} events to {args.output}\n")
+    target = args.output if args.output is not None else STREAM
+    # The output is checked before anything is read: an export never replaces a store.
+    with open_store(args.path) as es, open_output(target, protect=[args.path, es.path]) as out:
+        count = write_events(es.read(**filters), out, args.format)
+    if target != STREAM:
+        sys.stdout.write(f"exported {count} {plural(count, 'event')} to {args.output}\n")
     return 0

@@ -8,16 +8,9 @@ import sys
 from typing import Any
 
 from store import AggregateState, EventStore, NotFoundError, Step
+from workbench.inputs import open_store, parse_time
 
-from .common import (
-    CliError,
-    add_reducer_arguments,
-    dumps,
-    format_table_time,
-    load_user_object,
-    open_store,
-    parse_time,
-)
+from .common import CliError, add_reducer_arguments, dumps, format_table_time, user_code
 
 REPLAY_EPILOG = """\
 Output: one JSON object on stdout,
@@ -117,8 +110,7 @@ def run_replay(args: argparse.Namespace) -> int:
         raise CliError("--json goes with --history (replay prints JSON already)")
     if args.state_only and args.history:
         raise CliError("--state-only and --history do not go together")
-    reducers = load_user_object(args.reducers, "--reducers")
-    upcasters = load_user_object(args.upcasters, "--upcasters")
+    reducers, upcasters = user_code(args)
     with open_store(args.path, reducers=reducers, upcasters=upcasters) as es:
         try:
             info = es.aggregate(args.aggregate)

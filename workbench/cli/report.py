@@ -5,13 +5,15 @@ from __future__ import annotations
 import argparse
 import sys
 
+from workbench.inputs import open_store
+
 from .common import (
     CliError,
     add_filter_arguments,
     add_reducer_arguments,
-    load_user_object,
-    open_store,
+    plural,
     read_filters,
+    user_code,
 )
 
 _FORMATS = ("html", "md", "csv", "jsonl", "parquet")
@@ -42,7 +44,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="report format (default: from the file name of -o)",
     )
     report.add_argument(
-        "-o", "--output", metavar="FILE", required=True, help="write the report here"
+        "-o",
+        "--output",
+        metavar="FILE",
+        required=True,
+        help=(
+            "write the report here (replaced only once complete; never a store, a device "
+            "or a directory); - writes it to standard output (then give --format)"
+        ),
     )
     report.add_argument("--title", help="the report's title")
     report.add_argument(
@@ -70,8 +79,7 @@ def run_report(args: argparse.Namespace) -> int:
             ) from None
     filters = read_filters(args)
     aggregate_id = filters.pop("aggregate_id")
-    reducers = load_user_object(args.reducers, "--reducers")
-    upcasters = load_user_object(args.upcasters, "--upcasters")
+    reducers, upcasters = user_code(args)
     with open_store(args.path, reducers=reducers, upcasters=upcasters) as es:
         report = write_report(
             es,
@@ -83,8 +91,10 @@ def run_report(args: argparse.Namespace) -> int:
             **filters,
         )
     integrity = report.integrity
-    sys.stdout.write(
-        f"wrote {fmt} report of {report.summary.events} events to {args.output} "
-        f"(integrity: {integrity.verdict})\n"
-    )
+    if args.output != "-":
+        events = report.summary.events
+        sys.stdout.write(
+            f"wrote {fmt} report of {events} {plural(events, 'event')} to {args.output} "
+            f"(integrity: {integrity.verdict})\n"
+        )
     return 0 if integrity.ok or not integrity.verified else 1

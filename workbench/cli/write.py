@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import hashlib
 import json
 import os
+import re
 import sys
 import uuid
 from collections.abc import Iterable, Iterator
@@ -15,16 +17,16 @@ from typing import IO, Any
 from store import (
     ANY,
     NO_STREAM,
-    ConcurrencyError,
-    DuplicateEventError,
     EventStore,
     ExpectedVersion,
     NewEvent,
+    RecordedEvent,
     StoreError,
 )
+from workbench.inputs import open_store, parse_json, parse_time
 from workbench.locations import is_url
 
-from .common import CliError, dumps, open_store, parse_time
+from .common import CliError, dumps, plural
 
 Expected = int | ExpectedVersion  # what `expected_version` takes: an int, ANY or NO_STREAM
 
@@ -54,9 +56,20 @@ Each line is one JSON object with "type" and optionally "data", "metadata",
 before that line is appended). Fields the store assigns ("position", "version",
 "recorded_at", "hash") are ignored, so the output of `sss export` imports as is.
 Blank lines are skipped. The import is one transaction: a bad line is reported by
-its number and nothing is stored. Events whose event_id is already stored with
-the same content are skipped, so re-running an import is safe.
+its number and nothing is stored.
+
+Re-running an import is safe: events already stored with the same content are
+skipped and the rest appended (an export followed by new lines appends just the
+new ones). A line without "event_id" gets one derived from its content: a
+UUIDv5 of the line's fields (the store-assigned ones left out) and of how many
+identical lines precede it in the file, so the same file, or the same file with
+lines added at its end, imports every line once. Two files holding an
+identical line therefore import it once; give such lines an "event_id", or
+use --fresh-ids for random ids (then re-running imports them again).
 """
+
+IMPORT_NAMESPACE = uuid.UUID("5d1f6c1e-3a55-5b2b-9c0c-7e1f1d4b2a11")
+"""The UUIDv5 namespace of event ids derived for import lines without one."""
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -97,6 +110,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     imp.add_argument("path", metavar="PATH", help="the store (created if missing)")
     imp.add_argument("file", metavar="FILE", help="a .jsonl file, or - for stdin")
+    imp.add_argument(
+        "--fresh-ids",
+        action="store_true",
+        help="give lines without event_id a random id (re-running then imports them again)",
+    )
     imp.set_defaults(func=run_import)
 
 
@@ -130,10 +148,7 @@ def parse_expected_version(value: object, where: str) -> Expected:
 
 
 def _json_object(text: str, option: str) -> dict[str, Any]:
-    try:
-        value = json.loads(text)
-    except json.JSONDecodeError as e:
-        raise CliError(f"{option} is not valid JSON: {e.msg} at column {e.colno}") from None
+    value = parse_json(text, option)
     if not isinstance(value, dict):
         raise CliError(f"{option} must be a JSON object ({{...}}), not {_kind(value)}")
     return value
@@ -218,13 +233,34 @@ class ImportLine:
     expected_version: Expected | None
 
 
-def parse_import_line(number: int, text: str) -> ImportLine:
-    """Validate one JSON Lines record; errors name the line."""
+def derived_event_id(record: dict[str, Any], occurrences: dict[bytes, int]) -> str:
+    """The event id of an import line without one.
+
+    ``uuid5(IMPORT_NAMESPACE, f"{n}:{sha256(canonical).hexdigest()}")``, where
+    ``canonical`` is the line's JSON object without the store-assigned fields,
+    keys sorted, no whitespace, non-ASCII kept (``json.dumps(..., sort_keys=True,
+    ensure_ascii=False, separators=(",", ":"))``), and ``n`` counts the identical
+    lines before it in the file (0 for the first; ``occurrences`` keeps the count).
+    """
+    fields = {key: value for key, value in record.items() if key not in _STORE_KEYS}
+    canonical = json.dumps(fields, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    key = hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).digest()
+    occurrence = occurrences.get(key, 0)
+    occurrences[key] = occurrence + 1
+    return str(uuid.uuid5(IMPORT_NAMESPACE, f"{occurrence}:{key.hex()}"))
+
+
+def parse_import_line(
+    number: int, text: str, occurrences: dict[bytes, int] | None = None
+) -> ImportLine:
+    """Validate one JSON Lines record; errors name the line.
+
+    With ``occurrences`` (the file's count of each line content seen so far), a
+    line without ``event_id`` gets :func:`derived_event_id`; without it, a random one.
+    """
     where = f"line {number}"
-    try:
-        record = json.loads(text.rstrip("\r\n"))  # an error past the end is on this line
-    except json.JSONDecodeError as e:
-        raise CliError(f"{where}: not valid JSON: {e.msg} at column {e.colno}") from None
+    # rstrip: an error past the end is on this line, not the next.
+    record = parse_json(text.rstrip("\r\n"), where)
     if not isinstance(record, dict):
         raise CliError(f"{where}: expected a JSON object, got {_kind(record)}")
     unknown = sorted(set(record) - _IMPORT_KEYS - _STORE_KEYS)
@@ -261,6 +297,8 @@ def parse_import_line(number: int, text: str) -> ImportLine:
             raise CliError(f'{where}: "event_id" must be a UUID string')
         _check_uuid(event_id, f'{where}: "event_id"')
         kwargs["event_id"] = event_id
+    elif occurrences is not None:
+        kwargs["event_id"] = derived_event_id(record, occurrences)
     occurred = record.get("occurred_at")
     if occurred is not None:
         if not isinstance(occurred, str):
@@ -305,13 +343,20 @@ def _decoded(lines: Iterable[str | bytes]) -> Iterator[tuple[int, str]]:
         yield number, text
 
 
-def iter_import_lines(lines: Iterable[str | bytes]) -> Iterator[ImportLine]:
-    """Parse JSON Lines lazily, skipping blank lines and rejecting repeated event ids."""
+def iter_import_lines(
+    lines: Iterable[str | bytes], *, derive_ids: bool = True
+) -> Iterator[ImportLine]:
+    """Parse JSON Lines lazily, skipping blank lines and rejecting repeated event ids.
+
+    ``derive_ids``: lines without ``event_id`` get :func:`derived_event_id`
+    (else a random id).
+    """
     seen: dict[str, int] = {}
+    occurrences: dict[bytes, int] | None = {} if derive_ids else None
     for number, text in _decoded(lines):
         if not text.strip():
             continue
-        line = parse_import_line(number, text)
+        line = parse_import_line(number, text, occurrences)
         event_id = line.event.event_id
         if event_id in seen:
             raise CliError(
@@ -341,10 +386,6 @@ class _Group:
             and (line.aggregate_id, line.aggregate_type) == self.key
         )
 
-    def where(self) -> str:
-        first, last = self.lines[0].number, self.lines[-1].number
-        return f"line {first}" if first == last else f"lines {first}-{last}"
-
 
 @dataclass(slots=True)
 class ImportResult:
@@ -353,13 +394,45 @@ class ImportResult:
     first_position: int | None = None
     last_position: int | None = None
 
+    def describe(self, label: str) -> str:
+        """One line for people: "imported 1 event into shop.db (position 7)"."""
+        message = f"imported {self.new} {plural(self.new, 'event')} into {label}"
+        if self.new == 1:
+            message += f" (position {self.first_position})"
+        elif self.new:
+            message += f" (positions {self.first_position}-{self.last_position})"
+        skipped = self.total - self.new
+        if skipped:
+            message += f"; {skipped} already stored, skipped"
+        return message
 
-def import_events(es: EventStore, lines: Iterable[str | bytes]) -> ImportResult:
+
+def _append_line(es: EventStore, line: ImportLine, expected: Expected) -> list[RecordedEvent]:
+    try:
+        with es.transaction():  # a savepoint: a refused line leaves nothing behind
+            return es.append(
+                [line.event],
+                aggregate_id=line.aggregate_id,
+                aggregate_type=line.aggregate_type,
+                expected_version=expected,
+            )
+    except StoreError as e:
+        # The store numbers events within the batch; a batch of one needs no number.
+        reason = re.sub(r"^event 0(?: \([^)]*\))?: ", "", str(e))
+        raise CliError(f"line {line.number}: {reason}") from None
+
+
+def import_events(
+    es: EventStore, lines: Iterable[str | bytes], *, derive_ids: bool = True
+) -> ImportResult:
     """Append every line in one transaction; raise ``CliError`` naming the bad line.
 
     Consecutive lines for the same aggregate are appended together (one call per
     aggregate run) for speed; a line carrying ``expected_version`` starts a new run
-    so its check applies exactly where it stands in the file.
+    so its check applies exactly where it stands in the file. When the store
+    refuses a run, or the run mixes stored and new events (an export followed by
+    new lines), its lines are appended one by one: stored ones are skipped, new
+    ones appended, and a refusal names its one line.
     """
     result = ImportResult()
     head_before = es.head()
@@ -370,20 +443,17 @@ def import_events(es: EventStore, lines: Iterable[str | bytes]) -> ImportResult:
         first = group.lines[0]
         expected = first.expected_version if first.expected_version is not None else ANY
         try:
-            recorded = es.append(
-                [line.event for line in group.lines],
-                aggregate_id=first.aggregate_id,
-                aggregate_type=first.aggregate_type,
-                expected_version=expected,
-            )
-        except ConcurrencyError as e:
-            raise CliError(f"line {first.number}: {e}") from None
-        except DuplicateEventError as e:
-            numbers = {line.event.event_id: line.number for line in group.lines}
-            where = f"line {numbers[e.event_id]}" if e.event_id in numbers else group.where()
-            raise CliError(f"{where}: {e}") from None
-        except StoreError as e:
-            raise CliError(f"{group.where()}: {e}") from None
+            with es.transaction():  # a savepoint: a refused run leaves nothing behind
+                recorded = es.append(
+                    [line.event for line in group.lines],
+                    aggregate_id=first.aggregate_id,
+                    aggregate_type=first.aggregate_type,
+                    expected_version=expected,
+                )
+        except StoreError:
+            recorded = []
+            for index, line in enumerate(group.lines):
+                recorded.extend(_append_line(es, line, expected if index == 0 else ANY))
         for event in recorded:
             result.total += 1
             if event.position > head_before:
@@ -394,7 +464,7 @@ def import_events(es: EventStore, lines: Iterable[str | bytes]) -> ImportResult:
 
     group = _Group()
     with es.transaction():
-        for line in iter_import_lines(lines):
+        for line in iter_import_lines(lines, derive_ids=derive_ids):
             if not group.accepts(line):
                 flush(group)
                 group = _Group()
@@ -423,13 +493,13 @@ def run_import(args: argparse.Namespace) -> int:
         try:
             with open_store(args.path, write=True) as es:
                 label = es.label
-                result = import_events(es, source)
+                result = import_events(es, source, derive_ids=not args.fresh_ids)
         except BaseException:
             # A failed import into a store it created leaves no empty store behind.
             if created:
                 _remove_store_files(args.path)
             raise
-    except CliError as e:
+    except (CliError, StoreError) as e:
         raise CliError(f"{e}; nothing was imported") from None
     finally:
         if args.file != "-":
@@ -437,11 +507,5 @@ def run_import(args: argparse.Namespace) -> int:
     if result.total == 0:
         sys.stdout.write(f"nothing to import: {args.file} has no events\n")
         return 0
-    message = f"imported {result.new} events into {label}"
-    if result.new:
-        message += f" (positions {result.first_position}-{result.last_position})"
-    skipped = result.total - result.new
-    if skipped:
-        message += f"; {skipped} already stored, skipped"
-    sys.stdout.write(message + "\n")
+    sys.stdout.write(result.describe(label) + "\n")
     return 0

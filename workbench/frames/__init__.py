@@ -43,6 +43,7 @@ import pandas as pd
 import pyarrow as pa
 
 from store import EventStore, RecordedEvent, diff
+from workbench.inputs import InputError, open_store, parse_time
 
 from ._columns import (
     EVENT_COLUMNS,
@@ -103,7 +104,7 @@ def opened(source: Source) -> Iterator[EventStore]:
         yield source
         return
     if isinstance(source, (str, os.PathLike)):
-        with EventStore(os.fspath(source), readonly=True) as es:
+        with open_store(source) as es:
             yield es
         return
     raise TypeError(f"source must be an EventStore or a path, not {type(source).__name__}")
@@ -115,24 +116,19 @@ def to_datetime(value: TimeLike | None, name: str = "time") -> datetime | None:
     zone (``"2024-10-01Z"``), ``"now"`` or relative to now (``"-30d"``).
 
     Naive values are refused, never guessed: write ``"2024-10-01T00:00Z"``.
+    Every refusal is a :class:`store.ValidationError` (:mod:`workbench.inputs`
+    holds the rules, shared with the command line and the TUI).
     """
     if value is None:
         return None
     if isinstance(value, str):
-        # The command line's reading: ISO-8601 with a zone, a day with a zone
-        # (2024-10-01Z), "now", or relative to now (-2h, -30d).
-        from workbench.cli.common import CliError, parse_time
-
-        try:
-            return parse_time(value, name)
-        except CliError as e:
-            raise ValueError(str(e)) from None
+        return parse_time(value, name)
     if isinstance(value, pd.Timestamp):
         value = value.to_pydatetime()
     if not isinstance(value, datetime):
         raise TypeError(f"{name} must be a datetime or ISO-8601 text, not {type(value).__name__}")
     if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(
+        raise InputError(
             f"{name} {value.isoformat()} has no timezone; give one, e.g. 2024-10-01T00:00Z"
         )
     return value

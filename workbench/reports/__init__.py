@@ -16,12 +16,12 @@ The same is on the command line as ``sss report``.
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Iterable
 from datetime import datetime
-from typing import Any
+from typing import IO, Any
+
+from workbench.outputs import check_output, open_output
 
 from ..frames import Source, TimeLike, opened, to_datetime
 from .html import write_html
@@ -67,15 +67,11 @@ def format_for(path: str | os.PathLike[str]) -> str:
         ) from None
 
 
-def _write(report: Report, fmt: str, path: str) -> int:
+def _write(report: Report, fmt: str, out: IO[Any]) -> int:
     if fmt == "parquet":
-        with open(path, "wb") as binary:
-            return write_parquet(report, binary)
-    with open(path, "w", encoding="utf-8", newline="") as out:
-        writer = {"html": write_html, "md": write_markdown, "csv": write_csv, "jsonl": write_jsonl}[
-            fmt
-        ]
-        return writer(report, out)
+        return write_parquet(report, out)
+    writer = {"html": write_html, "md": write_markdown, "csv": write_csv, "jsonl": write_jsonl}[fmt]
+    return writer(report, out)
 
 
 def write_report(
@@ -101,7 +97,9 @@ def write_report(
     ``aggregate_id`` the report is that aggregate's history with before/after
     values; the filters are those of :meth:`store.EventStore.read`.
     ``verify=False`` skips the hash-chain walk (the report then says so).
-    The file appears only once complete. Returns the :class:`Report` written.
+    The file appears only once complete, and is never a store, a device or a
+    directory (:mod:`workbench.outputs`; ``"-"`` writes to standard output).
+    Returns the :class:`Report` written.
     """
     fmt = format_for(path) if format is None else format.lower()
     if fmt not in FORMATS:
@@ -115,10 +113,10 @@ def write_report(
         "limit": limit,
         "backwards": backwards,
     }
-    target = os.path.abspath(os.fspath(path))
-    if os.path.isdir(target):
-        raise IsADirectoryError(21, "Is a directory", os.fspath(path))
+    target = os.fspath(path)
     with opened(source) as es:
+        # Checked before the report is built: a report must never replace a store.
+        check_output(target, protect=[es.path])
         report = build_report(
             es,
             aggregate_id=aggregate_id,
@@ -127,18 +125,6 @@ def write_report(
             generated_at=generated_at,
             title=title,
         )
-        # Written beside the target and renamed at the end, so a failed report
-        # never leaves a truncated file that looks complete.
-        fd, temp = tempfile.mkstemp(prefix=".sss-report-", dir=os.path.dirname(target))
-        os.close(fd)
-        try:
-            _write(report, fmt, temp)
-            mask = os.umask(0)
-            os.umask(mask)
-            os.chmod(temp, 0o666 & ~mask)
-            os.replace(temp, target)
-        except BaseException:
-            with contextlib.suppress(OSError):
-                os.remove(temp)
-            raise
+        with open_output(target, binary=fmt == "parquet", protect=[es.path]) as out:
+            _write(report, fmt, out)
     return report

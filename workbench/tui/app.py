@@ -22,7 +22,9 @@ from textual.widgets import DataTable, Footer, Header, Input, Static, Tree
 from textual.worker import Worker, WorkerState
 
 from store import EventStore, RecordedEvent, StoreError, VerifyReport
+from workbench.inputs import InputError, parse_position, parse_time
 from workbench.locations import is_url, short_name
+from workbench.outputs import OutputError, check_output
 
 from .commands import WorkbenchCommands
 from .dialogs import ExportDialog, FilterDialog, HelpScreen, PromptDialog
@@ -30,7 +32,7 @@ from .errors import one_line
 from .export import export_events
 from .fmt import event_json
 from .panes import AggregatesPane, DetailPane
-from .query import Filters, TimeParseError, parse_time
+from .query import Filters
 from .replay import ReplayScreen
 from .timeline import Timeline, TimelineTable
 from .verifying import verify_elsewhere
@@ -330,11 +332,9 @@ class WorkbenchApp(App[int]):
             return
 
         def check(text: str) -> str | None:
-            if text.lstrip("#").isdigit():
-                return None
             try:
-                parse_time(text)
-            except TimeParseError as error:
+                _seek_target(text)
+            except InputError as error:
                 return str(error)
             return None
 
@@ -354,10 +354,15 @@ class WorkbenchApp(App[int]):
 
     def seek(self, text: str) -> None:
         """Jump the timeline to a position (``#1234``) or a time (``-2h``)."""
-        if text.lstrip("#").isdigit():
-            self.timeline.jump_to_position(int(text.lstrip("#")))
+        try:
+            target = _seek_target(text)
+        except InputError as error:
+            self.notify(str(error), severity="error")
+            return
+        if isinstance(target, int):
+            self.timeline.jump_to_position(target)
         else:
-            self.timeline.jump_to_time(parse_time(text), text)
+            self.timeline.jump_to_time(target, text)
         self.timeline.table.focus()
 
     def action_search(self) -> None:
@@ -435,18 +440,22 @@ class WorkbenchApp(App[int]):
                 self.export_now(fmt, path)
 
     def export_now(self, fmt: str, path: str | None = None) -> None:
-        target = str(Path(path or f"{self._export_stem()}.{fmt}").expanduser().resolve())
+        typed = path or f"{self._export_stem()}.{fmt}"
+        try:
+            check_output(typed, protect=[self.store.path], stream=False)
+        except OutputError as error:
+            self.notify(str(error), severity="error")
+            return
+        target = str(Path(typed).expanduser().resolve())
         self.notify(f"Exporting to {target}…", timeout=2)
-        self._export(fmt, target, self.timeline.filters)
+        self._export(fmt, typed, target, self.timeline.filters)
 
     @work(thread=True, exclusive=True, group="export", exit_on_error=False)
-    def _export(self, fmt: str, path: str, filters: Filters) -> None:
+    def _export(self, fmt: str, typed: str, path: str, filters: Filters) -> None:
         try:
-            count = export_events(self.store, filters, path, fmt)
-        except OSError as error:
-            self.call_from_thread(
-                self.notify, f"Cannot write {path}: {error.strerror or error}", severity="error"
-            )
+            count = export_events(self.store, filters, typed, fmt)
+        except (StoreError, OSError) as error:
+            self.call_from_thread(self.notify, one_line(error), severity="error")
             return
         self.last_export = (path, count)
         self.call_from_thread(self.notify, f"Exported {count:,} events to {path}.")
@@ -474,7 +483,11 @@ class WorkbenchApp(App[int]):
         if writer is None:
             self.call_from_thread(self.notify, "Audit reports are not available.", severity="error")
             return
-        writer(self.store, path, aggregate_id=aggregate_id, format="html")
+        try:
+            writer(self.store, path, aggregate_id=aggregate_id, format="html")
+        except (StoreError, OSError) as error:
+            self.call_from_thread(self.notify, one_line(error), severity="error")
+            return
         self.call_from_thread(self.notify, f"Wrote the audit report of {aggregate_id} to {path}.")
 
     def action_verify(self) -> None:
@@ -532,6 +545,13 @@ class WorkbenchApp(App[int]):
         if isinstance(self.screen, HelpScreen):
             return
         self.push_screen(HelpScreen(self.help_sections(), HELP_INTRO))
+
+
+def _seek_target(text: str) -> int | datetime:
+    """A position (``1234``, ``#1234``) or a time, as the seek prompt reads them."""
+    if text.strip().lstrip("#").isdigit():
+        return parse_position(text, "seek")
+    return parse_time(text, "seek")
 
 
 def _table_keys() -> list[BindingType]:

@@ -26,7 +26,9 @@ from textual.widgets import (
     Static,
 )
 
-from .query import Filters, TimeParseError, parse_time
+from workbench.inputs import InputError, parse_time
+
+from .query import Filters
 
 __all__ = ["ExportDialog", "FilterDialog", "HelpScreen", "PromptDialog"]
 
@@ -108,7 +110,7 @@ class FilterDialog(ModalScreen[Filters | None]):
                 yield Static("Since (UTC)", classes="label")
                 yield Input(
                     f.since_text or "",
-                    placeholder="-2h, -3d, 2024-05-01T12:00",
+                    placeholder="-2h, -3d, 2024-05-01T12:00Z",
                     compact=True,
                     id="f-since",
                 )
@@ -142,12 +144,12 @@ class FilterDialog(ModalScreen[Filters | None]):
         return self.query_one(f"#{widget_id}", Input).value.strip() or None
 
     def build(self, now: datetime | None = None) -> Filters:
-        """The filters as typed; raises TimeParseError for an unreadable time."""
+        """The filters as typed; raises InputError for an unreadable time."""
         since_text, until_text = self._value("f-since"), self._value("f-until")
-        since = parse_time(since_text, now=now) if since_text else None
-        until = parse_time(until_text, now=now) if until_text else None
+        since = parse_time(since_text, "since", now=now) if since_text else None
+        until = parse_time(until_text, "until", now=now) if until_text else None
         if since is not None and until is not None and since > until:
-            raise TimeParseError("'since' is after 'until'")
+            raise InputError("'since' is after 'until'")
         types = frozenset(self.query_one("#f-types", SelectionList).selected)
         return replace(
             Filters(),
@@ -166,7 +168,7 @@ class FilterDialog(ModalScreen[Filters | None]):
     def action_apply(self) -> None:
         try:
             filters = self.build()
-        except TimeParseError as error:
+        except InputError as error:
             self.query_one("#f-error", Static).update(str(error))
             return
         self.dismiss(filters)

@@ -1,45 +1,24 @@
-"""Writing the filtered timeline to JSON Lines or CSV, streaming."""
+"""Writing the filtered timeline to JSON Lines or CSV, streaming.
+
+The bytes are those of ``sss export`` (:mod:`workbench.eventfiles`), and the
+file rules those of every named output (:mod:`workbench.outputs`).
+"""
 
 from __future__ import annotations
 
-import csv
-import json
 import os
-from collections.abc import Callable, Iterable
-from pathlib import Path
-from typing import IO
+from collections.abc import Callable
 
-from store import EVENT_FIELDS, EventStore, RecordedEvent
+from store import EventStore
+from workbench.eventfiles import EXPORT_FIELDS, FORMATS, write_events
+from workbench.outputs import open_output
 
 from .query import Filters, iter_matching
 
-__all__ = ["FIELDS", "export_events", "write_csv", "write_jsonl"]
+__all__ = ["FIELDS", "export_events"]
 
-FIELDS = list(EVENT_FIELDS)
+FIELDS = list(EXPORT_FIELDS)
 """Column order of the CSV export: the event schema's field names."""
-
-
-def write_jsonl(events: Iterable[RecordedEvent], out: IO[str]) -> int:
-    count = 0
-    for event in events:
-        out.write(json.dumps(event.to_dict(), ensure_ascii=False))
-        out.write("\n")
-        count += 1
-    return count
-
-
-def write_csv(events: Iterable[RecordedEvent], out: IO[str]) -> int:
-    """One row per event; ``data`` and ``metadata`` as compact JSON text."""
-    writer = csv.DictWriter(out, fieldnames=FIELDS)
-    writer.writeheader()
-    count = 0
-    for event in events:
-        row = event.to_dict()
-        row["data"] = json.dumps(row["data"], ensure_ascii=False, separators=(",", ":"))
-        row["metadata"] = json.dumps(row["metadata"], ensure_ascii=False, separators=(",", ":"))
-        writer.writerow(row)
-        count += 1
-    return count
 
 
 def export_events(
@@ -53,21 +32,15 @@ def export_events(
     """Write every event matching ``filters`` to ``path``; return how many.
 
     The file is written under a temporary name and renamed at the end, so a
-    cancelled or failed export never leaves half a file behind.
+    cancelled or failed export never leaves half a file behind; ``path`` is
+    never the store itself, nor any other store, device or directory
+    (:class:`workbench.outputs.OutputError`).
     """
-    writers = {"jsonl": write_jsonl, "csv": write_csv}
-    if fmt not in writers:
+    if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; use jsonl or csv")
-    target = Path(path).expanduser()
-    partial = target.with_name(target.name + ".partial")
     events = iter_matching(es, filters, cancelled=cancelled)
-    try:
-        with partial.open("w", encoding="utf-8", newline="") as out:
-            count = writers[fmt](events, out)
+    with open_output(os.fspath(path), protect=[es.path], stream=False) as out:
+        count = write_events(events, out, fmt)
         if cancelled():
             raise InterruptedError("export cancelled")
-        partial.replace(target)
-    except BaseException:
-        partial.unlink(missing_ok=True)
-        raise
     return count

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from store import RecordedEvent
+from workbench import inputs
 
 __all__ = ["event_json", "short_time", "time_text", "truncate"]
 
@@ -15,14 +16,12 @@ def time_text(value: datetime | None) -> str:
     """Full UTC time with microseconds, for the detail pane."""
     if value is None:
         return "—"
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S.%f UTC")
+    return f"{inputs.time_text(value)} UTC"
 
 
 def short_time(value: datetime | None) -> str:
     """UTC time to the second, for table cells."""
-    if value is None:
-        return "—"
-    return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return inputs.time_text(value, "s")
 
 
 def truncate(text: str | None, width: int) -> str:

@@ -17,12 +17,12 @@ from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static
 
 from store import AggregateInfo, EventStore, RecordedEvent, Step
+from workbench.inputs import InputError, parse_position, parse_time
 
 from .dialogs import PromptDialog
 from .errors import ReportWorkerErrors
 from .fmt import short_time, truncate, value_text
 from .jsonview import JsonTree, resolve_pointer
-from .query import TimeParseError, parse_time
 
 if TYPE_CHECKING:
     from .app import WorkbenchApp
@@ -40,10 +40,10 @@ def parse_seek(text: str) -> tuple[str, Any]:
     """``12``/``v12`` a version, ``#1234`` a global position, else a time."""
     value = text.strip()
     if match := _VERSION.match(value):
-        return "version", int(match.group(1))
+        return "version", parse_position(match.group(1), "version")
     if match := _POSITION.match(value):
-        return "position", int(match.group(1))
-    return "time", parse_time(value)
+        return "position", parse_position(match.group(1), "position")
+    return "time", parse_time(value, "seek")
 
 
 @dataclass(frozen=True)
@@ -309,7 +309,7 @@ class ReplayScreen(Screen[None], ReportWorkerErrors):
         def check(text: str) -> str | None:
             try:
                 parse_seek(text)
-            except TimeParseError as error:
+            except InputError as error:
                 return str(error)
             return None
 
@@ -329,7 +329,11 @@ class ReplayScreen(Screen[None], ReportWorkerErrors):
             self.seek(text)
 
     def seek(self, text: str) -> None:
-        kind, value = parse_seek(text)
+        try:
+            kind, value = parse_seek(text)
+        except InputError as error:
+            self.notify(str(error), severity="error")
+            return
         if kind == "version":
             total = self.info.version if self.info else 0
             if value > total:

@@ -3,40 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-
-import pytest
 
 from store import EventStore
 from workbench.tui import query as query_module
-from workbench.tui.query import Filters, TimeParseError, fetch_page, iter_matching, parse_time
+from workbench.tui.query import Filters, fetch_page, iter_matching
 from workbench.tui.window import Window
 
 NOW = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("-2h", NOW - timedelta(hours=2)),
-        ("-90s", NOW - timedelta(seconds=90)),
-        ("- 15 min", NOW - timedelta(minutes=15)),
-        ("-1w", NOW - timedelta(weeks=1)),
-        ("now", NOW),
-        ("2024-04-30", datetime(2024, 4, 30, tzinfo=UTC)),
-        ("2024-04-30T10:30Z", datetime(2024, 4, 30, 10, 30, tzinfo=UTC)),
-        ("2024-04-30 12:30+02:00", datetime(2024, 4, 30, 10, 30, tzinfo=UTC)),
-    ],
-)
-def test_parse_time(text: str, expected: datetime) -> None:
-    assert parse_time(text, now=NOW) == expected
-
-
-@pytest.mark.parametrize("text", ["", "yesterday", "-2 parsecs", "2024-13-01"])
-def test_parse_time_rejects_with_a_hint(text: str) -> None:
-    with pytest.raises(TimeParseError):
-        parse_time(text, now=NOW)
 
 
 def test_chips_and_without() -> None:

@@ -432,7 +432,9 @@ class WorkbenchApp(App[int]):
         self.push_screen(ExportDialog(self._export_stem(), formats, summary), self._export_chosen)
 
     def _export_chosen(self, choice: tuple[str, str] | None) -> None:
-        if choice is not None:
+        if choice is None:
+            self.notify("Export cancelled; nothing was written.", timeout=2)
+        else:
             fmt, path = choice
             if fmt == "report":
                 self.audit_report(path)

@@ -254,9 +254,11 @@ class ExportDialog(ModalScreen[tuple[str, str] | None]):
             first = next(iter(self.formats))
             yield Input(self._path_for(first), id="export-path")
             yield Static("", classes="error", id="export-error")
+            # Export comes first: Tab from the file name lands on it, so Tab then
+            # Enter exports rather than cancelling.
             with Horizontal(classes="buttons"):
-                yield Button("Cancel", id="cancel")
                 yield Button("Export", variant="primary", id="export")
+                yield Button("Cancel", id="cancel")
 
     def on_mount(self) -> None:
         self.query_one("#export-path", Input).focus()

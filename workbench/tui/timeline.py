@@ -272,6 +272,10 @@ class Timeline(Vertical, ReportWorkerErrors):
                     if exact
                     else f" (recorded {short_time(landed.recorded_at)}), the closest earlier event"
                 )
+            elif note is None and landed.position < position and position > es.head():
+                note = f"#{position} is past the newest event; showing #{landed.position}" + (
+                    "" if filters.is_empty else ", the newest match"
+                )
             elif landed.position != position and note is None:
                 note = (
                     f"#{position} does not match the filters; "

@@ -292,7 +292,11 @@ def open_store(
         raise InputError(f"a store location must be a path or a URL, not {location!r}") from None
     if not isinstance(path, str):
         raise InputError(f"a store location must be text, not {type(path).__name__}")
-    missing = path != ":memory:" and not is_url(path) and not os.path.exists(path)
+    local = path != ":memory:" and not is_url(path)
+    missing = local and not os.path.exists(path)
+    if local and not missing and not os.path.isdir(path) and not os.path.isfile(path):
+        # SQLite would wait forever on a FIFO and read a device as if it were a file.
+        raise InputError(f"{path} is not a regular file (a FIFO, a device or a socket)")
     if write and not create and missing:
         raise InputError(f"no event store at {path}: the file does not exist")
     kwargs: dict[str, Any] = {

@@ -92,5 +92,5 @@ def test_no_output_shows_the_password(
     schema = urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["options"][0].split("=")[1]
     stats = json.loads(run(capsys, "stats", "--json", url)[1])
     assert schema in stats["path"]  # two stores in one database can be told apart
-    assert "imported 1 events into postgresql://" in seen[0]
+    assert "imported 1 event into postgresql://" in seen[0]
     assert "no aggregate 'nope' in postgresql://" in seen[1]

@@ -120,8 +120,10 @@ def pristine(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def workdir(tmp_path: Path, pristine: Path) -> Iterator[Path]:
-    """A fresh store per case, plus the things a hostile -o may name."""
+def workdir(tmp_path: Path, pristine: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A fresh store per case, plus the things a hostile -o may name. Cases run
+    in it, so a store a case creates under a relative name lands there too."""
+    monkeypatch.chdir(tmp_path)
     os.mkfifo(tmp_path / "fifo")
     subprocess.run(["mknod", str(tmp_path / "dev"), "c", "1", "3"], capture_output=True)
     (tmp_path / "dir").mkdir()

@@ -20,6 +20,7 @@ from typing import NoReturn
 
 from store import StoreError
 
+from ..safetext import one_line
 from . import app, audit, migrate, read, replay, report, write
 from .common import CliError, join_relative_times
 
@@ -32,7 +33,7 @@ class _Parser(argparse.ArgumentParser):
     """An ArgumentParser whose errors are one line, like every other error."""
 
     def error(self, message: str) -> NoReturn:
-        sys.stderr.write(f"sss: error: {message} (see '{self.prog} --help')\n")
+        sys.stderr.write(f"sss: error: {one_line(message)} (see '{self.prog} --help')\n")
         raise SystemExit(2)
 
 
@@ -53,8 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _error(message: str) -> None:
-    one_line = " ".join(message.split())
-    sys.stderr.write(f"sss: error: {one_line}\n")
+    # Messages quote names from the store and from the command line: shown escaped.
+    sys.stderr.write(f"sss: error: {one_line(message)}\n")
 
 
 def _silence_stdout() -> None:

@@ -15,7 +15,9 @@ from typing import IO, Any
 
 from store import EVENT_FIELDS, RecordedEvent
 
+from ..safetext import shown, spreadsheet_cell
 from .common import (
+    CliError,
     add_filter_arguments,
     batched_lines,
     dumps,
@@ -50,7 +52,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="export events as JSON Lines or CSV",
         description=(
             "Export events, streaming. JSON Lines: one RecordedEvent per line, every field. "
-            "CSV: one row per event, data and metadata as JSON text."
+            "CSV: one row per event, data and metadata as JSON text. Both are data: every "
+            "text is exported exactly as stored, control characters included."
         ),
     )
     export.add_argument("path", metavar="PATH", help="the store")
@@ -60,6 +63,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--output",
         metavar="FILE",
         help="write here (replaced only once complete); default stdout",
+    )
+    export.add_argument(
+        "--spreadsheet-safe",
+        action="store_true",
+        help=(
+            "csv: prefix with ' every text cell a spreadsheet would evaluate as a formula "
+            "(beginning with = + - @, tab or CR; OWASP CSV injection). Without it the CSV "
+            "holds the exact text, so open it in a spreadsheet only if you trust the writers"
+        ),
     )
     add_filter_arguments(export)
     export.set_defaults(func=run_export)
@@ -73,10 +85,10 @@ def _row(event: RecordedEvent) -> tuple[str, ...]:
     return (
         str(event.position),
         format_table_time(event.recorded_at),
-        event.aggregate_id if event.aggregate_id is not None else "-",
+        shown(event.aggregate_id) if event.aggregate_id is not None else "-",
         str(event.version) if event.version is not None else "-",
-        event.type,
-        event.actor or "-",
+        shown(event.type),
+        shown(event.actor) if event.actor else "-",
     )
 
 
@@ -122,26 +134,34 @@ def run_events(args: argparse.Namespace) -> int:
 # export
 
 
-def _csv_row(event: RecordedEvent) -> list[Any]:
+def _csv_row(event: RecordedEvent, spreadsheet_safe: bool = False) -> list[Any]:
     record = event.to_dict()
     row: list[Any] = []
     for name in EXPORT_FIELDS:
         value = record[name]
         if name in ("data", "metadata"):
             value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        row.append("" if value is None else value)
+        if value is None:
+            value = ""
+        row.append(spreadsheet_cell(value) if spreadsheet_safe else value)
     return row
 
 
-def write_export(events: Iterable[RecordedEvent], out: IO[str], fmt: str) -> int:
-    """Write events as ``jsonl`` or ``csv``; returns how many were written."""
+def write_export(
+    events: Iterable[RecordedEvent], out: IO[str], fmt: str, *, spreadsheet_safe: bool = False
+) -> int:
+    """Write events as ``jsonl`` or ``csv``; returns how many were written.
+
+    Exact data by default; ``spreadsheet_safe`` neutralises CSV cells a
+    spreadsheet would take for formulas (:func:`workbench.safetext.spreadsheet_cell`).
+    """
     if fmt == "jsonl":
         return batched_lines((dumps(event.to_dict()) for event in events), out)
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(EXPORT_FIELDS)
     count = 0
     for event in events:
-        writer.writerow(_csv_row(event))
+        writer.writerow(_csv_row(event, spreadsheet_safe))
         count += 1
     return count
 
@@ -154,9 +174,12 @@ def _umask() -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     filters = read_filters(args)
+    if args.spreadsheet_safe and args.format != "csv":
+        raise CliError("--spreadsheet-safe applies to --format csv only", code=2)
+    safe = bool(args.spreadsheet_safe)
     with open_store(args.path) as es:
         if args.output is None or args.output == "-":
-            write_export(es.read(**filters), sys.stdout, args.format)
+            write_export(es.read(**filters), sys.stdout, args.format, spreadsheet_safe=safe)
             return 0
         target = os.path.abspath(args.output)
         if os.path.isdir(target):
@@ -173,12 +196,12 @@ def run_export(args: argparse.Namespace) -> int:
         )
         try:
             with handle:
-                count = write_export(es.read(**filters), handle, args.format)
+                count = write_export(es.read(**filters), handle, args.format, spreadsheet_safe=safe)
             os.chmod(handle.name, 0o666 & ~_umask())  # temp files are private; exports are not
             os.replace(handle.name, target)
         except BaseException:
             with contextlib.suppress(OSError):
                 os.remove(handle.name)
             raise
-    sys.stdout.write(f"exported {count} events to {args.output}\n")
+    sys.stdout.write(f"exported {count} events to {shown(args.output)}\n")
     return 0

@@ -23,6 +23,7 @@ from store import (
     StoreError,
 )
 from workbench.locations import is_url
+from workbench.safetext import shown
 
 from .common import CliError, dumps, open_store, parse_time
 
@@ -435,9 +436,9 @@ def run_import(args: argparse.Namespace) -> int:
         if args.file != "-":
             source.close()
     if result.total == 0:
-        sys.stdout.write(f"nothing to import: {args.file} has no events\n")
+        sys.stdout.write(f"nothing to import: {shown(args.file)} has no events\n")
         return 0
-    message = f"imported {result.new} events into {label}"
+    message = f"imported {result.new} events into {shown(label)}"
     if result.new:
         message += f" (positions {result.first_position}-{result.last_position})"
     skipped = result.total - result.new

@@ -63,7 +63,9 @@ def run(
     try:
         es = open_store(path, reducers=reducers, upcasters=upcasters, readonly=readonly)
     except StoreError as error:
-        print(f"sss: error: {error}", file=sys.stderr)
+        from workbench.safetext import one_line
+
+        print(f"sss: error: {one_line(error)}", file=sys.stderr)
         return 1
     from .app import WorkbenchApp
 

@@ -1,4 +1,11 @@
-"""How values look on screen. Every time is shown in UTC."""
+"""How values look on screen. Every time is shown in UTC.
+
+Text from the store reaches the screen through :func:`shown` (control
+characters and bidi overrides as visible escapes, see
+:mod:`workbench.safetext`): :func:`truncate` and :func:`value_text` apply it,
+and a widget showing a name whole wraps it in :func:`shown`. What is copied
+to the clipboard (:func:`event_json`) is data and stays exact.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +15,9 @@ from typing import Any
 
 from store import RecordedEvent
 
-__all__ = ["event_json", "short_time", "time_text", "truncate"]
+from ..safetext import shown
+
+__all__ = ["event_json", "short_time", "shown", "time_text", "truncate", "value_text"]
 
 
 def time_text(value: datetime | None) -> str:
@@ -26,8 +35,10 @@ def short_time(value: datetime | None) -> str:
 
 
 def truncate(text: str | None, width: int) -> str:
+    """``text`` shown safely and cut to ``width`` characters (``—`` for none)."""
     if text is None:
         return "—"
+    text = shown(text)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

@@ -61,7 +61,7 @@ def test_csv_report_neutralises_formulas_and_says_so(
     write_report(db, out, aggregate_id=aggregate)
     with open(out, encoding="utf-8", newline="") as handle:
         text = handle.read()
-    head, _, body = text.partition("\n\"position\"")
+    head, _, body = text.partition('\n"position"')
     comments = head.split("\n")
     assert all(line.startswith("# ") for line in comments)
     assert any(line.startswith("# scope.cells: ") and "OWASP" in line for line in comments)

@@ -73,7 +73,7 @@ _CHANGES = (
     ("Before (JSON)", 50),
     ("After (JSON)", 50),
 )
-_SCOPE = (("Section", 12), ("Item", 28), ("Value", 100))
+_SCOPE = (("Section", 12), ("Item", 28), ("Value", 70))
 
 
 def _text(value: str) -> str:
@@ -94,6 +94,8 @@ def _cell(sheet: WriteOnlyWorksheet, value: Any, *, bold: bool = False) -> Write
     else:
         cell = WriteOnlyCell(sheet, value=_text(str(value)))
         cell.data_type = "s"  # openpyxl would take a leading "=" for a formula
+    # Not wrapped: rows stay one line high (spreadsheets do not grow a row for
+    # wrapped text written by a file), and the last column runs on to the right.
     cell.alignment = _TOP
     if bold:
         cell.font = _BOLD
@@ -103,7 +105,14 @@ def _cell(sheet: WriteOnlyWorksheet, value: Any, *, bold: bool = False) -> Write
 class _Sheet:
     """A streamed sheet with a frozen header row and an autofilter over its rows."""
 
-    def __init__(self, book: Workbook, title: str, columns: tuple[tuple[str, int], ...]) -> None:
+    def __init__(
+        self,
+        book: Workbook,
+        title: str,
+        columns: tuple[tuple[str, int], ...],
+        *,
+        fit_width: bool = False,
+    ) -> None:
         self.sheet: WriteOnlyWorksheet = book.create_sheet(title)
         self.title = title
         self.width = len(columns)
@@ -111,6 +120,14 @@ class _Sheet:
         for index, (_, width) in enumerate(columns, 1):
             self.sheet.column_dimensions[get_column_letter(index)].width = width
         self.sheet.freeze_panes = "A2"
+        # On paper: landscape, the header row on every page; a narrow sheet
+        # is fitted to the page's width (a timeline's 15 columns would be unreadable).
+        self.sheet.page_setup.orientation = "landscape"
+        self.sheet.print_title_rows = "1:1"
+        if fit_width:
+            self.sheet.page_setup.fitToWidth = 1
+            self.sheet.page_setup.fitToHeight = 0
+            self.sheet.sheet_properties.pageSetUpPr.fitToPage = True
         self.sheet.append([_cell(self.sheet, name, bold=True) for name, _ in columns])
 
     def append(self, values: list[Any]) -> None:
@@ -126,6 +143,10 @@ class _Sheet:
         self.sheet.auto_filter.ref = f"A1:{get_column_letter(self.width)}{self.rows}"
 
 
+def _count(value: str) -> int | str:
+    return int(value) if value.isdigit() else value
+
+
 def _scope_rows(report: Report) -> list[list[Any]]:
     scope, summary, integrity = report.scope, report.summary, report.integrity
     rows: list[list[Any]] = [["Scope", "Title", scope.title]]
@@ -133,18 +154,18 @@ def _scope_rows(report: Report) -> list[list[Any]]:
     rows.append(["Scope", "Times", "every time in this workbook is UTC"])
     if not report.is_aggregate:
         rows.append(["Scope", "Changes", "field changes are listed in a report of one aggregate"])
-    rows += [["Summary", key, value] for key, value in summary.rows()]
+    rows += [["Summary", key, _count(value)] for key, value in summary.rows()]
     rows += [["Event type", name, count] for name, count in summary.per_type.items()]
     rows += [["Actor", name, count] for name, count in summary.per_actor.items()]
     rows.append(["Integrity", "Statement", integrity.statement()])
-    rows += [["Integrity", key, value] for key, value in integrity.rows()]
+    rows += [["Integrity", key, _count(value)] for key, value in integrity.rows()]
     return rows
 
 
 def write_xlsx(report: Report, out: BinaryIO) -> int:
     """Write ``report`` as an xlsx workbook to ``out``; returns the number of events."""
     book = Workbook(write_only=True)
-    scope = _Sheet(book, "Scope", _SCOPE)
+    scope = _Sheet(book, "Scope", _SCOPE, fit_width=True)
     for row in _scope_rows(report):
         scope.append(row)
     timeline = _Sheet(book, "Timeline", _TIMELINE)

@@ -165,3 +165,22 @@ def test_jsonl_and_parquet_reports_hold_the_exact_text(
         )
         assert (row["correlation_id"], row["causation_id"]) == (e.correlation_id, e.causation_id)
         assert json.loads(row["data"]) == e.data and json.loads(row["metadata"]) == e.metadata
+
+
+def test_an_xlsx_report_beyond_a_sheet_is_refused_whole(
+    hostile: tuple[Path, list[RecordedEvent]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from workbench.cli import main
+    from workbench.reports import xlsx
+
+    db, _ = hostile
+    monkeypatch.setattr(xlsx, "MAX_ROWS", 4)  # the header and three events
+    out = tmp_path / "big.xlsx"
+    assert main(["report", str(db), "-o", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("sss: error: the Scope sheet would need more than 4 rows")
+    assert "csv or parquet" in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []  # no partial workbook left behind

@@ -24,6 +24,7 @@ it or use CSV or Parquet.
 
 from __future__ import annotations
 
+import contextlib
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
@@ -142,6 +143,12 @@ class _Sheet:
     def close(self) -> None:
         self.sheet.auto_filter.ref = f"A1:{get_column_letter(self.width)}{self.rows}"
 
+    def discard(self) -> None:
+        """After a failure: finish the sheet's stream and remove its temporary file."""
+        with contextlib.suppress(Exception):
+            self.sheet.close()
+            self.sheet._writer.cleanup()
+
 
 def _count(value: str) -> int | str:
     return int(value) if value.isdigit() else value
@@ -165,11 +172,26 @@ def _scope_rows(report: Report) -> list[list[Any]]:
 def write_xlsx(report: Report, out: BinaryIO) -> int:
     """Write ``report`` as an xlsx workbook to ``out``; returns the number of events."""
     book = Workbook(write_only=True)
-    scope = _Sheet(book, "Scope", _SCOPE, fit_width=True)
+    sheets = [
+        _Sheet(book, "Scope", _SCOPE, fit_width=True),
+        _Sheet(book, "Timeline", _TIMELINE),
+        _Sheet(book, "Changes", _CHANGES),
+    ]
+    try:
+        count = _fill(report, *sheets)
+    except BaseException:
+        for sheet in sheets:
+            sheet.discard()
+        raise
+    for sheet in sheets:
+        sheet.close()
+    book.save(out)
+    return count
+
+
+def _fill(report: Report, scope: _Sheet, timeline: _Sheet, changes: _Sheet) -> int:
     for row in _scope_rows(report):
         scope.append(row)
-    timeline = _Sheet(book, "Timeline", _TIMELINE)
-    changes = _Sheet(book, "Changes", _CHANGES)
     count = 0
     for entry in report.entries():
         e = entry.event
@@ -205,7 +227,4 @@ def write_xlsx(report: Report, out: BinaryIO) -> int:
                 ]
             )
         count += 1
-    for sheet in (scope, timeline, changes):
-        sheet.close()
-    book.save(out)
     return count

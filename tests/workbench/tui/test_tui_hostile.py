@@ -17,6 +17,7 @@ from store import EventStore
 from tests.workbench.hostile import AGGREGATE, assert_safe, build_hostile_store
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.commands import WorkbenchCommands
+from workbench.tui.panes import AggregatesPane
 from workbench.tui.replay import ReplayScreen
 
 from .helpers import settle
@@ -52,6 +53,13 @@ async def test_every_pane_shows_hostile_text_escaped(hostile_db: Path) -> None:
         await settle(pilot)
         text = assert_screen_safe(app)
         assert "T\\x1b]0;PWNED\\x07x" in text  # the newest event's type, in the timeline
+        pane = app.query_one(AggregatesPane)
+        for node in pane.aggregate_tree.root.children:
+            node.expand()  # the sidebar lists the hostile aggregate under its hostile type
+        await settle(pilot)
+        text = assert_screen_safe(app)
+        assert "=Order\\x1b]0;PWNED\\x07" in text and "a\\x1b[2Jb" in text
+        assert AGGREGATE in pane.known_ids
         app.timeline.table.focus()
         app.timeline.table.move_cursor(row=0)  # the first event: every field hostile
         await settle(pilot)

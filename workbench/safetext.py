@@ -5,7 +5,8 @@ id, payload, metadata, actor. Two rules keep that text from acting on the
 reader instead of being read; every human-readable output (CLI tables and
 messages, the TUI, the Markdown, HTML and xlsx reports) goes through them.
 
-**Shown, not obeyed.** :func:`shown` writes these characters as visible escapes:
+**Shown, not obeyed.** :func:`shown` writes these characters as visible escapes
+(:func:`pictured`, for a text field being edited, as one visible character each):
 
 * every control character (Unicode category Cc: C0 ``U+0000``–``U+001F``,
   DEL ``U+007F`` and C1 ``U+0080``–``U+009F``), so ESC cannot start a terminal
@@ -48,6 +49,7 @@ __all__ = [
     "FORMULA_PREFIXES",
     "is_safe",
     "one_line",
+    "pictured",
     "shown",
     "spreadsheet_cell",
 ]
@@ -93,6 +95,21 @@ def one_line(text: Any) -> str:
     but quote names from the store.
     """
     return " ".join(shown(text, multiline=True).split())
+
+
+def _picture(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x20:
+        return chr(0x2400 + code)  # the Unicode control pictures: ␛ for ESC, ␀ for NUL
+    return "\u2421" if code == 0x7F else "\ufffd"
+
+
+def pictured(text: str) -> str:
+    """``text`` with each unsafe character replaced by one visible character (a
+    control picture such as ␛ for C0 and DEL, � for the others), so it keeps
+    its length: for a field being edited, whose cursor must stay on the
+    character it is on. The field's value itself stays exact."""
+    return _UNSAFE.sub(_picture, text)
 
 
 def is_safe(text: str) -> bool:

@@ -10,7 +10,14 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.workbench.hostile import unsafe_chars
-from workbench.safetext import FORMULA_PREFIXES, is_safe, one_line, shown, spreadsheet_cell
+from workbench.safetext import (
+    FORMULA_PREFIXES,
+    is_safe,
+    one_line,
+    pictured,
+    shown,
+    spreadsheet_cell,
+)
 
 _ESCAPE = re.compile(r"\\(x[0-9a-f]{2}|u[0-9a-f]{4}|t|n|r)")
 _SHORT = {"t": "\t", "n": "\n", "r": "\r"}
@@ -48,6 +55,15 @@ def test_multiline_keeps_only_newlines(text: str) -> None:
 def test_one_line_is_one_safe_line(text: str) -> None:
     out = one_line(text)
     assert "\n" not in out and not unsafe_chars(out, newline_ok=False)
+
+
+@given(texts)
+def test_pictured_keeps_the_length_and_every_safe_character(text: str) -> None:
+    out = pictured(text)
+    assert len(out) == len(text) and not unsafe_chars(out, newline_ok=False)
+    for before, after in zip(text, out, strict=True):
+        assert (after == before) if is_safe(before) else (is_safe(after) and after != before)
+    assert pictured("a\x1b[2J\x00\x7f\u202e") == "a␛[2J␀␡\ufffd"
 
 
 def test_the_escapes_read_like_python() -> None:

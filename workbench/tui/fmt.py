@@ -13,11 +13,39 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
+from rich.highlighter import Highlighter
+from rich.text import Text
+
 from store import RecordedEvent
 
-from ..safetext import shown
+from ..safetext import pictured, shown
 
-__all__ = ["event_json", "short_time", "shown", "time_text", "truncate", "value_text"]
+__all__ = [
+    "SAFE_INPUT",
+    "SafeInputHighlighter",
+    "event_json",
+    "short_time",
+    "shown",
+    "time_text",
+    "truncate",
+    "value_text",
+]
+
+
+class SafeInputHighlighter(Highlighter):
+    """For an ``Input`` that may hold text from the store (a filter prefilled with
+    an aggregate id, a path made from one): each unsafe character is drawn as
+    one visible character (:func:`workbench.safetext.pictured`), so the cursor
+    stays true, while the input's value stays exact."""
+
+    def highlight(self, text: Text) -> None:
+        plain = text.plain
+        safe = pictured(plain)
+        if safe != plain:
+            text.plain = safe
+
+
+SAFE_INPUT = SafeInputHighlighter()
 
 
 def time_text(value: datetime | None) -> str:

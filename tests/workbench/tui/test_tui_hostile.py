@@ -12,11 +12,13 @@ from pathlib import Path
 
 import pytest
 from textual.app import App
+from textual.widgets import Input
 
 from store import EventStore
 from tests.workbench.hostile import AGGREGATE, assert_safe, build_hostile_store
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.commands import WorkbenchCommands
+from workbench.tui.dialogs import ExportDialog, FilterDialog
 from workbench.tui.panes import AggregatesPane
 from workbench.tui.replay import ReplayScreen
 
@@ -69,6 +71,20 @@ async def test_every_pane_shows_hostile_text_escaped(hostile_db: Path) -> None:
         await settle(pilot)
         text = assert_screen_safe(app)
         assert "aggregate:a\\x1b[2Jb" in text
+        await pilot.press("f")  # the filter dialog, prefilled with the hostile id
+        await settle(pilot)
+        assert isinstance(app.screen, FilterDialog)
+        text = assert_screen_safe(app)
+        assert "a␛[2Jb" in text  # drawn as control pictures; the value stays exact
+        assert app.screen.query_one("#f-aggregate-id", Input).value == AGGREGATE
+        await pilot.press("escape")
+        await settle(pilot)
+        await pilot.press("e")  # the export dialog: a summary and a path made from the id
+        await settle(pilot)
+        assert isinstance(app.screen, ExportDialog)
+        assert_screen_safe(app)
+        await pilot.press("escape")
+        await settle(pilot)
         app.notify("about a\x1b[2Jb\u202e", title="T\x1b]0;PWNED\x07")
         await pilot.pause()
         assert_screen_safe(app)

@@ -15,6 +15,7 @@ from collections.abc import Iterable
 from typing import IO, Any
 
 from store import EVENT_FIELDS, RecordedEvent
+from workbench.safetext import spreadsheet_cell
 
 __all__ = ["EXPORT_FIELDS", "FORMATS", "csv_row", "write_csv", "write_events", "write_jsonl"]
 
@@ -41,33 +42,45 @@ def write_jsonl(events: Iterable[RecordedEvent], out: IO[str]) -> int:
     return count
 
 
-def csv_row(event: RecordedEvent) -> list[Any]:
-    """The CSV cells of one event, in :data:`EXPORT_FIELDS` order."""
+def csv_row(event: RecordedEvent, spreadsheet_safe: bool = False) -> list[Any]:
+    """The CSV cells of one event, in :data:`EXPORT_FIELDS` order.
+
+    Exact data by default; ``spreadsheet_safe`` neutralises cells a spreadsheet
+    would take for formulas (:func:`workbench.safetext.spreadsheet_cell`).
+    """
     record = event.to_dict()
     row: list[Any] = []
     for name in EXPORT_FIELDS:
         value = record[name]
         if name in ("data", "metadata"):
             value = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-        row.append("" if value is None else value)
+        value = "" if value is None else value
+        row.append(spreadsheet_cell(value) if spreadsheet_safe else value)
     return row
 
 
-def write_csv(events: Iterable[RecordedEvent], out: IO[str]) -> int:
+def write_csv(
+    events: Iterable[RecordedEvent], out: IO[str], *, spreadsheet_safe: bool = False
+) -> int:
     """A header row, then one row per event; returns how many events were written."""
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(EXPORT_FIELDS)
     count = 0
     for event in events:
-        writer.writerow(csv_row(event))
+        writer.writerow(csv_row(event, spreadsheet_safe))
         count += 1
     return count
 
 
-def write_events(events: Iterable[RecordedEvent], out: IO[str], fmt: str) -> int:
-    """Write events as ``jsonl`` or ``csv``; returns how many were written."""
+def write_events(
+    events: Iterable[RecordedEvent], out: IO[str], fmt: str, *, spreadsheet_safe: bool = False
+) -> int:
+    """Write events as ``jsonl`` or ``csv``; returns how many were written.
+
+    ``spreadsheet_safe`` applies to CSV only (see :func:`csv_row`).
+    """
     if fmt == "jsonl":
         return write_jsonl(events, out)
     if fmt == "csv":
-        return write_csv(events, out)
+        return write_csv(events, out, spreadsheet_safe=spreadsheet_safe)
     raise ValueError(f"unknown export format {fmt!r}; use jsonl or csv")

@@ -137,6 +137,39 @@ def _parquet_text(target: Path) -> str:
     )
 
 
+def _xlsx_text(target: Path, path: Path) -> str:
+    """Every sheet's cells (typed: a time as a recorded_at label or ISO text),
+    its frozen panes, autofilter and print titles, as JSON."""
+    from openpyxl import load_workbook
+
+    with EventStore(path, readonly=True) as es:
+        recorded = {
+            e.position: e.recorded_at.astimezone(UTC).replace(tzinfo=None) for e in es.read()
+        }
+
+    def cell(value: Any, row: tuple[Any, ...]) -> Any:
+        # A time's row starts with its event's position (Timeline and Changes).
+        if isinstance(value, datetime):
+            at = recorded.get(row[0])
+            if at is not None and abs(value - at) < timedelta(milliseconds=1):
+                return f"<recorded_at {row[0]}>"
+            return value.isoformat(timespec="milliseconds")
+        return value
+
+    book = load_workbook(target)
+    sheets = {
+        sheet.title: {
+            "freeze_panes": sheet.freeze_panes,
+            "auto_filter": sheet.auto_filter.ref,
+            "print_title_rows": sheet.print_title_rows,
+            "types": sorted({c.data_type for row in sheet.iter_rows() for c in row}),
+            "rows": [[cell(v, row) for v in row] for row in sheet.iter_rows(values_only=True)],
+        }
+        for sheet in book.worksheets
+    }
+    return json.dumps(sheets, indent=1, ensure_ascii=False)
+
+
 def _check_golden(name: str, actual: str) -> None:
     golden = GOLDEN / name
     if os.environ.get("SSS_UPDATE_GOLDEN"):
@@ -156,6 +189,9 @@ def test_report_matches_golden(shop: Path, tmp_path: Path, fmt: str, kind: str) 
     if fmt == "parquet":
         actual = _parquet_text(target)
         name = f"report_{kind}.parquet.json"
+    elif fmt == "xlsx":
+        actual = _xlsx_text(target, shop)
+        name = f"report_{kind}.xlsx.json"
     else:
         actual = target.read_text(encoding="utf-8")
         name = f"report_{kind}.{fmt}"

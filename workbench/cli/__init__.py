@@ -22,6 +22,7 @@ from typing import NoReturn
 
 from store import StoreError
 
+from ..safetext import one_line
 from . import app, audit, migrate, read, replay, report, write
 from .common import CliError, join_relative_times
 
@@ -65,9 +66,9 @@ class _Parser(argparse.ArgumentParser):
         return f"; did you mean {close[0]}?" if close else ""
 
     def error(self, message: str) -> NoReturn:
-        one_line = " ".join(message.split())
-        hint = self._suggestion(one_line)
-        sys.stderr.write(f"sss: error: {one_line}{hint} (see '{self.prog} --help')\n")
+        line = one_line(message)
+        hint = self._suggestion(line)
+        sys.stderr.write(f"sss: error: {line}{hint} (see '{self.prog} --help')\n")
         raise SystemExit(2)
 
 
@@ -88,8 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _error(message: str) -> None:
-    one_line = " ".join(message.split())
-    sys.stderr.write(f"sss: error: {one_line}\n")
+    # Messages quote names from the store and from the command line: shown escaped.
+    sys.stderr.write(f"sss: error: {one_line(message)}\n")
 
 
 def _silence_stdout() -> None:

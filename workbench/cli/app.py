@@ -10,6 +10,7 @@ from collections.abc import Callable
 from typing import Any
 
 from workbench.locations import is_url, label, stored_events
+from workbench.safetext import shown
 
 from .common import CliError, add_reducer_arguments, user_code
 
@@ -84,7 +85,7 @@ def run_demo(args: argparse.Namespace) -> int:
             return _reopen_demo(args)
         _remove_store(args.path)
     summary = generate(args.path, events=args.events, seed=args.seed)
-    sys.stdout.write(summary.describe() + "\n")
+    sys.stdout.write(shown(summary.describe()) + "\n")
     if args.no_open or args.path == ":memory:":
         return 0
     return _open_read_only(args.path)
@@ -106,7 +107,7 @@ def _reopen_demo(args: argparse.Namespace, events: int | None = None) -> int:
         raise CliError(f"{args.path} exists but holds no events; use --force to replace it")
     again = "" if is_url(args.path) else "; --force builds it anew"
     action = "left as it is" if args.no_open else "opening it"
-    sys.stdout.write(f"{label(args.path)} exists ({events} events): {action}{again}\n")
+    sys.stdout.write(f"{shown(label(args.path))} exists ({events} events): {action}{again}\n")
     if args.no_open:
         return 0
     return _open_read_only(args.path)
@@ -116,7 +117,9 @@ def _open_read_only(path: str) -> int:
     """The demo store in the TUI, or where to look when the TUI is not installed."""
     run = _tui_run()
     if run is None:
-        sys.stdout.write(f"the TUI is not available; browse it with: sss events {label(path)}\n")
+        sys.stdout.write(
+            f"the TUI is not available; browse it with: sss events {shown(label(path))}\n"
+        )
         return 0
     sys.stdout.flush()
     return int(run(path, readonly=True) or 0)

@@ -10,6 +10,7 @@ from typing import Any
 
 from store import EventStore
 from workbench.inputs import open_store
+from workbench.safetext import shown
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -62,7 +63,7 @@ def run_verify(args: argparse.Namespace) -> int:
         return 0
     sys.stderr.write(
         f"sss: error: hash chain broken at position {report.first_bad_position}: "
-        f"{report.reason} ({report.checked} events checked)\n"
+        f"{shown(report.reason)} ({report.checked} events checked)\n"
     )
     return 1
 
@@ -130,7 +131,7 @@ def _size(count: int) -> str:
 
 def format_stats(stats: dict[str, Any]) -> list[str]:
     lines = [
-        f"store         {stats['path']} ({_size(stats['file_size'])})",
+        f"store         {shown(stats['path'])} ({_size(stats['file_size'])})",
         f"head          position {stats['head_position']}",
         f"events        {stats['events']}",
         f"aggregates    {stats['aggregates']}",
@@ -145,8 +146,9 @@ def format_stats(stats: dict[str, Any]) -> list[str]:
     ):
         lines.append("")
         lines.append(f"{title}: {len(counts)}")
-        width = max((len(name) for name in counts), default=0)
-        lines.extend(f"  {name.ljust(width)}  {count:>8}" for name, count in counts.items())
+        names = {shown(name): count for name, count in counts.items()}
+        width = max((len(name) for name in names), default=0)
+        lines.extend(f"  {name.ljust(width)}  {count:>8}" for name, count in names.items())
     return lines
 
 

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from store import EventStore, VerifyReport
 from workbench.locations import label, stored_events
+from workbench.safetext import shown
 
 from .common import CliError
 
@@ -61,7 +62,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run_migrate(args: argparse.Namespace) -> int:
     def show(text: str) -> None:
         if not args.quiet:
-            sys.stderr.write(text + "\n")
+            sys.stderr.write(shown(text) + "\n")
 
     report = migrate(args.source, args.target, progress=show)
     if not args.quiet:

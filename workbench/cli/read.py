@@ -12,7 +12,9 @@ from workbench.eventfiles import write_events
 from workbench.inputs import open_store
 from workbench.outputs import STREAM, open_output
 
+from ..safetext import shown
 from .common import (
+    CliError,
     add_filter_arguments,
     batched_lines,
     dumps,
@@ -44,7 +46,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="export events as JSON Lines or CSV",
         description=(
             "Export events, streaming. JSON Lines: one RecordedEvent per line, every field. "
-            "CSV: one row per event, data and metadata as JSON text."
+            "CSV: one row per event, data and metadata as JSON text. Both are data: every "
+            "text is exported exactly as stored, control characters included."
         ),
     )
     export.add_argument("path", metavar="PATH", help="the store")
@@ -56,6 +59,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help=(
             "write here (replaced only once complete; never a store, a device or a "
             "directory); default or -: standard output"
+        ),
+    )
+    export.add_argument(
+        "--spreadsheet-safe",
+        action="store_true",
+        help=(
+            "csv: prefix with ' every text cell a spreadsheet would evaluate as a formula "
+            "(beginning with = + - @, tab or CR; OWASP CSV injection). Without it the CSV "
+            "holds the exact text, so open it in a spreadsheet only if you trust the writers"
         ),
     )
     add_filter_arguments(export)
@@ -70,10 +82,10 @@ def _row(event: RecordedEvent) -> tuple[str, ...]:
     return (
         str(event.position),
         format_table_time(event.recorded_at),
-        event.aggregate_id if event.aggregate_id is not None else "-",
+        shown(event.aggregate_id) if event.aggregate_id is not None else "-",
         str(event.version) if event.version is not None else "-",
-        event.type,
-        event.actor or "-",
+        shown(event.type),
+        shown(event.actor) if event.actor else "-",
     )
 
 
@@ -121,10 +133,14 @@ def run_events(args: argparse.Namespace) -> int:
 
 def run_export(args: argparse.Namespace) -> int:
     filters = read_filters(args)
+    if args.spreadsheet_safe and args.format != "csv":
+        raise CliError("--spreadsheet-safe applies to --format csv only", code=2)
     target = args.output if args.output is not None else STREAM
     # The output is checked before anything is read: an export never replaces a store.
     with open_store(args.path) as es, open_output(target, protect=[args.path, es.path]) as out:
-        count = write_events(es.read(**filters), out, args.format)
+        count = write_events(
+            es.read(**filters), out, args.format, spreadsheet_safe=args.spreadsheet_safe
+        )
     if target != STREAM:
-        sys.stdout.write(f"exported {count} {plural(count, 'event')} to {args.output}\n")
+        sys.stdout.write(f"exported {count} {plural(count, 'event')} to {shown(args.output)}\n")
     return 0

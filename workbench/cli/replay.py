@@ -9,6 +9,7 @@ from typing import Any
 
 from store import AggregateState, EventStore, NotFoundError, Step
 from workbench.inputs import open_store, parse_time
+from workbench.safetext import shown
 
 from .common import CliError, add_reducer_arguments, dumps, format_table_time, user_code
 
@@ -72,27 +73,28 @@ def step_to_dict(step: Step) -> dict[str, Any]:
 
 
 def _value(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False)
+    return shown(json.dumps(value, ensure_ascii=False))
 
 
 def format_step(step: Step) -> list[str]:
     """A readable block: a heading for the event, one line per changed field."""
     event = step.event
     heading = (
-        f"v{event.version}  #{event.position}  {format_table_time(event.recorded_at)}  {event.type}"
+        f"v{event.version}  #{event.position}  {format_table_time(event.recorded_at)}  "
+        f"{shown(event.type)}"
     )
     if event.actor:
-        heading += f"  by {event.actor}"
+        heading += f"  by {shown(event.actor)}"
     lines = [heading]
     if not step.changes:
         lines.append("    (no change)")
     for change in step.changes:
         if change.old is None and change.new is not None:
-            lines.append(f"  + {change.path}: {_value(change.new)}")
+            lines.append(f"  + {shown(change.path)}: {_value(change.new)}")
         elif change.new is None and change.old is not None:
-            lines.append(f"  - {change.path}: {_value(change.old)}")
+            lines.append(f"  - {shown(change.path)}: {_value(change.old)}")
         else:
-            lines.append(f"  ~ {change.path}: {_value(change.old)} -> {_value(change.new)}")
+            lines.append(f"  ~ {shown(change.path)}: {_value(change.old)} -> {_value(change.new)}")
     return lines
 
 

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from workbench.inputs import open_store
+from workbench.safetext import shown
 
 from .common import (
     CliError,
@@ -16,19 +17,26 @@ from .common import (
     user_code,
 )
 
-_FORMATS = ("html", "md", "csv", "jsonl", "parquet")
+_FORMATS = ("html", "md", "csv", "xlsx", "jsonl", "parquet")
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     report = subparsers.add_parser(
         "report",
-        help="write an audit report (html, md, csv, jsonl, parquet)",
+        help="write an audit report (html, md, csv, xlsx, jsonl, parquet)",
         description=(
             "Write an audit report: scope, summary, integrity attestation (verify result,\n"
             "chain head hash, positions covered) and the timeline of who did what, when.\n"
             "With --aggregate it is that aggregate's history, with each field's value\n"
             "before and after every event. The exit status is 1 when the chain fails to\n"
-            "verify (the report is written all the same and says so)."
+            "verify (the report is written all the same and says so).\n"
+            "\n"
+            "For people: html, md and xlsx show control characters and bidi overrides\n"
+            "from the store as escapes (\\x1b, \\u202e); xlsx cells are typed, so no text is\n"
+            "ever a formula. csv is for spreadsheets too: a text cell beginning with\n"
+            "= + - @, tab or CR gets a leading ' so it is not evaluated (OWASP CSV\n"
+            "injection), and its scope lines say so. Data: jsonl and parquet hold the\n"
+            "exact text."
         ),
         epilog=(
             "examples:\n"
@@ -94,7 +102,7 @@ def run_report(args: argparse.Namespace) -> int:
     if args.output != "-":
         events = report.summary.events
         sys.stdout.write(
-            f"wrote {fmt} report of {events} {plural(events, 'event')} to {args.output} "
+            f"wrote {fmt} report of {events} {plural(events, 'event')} to {shown(args.output)} "
             f"(integrity: {integrity.verdict})\n"
         )
     return 0 if integrity.ok or not integrity.verified else 1

@@ -25,6 +25,7 @@ from store import (
 )
 from workbench.inputs import open_store, parse_json, parse_time
 from workbench.locations import is_url
+from workbench.safetext import shown
 
 from .common import CliError, dumps, plural
 
@@ -396,7 +397,7 @@ class ImportResult:
 
     def describe(self, label: str) -> str:
         """One line for people: "imported 1 event into shop.db (position 7)"."""
-        message = f"imported {self.new} {plural(self.new, 'event')} into {label}"
+        message = f"imported {self.new} {plural(self.new, 'event')} into {shown(label)}"
         if self.new == 1:
             message += f" (position {self.first_position})"
         elif self.new:
@@ -505,7 +506,7 @@ def run_import(args: argparse.Namespace) -> int:
         if args.file != "-":
             source.close()
     if result.total == 0:
-        sys.stdout.write(f"nothing to import: {args.file} has no events\n")
+        sys.stdout.write(f"nothing to import: {shown(args.file)} has no events\n")
         return 0
     sys.stdout.write(result.describe(label) + "\n")
     return 0

@@ -1,4 +1,4 @@
-"""Audit reports of a store: HTML, Markdown, CSV, JSON Lines or Parquet.
+"""Audit reports of a store: HTML, Markdown, CSV, xlsx, JSON Lines or Parquet.
 
     >>> from workbench.reports import write_report
     >>> write_report("shop.db", "order-7.html", aggregate_id="order-7")
@@ -10,6 +10,12 @@ version it was generated), a summary (events, aggregates, actors, span), an
 integrity attestation (the result of ``verify``, the chain head hash, the
 positions covered) and the timeline: who did what, when. An aggregate report
 also shows, per event, each field's value before and after it.
+
+Which outputs are for people and which are data: HTML, Markdown and xlsx show
+text from the store with control characters and bidi overrides escaped (see
+:mod:`workbench.safetext`); CSV keeps the text but neutralises cells a
+spreadsheet would evaluate as formulas; JSON Lines and Parquet hold the exact
+text.
 
 The same is on the command line as ``sss report``.
 """
@@ -28,6 +34,7 @@ from .html import write_html
 from .markdown import write_markdown
 from .model import Entry, Integrity, Report, Scope, Summary, build_report
 from .tabular import write_csv, write_jsonl, write_parquet
+from .xlsx import write_xlsx
 
 __all__ = [
     "FORMATS",
@@ -41,13 +48,14 @@ __all__ = [
     "write_report",
 ]
 
-FORMATS: tuple[str, ...] = ("html", "md", "csv", "jsonl", "parquet")
+FORMATS: tuple[str, ...] = ("html", "md", "csv", "xlsx", "jsonl", "parquet")
 _SUFFIXES = {
     ".html": "html",
     ".htm": "html",
     ".md": "md",
     ".markdown": "md",
     ".csv": "csv",
+    ".xlsx": "xlsx",
     ".jsonl": "jsonl",
     ".ndjson": "jsonl",
     ".parquet": "parquet",
@@ -70,6 +78,8 @@ def format_for(path: str | os.PathLike[str]) -> str:
 def _write(report: Report, fmt: str, out: IO[Any]) -> int:
     if fmt == "parquet":
         return write_parquet(report, out)
+    if fmt == "xlsx":
+        return write_xlsx(report, out)
     writer = {"html": write_html, "md": write_markdown, "csv": write_csv, "jsonl": write_jsonl}[fmt]
     return writer(report, out)
 
@@ -125,6 +135,6 @@ def write_report(
             generated_at=generated_at,
             title=title,
         )
-        with open_output(target, binary=fmt == "parquet", protect=[es.path]) as out:
+        with open_output(target, binary=fmt in ("parquet", "xlsx"), protect=[es.path]) as out:
             _write(report, fmt, out)
     return report

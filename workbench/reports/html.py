@@ -2,7 +2,9 @@
 
 Every piece of text from the store (payloads, actors, ids, types) goes through
 :func:`html.escape`, and the page forbids scripts outright with a
-Content-Security-Policy, so a payload holding markup shows as text.
+Content-Security-Policy, so a payload holding markup shows as text. Control
+characters and bidi overrides are shown as escapes first
+(:mod:`workbench.safetext`), so they are visible rather than acted on.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from typing import Any, TextIO
 
 from store import Change
 
+from ..safetext import shown
 from .model import Entry, Report, json_text, leaves, time_text, timeline_headings
 
 __all__ = ["write_html"]
@@ -67,7 +70,7 @@ _CSP = "default-src 'none'; style-src 'unsafe-inline'"
 
 
 def _e(value: Any) -> str:
-    return escape("" if value is None else str(value), quote=True)
+    return escape("" if value is None else shown(value), quote=True)
 
 
 def _kv(rows: list[tuple[str, str]], mono: tuple[str, ...] = ()) -> str:

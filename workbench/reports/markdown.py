@@ -1,8 +1,10 @@
 """The Markdown report: GitHub-flavoured tables, safe to render.
 
-Text from the store is escaped so a renderer shows it as written: HTML markup,
-emphasis and link syntax are backslash-escaped, ``|`` cannot end a cell, and
-line breaks cannot end a row.
+Text from the store is escaped so a renderer shows it as written: control
+characters and bidi overrides are shown as escapes (:mod:`workbench.safetext`,
+so a terminal showing the file obeys none of them and a line break cannot end
+a row), HTML markup, emphasis and link syntax are backslash-escaped, and ``|``
+cannot end a cell.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any, TextIO
 
 from store import Change
 
+from ..safetext import shown
 from .model import Entry, Report, json_text, leaves, time_text, timeline_headings
 
 __all__ = ["md_escape", "write_markdown"]
@@ -24,9 +27,7 @@ _SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
 
 def md_escape(value: Any) -> str:
     """Text for one table cell: markup escaped, on one line."""
-    text = "" if value is None else str(value)
-    text = _SPECIAL.sub(r"\\\1", text)
-    return " ".join(text.splitlines()) if "\n" in text or "\r" in text else text
+    return _SPECIAL.sub(r"\\\1", "" if value is None else shown(value))
 
 
 def _table(headings: list[str], rows: list[list[str]]) -> str:

@@ -2,7 +2,12 @@
 
 * CSV: the scope, summary and attestation as ``#`` comment lines, then one row
   per event (every text field quoted, so ``pd.read_csv(path, comment="#")``
-  reads it back). ``data``, ``metadata`` and ``changes`` are JSON text.
+  reads it back). ``data``, ``metadata`` and ``changes`` are JSON text. The CSV
+  report is made to be opened in a spreadsheet, so a text cell that one would
+  evaluate as a formula (beginning with ``=``, ``+``, ``-``, ``@``, a tab or a
+  carriage return) gets a leading ``'`` (OWASP's advice against CSV
+  injection), and a ``# scope.cells`` line says so; the comment lines show
+  control characters as escapes. JSON Lines and Parquet carry the exact text.
 * JSON Lines: a first line ``{"kind": "report", "scope": ..., "summary": ...,
   "integrity": ...}``, then one ``{"kind": "event", ...}`` line per event with
   every field of the export format (and ``changes`` in an aggregate report).
@@ -23,9 +28,22 @@ import pyarrow.parquet as pq
 
 from store import Change
 
+from ..safetext import shown, spreadsheet_cell
 from .model import Entry, Report, json_text, time_text
 
-__all__ = ["COLUMNS", "PARQUET_SCHEMA", "write_csv", "write_jsonl", "write_parquet"]
+__all__ = [
+    "COLUMNS",
+    "CSV_CELLS_NOTE",
+    "PARQUET_SCHEMA",
+    "write_csv",
+    "write_jsonl",
+    "write_parquet",
+]
+
+CSV_CELLS_NOTE = (
+    "text cells beginning with = + - @ tab or CR are prefixed with ' so a spreadsheet "
+    "shows them as text (OWASP CSV injection); the jsonl and parquet reports hold the exact text"
+)
 
 COLUMNS: tuple[str, ...] = (
     "position",
@@ -100,7 +118,9 @@ def write_csv(report: Report, out: TextIO) -> int:
     for section, value in report.header().items():
         for key, item in value.items():
             text = item if isinstance(item, str) else json_text(item)
-            out.write(f"# {section}.{key}: {' '.join(str(text).splitlines())}\n")
+            out.write(f"# {section}.{key}: {shown(text)}\n")
+        if section == "scope":
+            out.write(f"# scope.cells: {CSV_CELLS_NOTE}\n")
     columns = [*COLUMNS, "changes"] if report.is_aggregate else list(COLUMNS)
     # Every text field is quoted, so a value starting with "#" is never a comment.
     writer = csv.writer(out, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
@@ -115,9 +135,9 @@ def write_csv(report: Report, out: TextIO) -> int:
                 value = time_text(value)
             elif name in ("data", "metadata"):
                 value = json_text(value)
-            row.append("" if value is None else value)
+            row.append("" if value is None else spreadsheet_cell(value))
         if report.is_aggregate:
-            row.append(json_text(_changes_json(entry.changes or [])))
+            row.append(spreadsheet_cell(json_text(_changes_json(entry.changes or []))))
         writer.writerow(row)
         count += 1
     return count

@@ -36,7 +36,9 @@ def run(
             path, write=not readonly, create=False, reducers=reducers, upcasters=upcasters
         )
     except StoreError as error:
-        print(f"sss: error: {error}", file=sys.stderr)
+        from workbench.safetext import one_line
+
+        print(f"sss: error: {one_line(error)}", file=sys.stderr)
         return 1
     from .app import WorkbenchApp
 

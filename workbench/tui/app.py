@@ -18,6 +18,7 @@ from textual import on, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal
+from textual.notifications import SeverityLevel
 from textual.widgets import DataTable, Footer, Header, Input, Static, Tree
 from textual.worker import Worker, WorkerState
 
@@ -26,6 +27,7 @@ from workbench.inputs import InputError, parse_position, parse_time
 from workbench.locations import is_url, short_name
 from workbench.outputs import OutputError, check_output
 
+from ..safetext import shown
 from .commands import WorkbenchCommands
 from .dialogs import ExportDialog, FilterDialog, HelpScreen, PromptDialog
 from .errors import one_line
@@ -140,6 +142,25 @@ class WorkbenchApp(App[int]):
                     return self.store
             return self._side
 
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = True,
+    ) -> None:
+        """Every notification (the app's and its screens') may quote a name from
+        the store, so each is shown safely here, once."""
+        super().notify(
+            shown(message, multiline=True),
+            title=shown(title),
+            severity=severity,
+            timeout=timeout,
+            markup=markup,
+        )
+
     def on_unmount(self) -> None:
         with self._side_lock:
             self._unmounted = True  # a worker finishing late opens no new handle
@@ -182,8 +203,8 @@ class WorkbenchApp(App[int]):
         """The store's file name (the full path is long and says little on
         screen); for a server store, its database and schema."""
         if is_url(self.store.path):
-            return f"postgresql:{short_name(self.store.path)}"
-        return Path(self.store.path).name or self.store.path
+            return shown(f"postgresql:{short_name(self.store.path)}")
+        return shown(Path(self.store.path).name or self.store.path)
 
     @property
     def timeline(self) -> Timeline:
@@ -520,7 +541,7 @@ class WorkbenchApp(App[int]):
         )
         banner.update(
             Text(
-                f"⚠ Hash chain broken {where}: {report.reason}. "
+                f"⚠ Hash chain broken {where}: {shown(report.reason)}. "
                 "Events from there on cannot be trusted."
             )
         )

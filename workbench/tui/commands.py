@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from ..safetext import shown
 from .replay import ReplayScreen
 
 if TYPE_CHECKING:
@@ -89,13 +90,13 @@ class WorkbenchCommands(Provider):
         yield ("Help", "Every key binding (F1)", partial(run, "help"))
         for name in sorted(app.event_type_counts):
             yield (
-                f"Filter by type: {name}",
-                f"Show only {name} events",
+                f"Filter by type: {shown(name)}",
+                f"Show only {shown(name)} events",
                 partial(app.filter_by_type, name),
             )
         for aggregate_id in app.aggregate_ids():
             yield (
-                f"Open aggregate: {aggregate_id}",
+                f"Open aggregate: {shown(aggregate_id)}",
                 "Show its timeline",
                 partial(app.open_aggregate, aggregate_id),
             )

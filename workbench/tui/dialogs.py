@@ -28,6 +28,7 @@ from textual.widgets import (
 
 from workbench.inputs import InputError, parse_time
 
+from .fmt import SAFE_INPUT, shown
 from .query import Filters
 
 __all__ = ["ExportDialog", "FilterDialog", "HelpScreen", "PromptDialog"]
@@ -89,7 +90,7 @@ class FilterDialog(ModalScreen[Filters | None]):
             )
             yield SelectionList[str](
                 *(
-                    (f"{name}  ({count:,})", name, name in f.types)
+                    (f"{shown(name)}  ({count:,})", name, name in f.types)
                     for name, count in sorted(self.event_types.items())
                 ),
                 id="f-types",
@@ -97,7 +98,7 @@ class FilterDialog(ModalScreen[Filters | None]):
             with Grid(id="f-fields"):
                 yield Static("Aggregate type", classes="label")
                 yield Select[str](
-                    [(name, name) for name in self.aggregate_types],
+                    [(shown(name), name) for name in self.aggregate_types],
                     value=f.aggregate_type
                     if f.aggregate_type in self.aggregate_types
                     else Select.NULL,
@@ -106,27 +107,39 @@ class FilterDialog(ModalScreen[Filters | None]):
                     id="f-aggregate-type",
                 )
                 yield Static("Aggregate id", classes="label")
-                yield Input(f.aggregate_id or "", compact=True, id="f-aggregate-id")
+                yield Input(
+                    f.aggregate_id or "", compact=True, highlighter=SAFE_INPUT, id="f-aggregate-id"
+                )
                 yield Static("Since (UTC)", classes="label")
                 yield Input(
                     f.since_text or "",
                     placeholder="-2h, -3d, 2024-05-01T12:00Z",
                     compact=True,
+                    highlighter=SAFE_INPUT,
                     id="f-since",
                 )
                 yield Static("Until (UTC)", classes="label")
-                yield Input(f.until_text or "", placeholder="-30m, now", compact=True, id="f-until")
+                yield Input(
+                    f.until_text or "",
+                    placeholder="-30m, now",
+                    compact=True,
+                    highlighter=SAFE_INPUT,
+                    id="f-until",
+                )
                 yield Static("Text", classes="label")
                 yield Input(
                     f.text or "",
                     placeholder="in ids, types, data or metadata",
                     compact=True,
+                    highlighter=SAFE_INPUT,
                     id="f-text",
                 )
                 yield Static("Actor", classes="label")
-                yield Input(f.actor or "", compact=True, id="f-actor")
+                yield Input(f.actor or "", compact=True, highlighter=SAFE_INPUT, id="f-actor")
                 yield Static("Correlation id", classes="label")
-                yield Input(f.correlation_id or "", compact=True, id="f-correlation")
+                yield Input(
+                    f.correlation_id or "", compact=True, highlighter=SAFE_INPUT, id="f-correlation"
+                )
             yield Static("", classes="error", id="f-error")
             yield Static(
                 "space ticks a type · Enter in a field or ctrl+s applies · Esc cancels",
@@ -215,7 +228,9 @@ class PromptDialog(ModalScreen[str | None]):
         with Vertical():
             yield Static(self.title_text, classes="title")
             yield Static(self.hint)
-            yield Input(self.value, placeholder=self.placeholder, id="prompt-input")
+            yield Input(
+                self.value, placeholder=self.placeholder, highlighter=SAFE_INPUT, id="prompt-input"
+            )
             yield Static("", classes="error", id="prompt-error")
 
     @on(Input.Submitted)
@@ -246,13 +261,13 @@ class ExportDialog(ModalScreen[tuple[str, str] | None]):
     def compose(self) -> ComposeResult:
         with Vertical():
             yield Static("Export", classes="title")
-            yield Static(self.summary)
+            yield Static(shown(self.summary, multiline=True), markup=False)
             with RadioSet(id="export-format"):
                 for index, (key, label) in enumerate(self.formats.items()):
-                    yield RadioButton(label, value=index == 0, name=key, id=f"fmt-{key}")
+                    yield RadioButton(shown(label), value=index == 0, name=key, id=f"fmt-{key}")
             yield Label("File (Enter exports)")
             first = next(iter(self.formats))
-            yield Input(self._path_for(first), id="export-path")
+            yield Input(self._path_for(first), highlighter=SAFE_INPUT, id="export-path")
             yield Static("", classes="error", id="export-error")
             # Export comes first: Tab from the file name lands on it, so Tab then
             # Enter exports rather than cancelling.

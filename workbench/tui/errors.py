@@ -7,12 +7,15 @@ from textual.worker import Worker, WorkerState
 
 from store import StoreError
 
+from ..safetext import shown
+
 __all__ = ["ReportWorkerErrors", "one_line"]
 
 
 def one_line(error: BaseException) -> str:
-    """A user-facing line for an error: the store's own message, or the error's name."""
-    text = str(error).strip()
+    """A user-facing line for an error: the store's own message, or the error's name,
+    with any name it quotes shown safely."""
+    text = shown(str(error).strip(), multiline=True)
     if isinstance(error, StoreError | OSError) and text:
         return text.splitlines()[0]
     return f"{type(error).__name__}: {text.splitlines()[0]}" if text else type(error).__name__

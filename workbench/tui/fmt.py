@@ -1,4 +1,11 @@
-"""How values look on screen. Every time is shown in UTC."""
+"""How values look on screen. Every time is shown in UTC.
+
+Text from the store reaches the screen through :func:`shown` (control
+characters and bidi overrides as visible escapes, see
+:mod:`workbench.safetext`): :func:`truncate` and :func:`value_text` apply it,
+and a widget showing a name whole wraps it in :func:`shown`. What is copied
+to the clipboard (:func:`event_json`) is data and stays exact.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +13,40 @@ import json
 from datetime import datetime
 from typing import Any
 
+from rich.highlighter import Highlighter
+from rich.text import Text
+
 from store import RecordedEvent
 from workbench import inputs
 
-__all__ = ["event_json", "short_time", "time_text", "truncate"]
+from ..safetext import pictured, shown
+
+__all__ = [
+    "SAFE_INPUT",
+    "SafeInputHighlighter",
+    "event_json",
+    "short_time",
+    "shown",
+    "time_text",
+    "truncate",
+    "value_text",
+]
+
+
+class SafeInputHighlighter(Highlighter):
+    """For an ``Input`` that may hold text from the store (a filter prefilled with
+    an aggregate id, a path made from one): each unsafe character is drawn as
+    one visible character (:func:`workbench.safetext.pictured`), so the cursor
+    stays true, while the input's value stays exact."""
+
+    def highlight(self, text: Text) -> None:
+        plain = text.plain
+        safe = pictured(plain)
+        if safe != plain:
+            text.plain = safe
+
+
+SAFE_INPUT = SafeInputHighlighter()
 
 
 def time_text(value: datetime | None) -> str:
@@ -25,8 +62,10 @@ def short_time(value: datetime | None) -> str:
 
 
 def truncate(text: str | None, width: int) -> str:
+    """``text`` shown safely and cut to ``width`` characters (``—`` for none)."""
     if text is None:
         return "—"
+    text = shown(text)
     return text if len(text) <= width else text[: width - 1] + "…"
 
 

@@ -1,4 +1,8 @@
-"""Foldable, highlighted JSON as a Tree whose nodes carry JSON Pointers."""
+"""Foldable, highlighted JSON as a Tree whose nodes carry JSON Pointers.
+
+Keys and values are shown through :func:`workbench.safetext.shown`, so a
+control character or bidi override in a payload is a visible escape.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +14,8 @@ from rich.highlighter import ReprHighlighter
 from rich.text import Text
 from textual.widgets import Tree
 from textual.widgets.tree import TreeNode
+
+from ..safetext import shown
 
 __all__ = ["JsonTree", "pointer_join", "resolve_pointer"]
 
@@ -41,7 +47,7 @@ def resolve_pointer(document: Any, pointer: str) -> tuple[bool, Any]:
 
 def scalar_text(value: Any) -> Text:
     """A JSON scalar as highlighted text (strings quoted, null as null)."""
-    return _highlight(Text(json.dumps(value, ensure_ascii=False)))
+    return _highlight(Text(shown(json.dumps(value, ensure_ascii=False))))
 
 
 class JsonTree(Tree[str]):
@@ -77,7 +83,7 @@ class JsonTree(Tree[str]):
                 self._add_json(self.root, document, prefix, marked, expand_depth, 1)
             else:
                 node = self.root.add(
-                    Text(name, style="bold"), data=prefix, expand=True, allow_expand=True
+                    Text(shown(name), style="bold"), data=prefix, expand=True, allow_expand=True
                 )
                 self._add_json(node, document, prefix, marked, expand_depth, 1)
         self.root.expand()
@@ -109,7 +115,7 @@ class JsonTree(Tree[str]):
             label = Text()
             label.append("● " if is_marked else "", style="bold yellow" if is_marked else "")
             key_style = "bold yellow" if is_marked else "bold"
-            label.append(f"[{key}]" if isinstance(key, int) else str(key), style=key_style)
+            label.append(f"[{key}]" if isinstance(key, int) else shown(key), style=key_style)
             if isinstance(child, (dict, list)):
                 size = len(child)
                 label.append(f" {'{…}' if isinstance(child, dict) else '[…]'} ", style="dim")

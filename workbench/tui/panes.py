@@ -19,7 +19,7 @@ from textual.worker import get_current_worker
 from store import AggregateInfo, EventStore, RecordedEvent
 
 from .errors import ReportWorkerErrors
-from .fmt import time_text, truncate
+from .fmt import shown, time_text, truncate
 from .jsonview import JsonTree
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ class AggregatesPane(Vertical, ReportWorkerErrors):
             tree.root.add_leaf(Text("no aggregates", style="dim"))
             return
         for name, count in sorted(counts.items(), key=lambda item: (item[0] is None, item[0])):
-            label = Text.assemble((name or UNTYPED, "bold"), (f"  {count:,}", "dim"))
+            label = Text.assemble((shown(name or UNTYPED), "bold"), (f"  {count:,}", "dim"))
             node = tree.root.add(label, data=("type", name), allow_expand=True)
             node.add_leaf(Text("loading…", style="dim"))
 
@@ -153,13 +153,13 @@ class AggregatesPane(Vertical, ReportWorkerErrors):
         tree.clear()
         tree.root.expand()
         if not matches:
-            tree.root.add_leaf(Text(f"no aggregate id contains {text!r}", style="dim"))
+            tree.root.add_leaf(Text(f"no aggregate id contains {shown(repr(text))}", style="dim"))
             return
         groups: dict[str | None, TreeNode[NodeData]] = {}
         for info in matches[:LIST_LIMIT]:
             group = groups.get(info.aggregate_type)
             if group is None:
-                label = Text(info.aggregate_type or UNTYPED, style="bold")
+                label = Text(shown(info.aggregate_type or UNTYPED), style="bold")
                 group = tree.root.add(label, data=("type", info.aggregate_type), expand=True)
                 group._sss_loaded = True  # type: ignore[attr-defined]
                 groups[info.aggregate_type] = group
@@ -219,17 +219,20 @@ class DetailPane(Vertical):
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column(overflow="fold")
         rows: list[tuple[str, str | Text]] = [
-            ("type", Text(event.type, style="bold")),
+            ("type", Text(shown(event.type), style="bold")),
             ("position", f"#{event.position:,}"),
-            ("aggregate", f"{event.aggregate_id or '—'} ({event.aggregate_type or 'untyped'})"),
+            (
+                "aggregate",
+                shown(f"{event.aggregate_id or '—'} ({event.aggregate_type or 'untyped'})"),
+            ),
             ("version", "—" if event.version is None else str(event.version)),
-            ("event id", event.event_id),
+            ("event id", shown(event.event_id)),
             ("schema", f"v{event.schema_version}"),
             ("occurred", time_text(event.occurred_at)),
             ("recorded", time_text(event.recorded_at)),
-            ("actor", event.actor or "—"),
-            ("correlation", event.correlation_id or "—"),
-            ("causation", event.causation_id or "—"),
+            ("actor", shown(event.actor or "—")),
+            ("correlation", shown(event.correlation_id or "—")),
+            ("causation", shown(event.causation_id or "—")),
             ("hash", Text(event.hash, style="dim")),
         ]
         for key, value in rows:

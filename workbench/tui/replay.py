@@ -21,7 +21,7 @@ from workbench.inputs import InputError, parse_position, parse_time
 
 from .dialogs import PromptDialog
 from .errors import ReportWorkerErrors
-from .fmt import short_time, truncate, value_text
+from .fmt import short_time, shown, truncate, value_text
 from .jsonview import JsonTree, resolve_pointer
 
 if TYPE_CHECKING:
@@ -149,7 +149,7 @@ class ReplayScreen(Screen[None], ReportWorkerErrors):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.title = f"Replay {self.aggregate_id}"
+        self.title = f"Replay {shown(self.aggregate_id)}"
         self._open()
 
     @work(thread=True, exclusive=True, group="replay", exit_on_error=False)
@@ -223,15 +223,15 @@ class ReplayScreen(Screen[None], ReportWorkerErrors):
     def _render_status(self) -> None:
         info = self.info
         text = Text()
-        text.append(f"{self.aggregate_id}", style="bold")
-        text.append(f" ({info.aggregate_type if info else '?'})  ")
+        text.append(shown(self.aggregate_id), style="bold")
+        text.append(f" ({shown(info.aggregate_type) if info else '?'})  ")
         text.append(f"version {self.version}/{info.version if info else '?'}", style="bold")
         if self.step is not None:
             event = self.step.event
             text.append(f"  #{event.position:,}  {short_time(event.recorded_at)} UTC  ")
-            text.append(event.type, style="bold")
+            text.append(shown(event.type), style="bold")
             if event.actor:
-                text.append(f"  by {event.actor}")
+                text.append(f"  by {shown(event.actor)}")
         elif self.version == 0:
             text.append("  before the first event")
         if self.playing:
@@ -255,7 +255,7 @@ class ReplayScreen(Screen[None], ReportWorkerErrors):
             before_present, _ = resolve_pointer(self.step.before, change.path)
             after_present, _ = resolve_pointer(self.step.after, change.path)
             table.add_row(
-                change.path,
+                shown(change.path),
                 value_text(change.old) if before_present else "(absent)",
                 value_text(change.new) if after_present else "(removed)",
             )

@@ -31,7 +31,7 @@ from textual.worker import Worker, get_current_worker
 from store import EventStore, RecordedEvent
 
 from .errors import ReportWorkerErrors
-from .fmt import short_time, truncate
+from .fmt import short_time, shown, truncate
 from .query import Filters, Page, fetch_page
 from .window import Window
 
@@ -463,7 +463,7 @@ class Timeline(Vertical, ReportWorkerErrors):
             return
         # Each chip is a link: a click drops that one filter.
         parts = [
-            f"[reverse @click=app.remove_filter('{name}')] {escape(label)} ✕ [/]"
+            f"[reverse @click=app.remove_filter('{name}')] {escape(shown(label))} ✕ [/]"
             for name, label in chips
         ]
         bar.update("[b]Filters[/b]  " + "  ".join(parts) + "   [dim]x clears all[/dim]")

@@ -10,6 +10,7 @@ from which any aggregate's state can be rebuilt as of any moment.
     {'total': 30}
 """
 
+from .codec import MAX_NESTING
 from .errors import (
     ConcurrencyError,
     CorruptStoreError,
@@ -42,6 +43,7 @@ __version__ = "0.1.0"
 __all__ = [
     "ANY",
     "EVENT_FIELDS",
+    "MAX_NESTING",
     "NO_STREAM",
     "AggregateInfo",
     "AggregateState",

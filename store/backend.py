@@ -259,6 +259,12 @@ class Backend(abc.ABC):
     def chain_page(self, after: int, limit: int) -> list[ChainRow]:
         """Stored rows after a position, exactly as stored, for verification."""
 
+    def check_storage(self, full: bool) -> list[str]:
+        """The database engine's own check of its files: pages, and with
+        ``full`` every index against its table. Problems found, [] when none.
+        The default knows no check."""
+        return []
+
     @abc.abstractmethod
     def change_token(self) -> int:
         """A cheap value that changes when another connection commits."""

@@ -12,6 +12,7 @@ import copy
 import heapq
 import itertools
 import os
+import re
 import threading
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -20,7 +21,7 @@ from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any, NamedTuple, TypeVar
 
-from .backend import Backend, Query, Row, Snapshot, WriteTransaction
+from .backend import Backend, ChainRow, Query, Row, Snapshot, WriteTransaction
 from .checks import check_event_id, check_int, check_name, check_types, same_content
 from .codec import (
     MAX_INT,
@@ -43,6 +44,8 @@ from .errors import (
     ReducerError,
     StoreError,
     ValidationError,
+    describe,
+    shorten,
 )
 from .integrity import ChainVerifier
 from .models import (
@@ -65,6 +68,10 @@ __all__ = ["EventStore"]
 PAGE = 1000
 T = TypeVar("T")
 
+STORAGE_CHECKS = ("full", "quick", "off")
+"""What :meth:`EventStore.verify` may ask of the database's own check."""
+_MISSING_ROW = re.compile(r"row (\d+) missing from index")
+
 
 def _open_backend(location: str, readonly: bool, durable: bool, timeout: float) -> Backend:
     if location.startswith(("postgresql://", "postgres://")):
@@ -76,6 +83,36 @@ def _open_backend(location: str, readonly: bool, durable: bool, timeout: float) 
     from .sqlite import SQLiteBackend
 
     return SQLiteBackend(location, readonly=readonly, durable=durable, timeout=timeout)
+
+
+MAX_TIMEOUT = 86_400 * 365
+"""The longest lock wait accepted (a year): beyond it a timeout means "never"."""
+
+
+def _check_path(path: object) -> str:
+    """The path as text SQLite and PostgreSQL can take, or a ValidationError."""
+    if not isinstance(path, (str, os.PathLike)):
+        raise ValidationError(f"path must be a file path or a URL, not {type(path).__name__}")
+    try:
+        text = os.fspath(path)
+    except Exception as e:  # a PathLike of the caller's own may raise anything
+        raise ValidationError(f"path: {type(path).__name__}.__fspath__ failed: {e}") from None
+    if not isinstance(text, str):
+        raise ValidationError(
+            f"path must be text; {type(path).__name__}.__fspath__ returned "
+            f"{type(text).__name__}, not str"
+        )
+    if "\0" in text:
+        raise ValidationError("path holds a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # How Linux hands over a file name that is not UTF-8 (surrogateescape).
+        raise ValidationError(
+            f"path {describe(text)} is not valid Unicode (a file name that is not UTF-8); "
+            "rename the file"
+        ) from None
+    return text
 
 
 def _utc_now() -> datetime:
@@ -168,7 +205,9 @@ class EventStore:
             or isinstance(snapshot_every, bool)
             or snapshot_every < 1
         ):
-            raise ValidationError(f"snapshot_every must be a positive int, not {snapshot_every!r}")
+            raise ValidationError(
+                f"snapshot_every must be a positive int, not {describe(snapshot_every)}"
+            )
         if reducers is not None and not isinstance(reducers, Reducers):
             raise ValidationError(
                 f"reducers must be a store.Reducers, not {type(reducers).__name__}"
@@ -177,13 +216,23 @@ class EventStore:
             raise ValidationError(
                 f"upcasters must be a store.Upcasters, not {type(upcasters).__name__}"
             )
-        if isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0:
-            raise ValidationError(f"timeout must be a number of seconds >= 0, not {timeout!r}")
-        if not isinstance(path, (str, os.PathLike)):
-            raise ValidationError(f"path must be a file path or a URL, not {type(path).__name__}")
-        self.path = os.fspath(path)
-        if "\0" in self.path:
-            raise ValidationError("path holds a NUL character")
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not 0 <= timeout <= MAX_TIMEOUT
+        ):
+            raise ValidationError(
+                f"timeout must be a number of seconds from 0 to {MAX_TIMEOUT:,}, "
+                f"not {describe(timeout)}"
+            )
+        for name, flag in (("readonly", readonly), ("durable", durable)):
+            if not isinstance(flag, bool):
+                raise ValidationError(f"{name} must be True or False, not {describe(flag)}")
+        if clock is not None and not callable(clock):
+            raise ValidationError(
+                f"clock must be a function returning a datetime, not {describe(clock)}"
+            )
+        self.path = _check_path(path)
         self.readonly = readonly
         self.reducers = reducers if reducers is not None else Reducers()
         self.upcasters = upcasters if upcasters is not None else Upcasters()
@@ -229,6 +278,13 @@ class EventStore:
     def backend(self) -> Backend:
         """The database behind the store (for diagnostics such as query plans)."""
         return self._backend
+
+    def _now(self) -> datetime:
+        try:
+            now = self._clock()
+        except Exception as e:
+            raise ValidationError(f"clock() raised {type(e).__name__}: {e}") from e
+        return require_aware(now, "clock()")
 
     def _call(self, fn: Callable[..., T], *args: Any) -> T:
         with self._lock:
@@ -286,18 +342,25 @@ class EventStore:
             raise ValidationError(
                 f"events must be a NewEvent or an iterable of them, not {type(events).__name__}"
             )
-        batch = list(events)
+        try:
+            batch = list(events)
+        except Exception as e:  # the caller's own iterable failed
+            raise ValidationError(
+                f"events could not be read from the iterable: {type(e).__name__}: {e}"
+            ) from e
         aggregate_id = check_name(aggregate_id, "aggregate_id")
         aggregate_type = check_name(aggregate_type, "aggregate_type")
         if isinstance(expected_version, bool) or not isinstance(
             expected_version, (int, ExpectedVersion)
         ):
             raise ValidationError(
-                f"expected_version must be an int, ANY or NO_STREAM, not {expected_version!r}"
+                "expected_version must be an int, ANY or NO_STREAM, "
+                f"not {describe(expected_version)}"
             )
         if isinstance(expected_version, int) and not 0 <= expected_version <= MAX_INT:
             raise ValidationError(
-                f"expected_version must be between 0 and {MAX_INT}, not {expected_version}"
+                f"expected_version must be between 0 and {MAX_INT}, "
+                f"not {describe(expected_version)}"
             )
         if aggregate_id is None:
             if expected_version is not ANY:
@@ -366,7 +429,7 @@ class EventStore:
             expected = expected_version
         elif expected_version is NO_STREAM:
             expected = 0
-        now = require_aware(self._clock(), "clock()")
+        now = self._now()
         rows = [
             (
                 p.event_id,
@@ -387,8 +450,9 @@ class EventStore:
             return None
         if result.status == "type":
             raise ValidationError(
-                f"{aggregate_id} has aggregate type {result.aggregate_type!r}, not "
-                f"{aggregate_type!r}; an aggregate keeps its type"
+                f"{shorten(aggregate_id or '')} has aggregate type "
+                f"{describe(result.aggregate_type)}, not "
+                f"{describe(aggregate_type)}; an aggregate keeps its type"
             )
         if result.status == "conflict":
             assert aggregate_id is not None  # an expected version needs one
@@ -470,8 +534,8 @@ class EventStore:
                 current_type, current = found
                 if aggregate_type is not None and aggregate_type != current_type:
                     raise ValidationError(
-                        f"{aggregate_id} has aggregate type {current_type!r}, not "
-                        f"{aggregate_type!r}; an aggregate keeps its type"
+                        f"{shorten(aggregate_id)} has aggregate type {describe(current_type)}, not "
+                        f"{describe(aggregate_type)}; an aggregate keeps its type"
                     )
                 aggregate_type = current_type
             expected = 0 if expected_version is NO_STREAM else expected_version
@@ -480,7 +544,7 @@ class EventStore:
         if not batch:
             return []
         head = tx.head()
-        now = require_aware(self._clock(), "clock()")
+        now = self._now()
         if head.recorded_at is not None:
             # The clock may step back; "as of T" must stay a prefix of the log.
             now = max(now, parse_time(head.recorded_at))
@@ -587,9 +651,9 @@ class EventStore:
         with self._lock, self._backend.write() as tx:
             info = self._backend.aggregate(aggregate_id)
             if info is None:
-                raise NotFoundError(f"no aggregate {aggregate_id!r} in {self._label}")
+                raise NotFoundError(f"no aggregate {describe(aggregate_id)} in {self._label}")
             snapshot = self._fold(aggregate_id, info.version)
-            tx.save_snapshot(snapshot, self._fingerprint, format_time(datetime.now(UTC)))
+            tx.save_snapshot(snapshot, self._fingerprint, format_time(self._now()))
             return AggregateState(
                 aggregate_id,
                 info.aggregate_type,
@@ -861,11 +925,15 @@ class EventStore:
         check_name(aggregate_id, "aggregate_id", optional=False)
         info = self._call(self._backend.aggregate, aggregate_id)
         if info is None:
-            raise NotFoundError(f"no aggregate {aggregate_id!r} in {self._label}")
+            raise NotFoundError(f"no aggregate {describe(aggregate_id)} in {self._label}")
         return info
 
     def aggregates(self, aggregate_type: str | None = None) -> Iterator[AggregateInfo]:
         """Every aggregate (of one type), ordered by id, from the aggregates table."""
+        check_name(aggregate_type, "aggregate_type")
+        return self._aggregates(aggregate_type)
+
+    def _aggregates(self, aggregate_type: str | None) -> Iterator[AggregateInfo]:
         after: str | None = None
         while True:
             page = self._call(self._backend.aggregates, aggregate_type, after, PAGE)
@@ -973,7 +1041,8 @@ class EventStore:
             if version is not None:
                 if version > info.version:
                     raise NotFoundError(
-                        f"{aggregate_id} has {info.version} versions; there is no version {version}"
+                        f"{shorten(aggregate_id)} has {info.version} versions; "
+                        f"there is no version {version}"
                     )
                 target = version
             elif position is not None:
@@ -1026,28 +1095,104 @@ class EventStore:
 
     # -- integrity -----------------------------------------------------------
 
-    def verify(self, progress: Callable[[int, int], None] | None = None) -> VerifyReport:
-        """Walk the hash chain and the position and version sequences.
+    def verify(
+        self,
+        progress: Callable[[int, int], None] | None = None,
+        *,
+        storage: str = "full",
+    ) -> VerifyReport:
+        """Walk the hash chain and the position and version sequences, then
+        have the database check its own files.
 
-        Returns a :class:`VerifyReport` naming the first bad position and why.
-        ``progress(checked, head)`` is called after each page.
+        Returns a :class:`VerifyReport` naming the first bad position and why;
+        it always finishes with a report, however damaged the file (a store
+        that cannot be read at all reports ``ok=False``). ``progress(checked,
+        head)`` is called after each page.
+
+        ``storage`` is the database's own check after the walk: ``"full"``
+        (SQLite ``PRAGMA integrity_check``: every page, and every index against
+        its table, since a damaged index makes filtered reads wrong),
+        ``"quick"`` (``quick_check``: the pages but not the indexes' content)
+        or ``"off"``. See the README for what each costs.
         """
+        if not isinstance(storage, str) or storage not in STORAGE_CHECKS:
+            raise ValidationError(
+                f"storage must be one of {', '.join(STORAGE_CHECKS)}, not {describe(storage)}"
+            )
         verifier = ChainVerifier()
-        # The walk stops at the head as it is now; writers may go on meanwhile.
-        head = self.head()
-        while verifier.next_position <= head:
-            rows = self._call(self._backend.chain_page, verifier.next_position - 1, PAGE)
-            rows = [row for row in rows if row[0] <= head]
-            if not verifier.feed(rows) or not rows:
-                break
-            if progress is not None:
-                progress(verifier.checked, head)
-        report = verifier.finish(self.aggregates())
+        try:
+            # The walk stops at the head as it is now; writers may go on meanwhile.
+            head = self.head()
+        except StoreError:
+            head = MAX_INT  # a damaged file: walk as far as its rows can be read
+        try:
+            while verifier.next_position <= head:
+                rows, broken = self._chain_page(verifier.next_position - 1, head)
+                if not verifier.feed(rows):
+                    break
+                if broken is not None:
+                    verifier.fail(*broken)
+                    break
+                if progress is not None and rows:
+                    progress(verifier.checked, head)
+                if len(rows) < PAGE:
+                    if head != MAX_INT and verifier.next_position <= head:
+                        verifier.fail(
+                            verifier.next_position,
+                            f"position {verifier.next_position} is missing (the head is {head})",
+                        )
+                    break
+        except (StoreError, ValueError, TypeError) as e:
+            # A damaged file may fail in ways no row check foresees.
+            verifier.fail(verifier.next_position, f"the store cannot be read here: {e}")
+        try:
+            report = verifier.finish(self.aggregates())
+        except (StoreError, ValueError, TypeError) as e:
+            report = verifier.failure or VerifyReport(
+                False, verifier.checked, None, f"the aggregates table cannot be read: {e}",
+                verifier.next_position - 1, verifier.prev_hash,
+            )  # fmt: skip
         if report.ok:
-            problem = self._verify_snapshots()
+            try:
+                problem = self._verify_snapshots()
+            except (StoreError, ValueError, TypeError) as e:
+                problem = None, f"the snapshots cannot be read: {e}"
+            if problem is None and storage != "off":
+                problem = self._verify_storage(storage == "full")
             if problem is not None:
                 return replace(report, ok=False, first_bad_position=problem[0], reason=problem[1])
         return report
+
+    def _chain_page(self, after: int, head: int) -> tuple[list[ChainRow], tuple[int, str] | None]:
+        """The walk's next page, and where it cannot be read, if it cannot:
+        then the rows are read one by one up to the first that cannot."""
+        try:
+            rows = self._call(self._backend.chain_page, after, PAGE)
+        except StoreError:
+            rows = []
+            for position in range(after + 1, min(after + PAGE, head) + 1):
+                try:
+                    got = self._call(self._backend.chain_page, position - 1, 1)
+                except StoreError as e:
+                    return rows, (position, f"the row cannot be read: {e}")
+                rows.extend(got)
+                if not got or got[0][0] != position:
+                    break  # the end, or a gap the verifier names
+            # Every row could be read alone: go on (the storage check names
+            # what made the page fail).
+        return [row for row in rows if row[0] <= head], None
+
+    def _verify_storage(self, full: bool) -> tuple[int | None, str] | None:
+        problems = self._call(self._backend.check_storage, full)
+        if not problems:
+            return None
+        rows = [int(m.group(1)) for m in map(_MISSING_ROW.search, problems) if m]
+        check = "integrity_check" if full else "quick_check"
+        more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
+        return min(rows) if rows else None, (
+            f"the database file is damaged ({check}): {problems[0]}{more}; "
+            "restore it from a backup, or rebuild the indexes with REINDEX"
+        )
 
     def _verify_snapshots(self) -> tuple[int | None, str] | None:
         """Re-fold every aggregate that has snapshots this store would use and

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sqlite3
+import tempfile
+import time
 import urllib.parse
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -129,10 +132,24 @@ def _events(rows: Iterable[tuple[Any, ...]]) -> list[RecordedEvent]:
     return events
 
 
+def _lenient_text(raw: bytes) -> str:
+    return raw.decode("utf-8", "surrogateescape")
+
+
 def _aggregate(row: tuple[Any, ...]) -> AggregateInfo:
     return AggregateInfo(
         row[0], row[1], row[2], row[3], row[4], parse_time(row[5]), parse_time(row[6])
     )
+
+
+def _errorname(e: sqlite3.Error) -> str:
+    """SQLite's name of the error (``SQLITE_BUSY_SNAPSHOT``), "" for errors
+    raised by Python's module itself."""
+    return str(getattr(e, "sqlite_errorname", "") or "")
+
+
+def _busy(e: sqlite3.Error) -> bool:
+    return _errorname(e).startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
 
 
 def _translate(e: sqlite3.Error, location: str) -> StoreError:
@@ -250,7 +267,9 @@ class SQLiteBackend(Backend):
     ) -> None:
         self.location = path
         self.readonly = readonly
+        self.opened_as = "read-only" if readonly else "read-write"
         self._depth = 0
+        self._private_copy: str | None = None
         memory = path == ":memory:" or path.startswith("file::memory:")
         if not memory:
             if readonly and not os.path.exists(path):
@@ -262,58 +281,120 @@ class SQLiteBackend(Backend):
                 raise NotFoundError(f"{path} is a directory, not an event store file")
         if readonly and memory:
             raise ReadOnlyError("a read-only :memory: store would always be empty")
-        uri = (
-            f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro"
-            if readonly
-            else f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=rwc"
-            if not memory
-            else ":memory:"
-        )
+        if memory:
+            uri = ":memory:"
+        else:
+            mode = "ro" if readonly else "rwc"
+            uri = f"file:{urllib.parse.quote(os.path.abspath(path))}?mode={mode}"
+        deadline = time.monotonic() + timeout
         with translated(path):
-            # Autocommit mode: transactions are opened explicitly with BEGIN
-            # IMMEDIATE, so waiting for the write lock happens up front, once.
-            self.conn = sqlite3.connect(
-                uri,
-                uri=not memory,
-                timeout=timeout,
-                isolation_level=None,
-                check_same_thread=False,
-                cached_statements=256,
-            )
+            self.conn = self._connect(uri, not memory, timeout)
+            try:
+                while True:
+                    try:
+                        self._configure(durable, memory)
+                        break
+                    except sqlite3.OperationalError as e:
+                        # Another process is creating the file or switching it to
+                        # WAL: journal_mode=WAL answers SQLITE_BUSY at once, without
+                        # the busy handler, so wait here as the timeout allows.
+                        if not _busy(e) or time.monotonic() >= deadline:
+                            raise
+                        time.sleep(0.01)
+            except sqlite3.Error as e:
+                self.conn.close()
+                if _errorname(e) != "SQLITE_CANTOPEN" or memory:
+                    raise
+                if readonly:
+                    self._open_unwritable(path, timeout)
+                elif not os.access(os.path.dirname(os.path.abspath(path)), os.W_OK):
+                    raise ReadOnlyError(
+                        f"{path} cannot be written here (read-only media, or a directory "
+                        "this user may not write); open it read-only"
+                    ) from e
+                else:
+                    raise
+            except BaseException:
+                self.conn.close()
+                raise
+
+    @staticmethod
+    def _connect(uri: str, is_uri: bool, timeout: float) -> sqlite3.Connection:
+        # Autocommit mode: transactions are opened explicitly with BEGIN
+        # IMMEDIATE, so waiting for the write lock happens up front, once.
+        return sqlite3.connect(
+            uri,
+            uri=is_uri,
+            timeout=timeout,
+            isolation_level=None,
+            check_same_thread=False,
+            cached_statements=256,
+        )
+
+    def _open_unwritable(self, path: str, timeout: float) -> None:
+        """Open a store on read-only media, or in a directory this process may
+        not write: a WAL database needs its ``-shm`` file, which cannot be
+        created there.
+
+        Without a ``-wal`` file holding data, the main file is the whole store
+        and is opened ``immutable=1`` (SQLite then takes no locks: nothing may
+        write it meanwhile, which read-only media guarantee). When a ``-wal``
+        file holds committed events, the file and its WAL are copied to a
+        private temporary directory and the copy is read, so nothing committed
+        is missed; the copy is removed on close.
+        """
+        absolute = os.path.abspath(path)
+        wal = absolute + "-wal"
+        if os.path.exists(wal) and os.path.getsize(wal) > 0:
+            self._private_copy = tempfile.mkdtemp(prefix="sss-readonly-")
+            copy = os.path.join(self._private_copy, "events.db")
+            try:
+                shutil.copyfile(absolute, copy)
+                shutil.copyfile(wal, copy + "-wal")
+            except OSError as e:
+                shutil.rmtree(self._private_copy, ignore_errors=True)
+                raise NotFoundError(f"cannot read {path}: {e}") from e
+            uri = f"file:{urllib.parse.quote(copy)}?mode=ro"
+            self.opened_as = "read-only, from a private copy of the file and its WAL"
+        else:
+            uri = f"file:{urllib.parse.quote(absolute)}?mode=ro&immutable=1"
+            self.opened_as = "read-only, immutable (the directory cannot be written)"
+        self.conn = self._connect(uri, True, timeout)
         try:
-            self._configure(durable, memory)
+            self._configure(True, False)
         except BaseException:
-            self.conn.close()
+            self.close()
             raise
 
     def _configure(self, durable: bool, memory: bool) -> None:
         conn = self.conn
-        with translated(self.location):
-            try:
-                # Fail fast on a file that is not SQLite at all.
-                conn.execute("PRAGMA schema_version").fetchone()
-            except sqlite3.DatabaseError as e:
-                if "locked" in str(e):
-                    raise LockedError(
-                        f"{self.location} is locked by another process (an exclusive lock); "
-                        "try again when it is done"
-                    ) from e
+        try:
+            # Fail fast on a file that is not SQLite at all.
+            conn.execute("PRAGMA schema_version").fetchone()
+        except sqlite3.DatabaseError as e:
+            if _errorname(e) in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
                 raise CorruptStoreError(
                     f"{self.location} is not an event store: it is not an SQLite database ({e})"
                 ) from e
-            if not self.readonly and not memory:
-                # WAL lets readers (the TUI, follow) run while a writer appends.
-                conn.execute("PRAGMA journal_mode=WAL")
-            # FULL syncs the WAL on every commit: an acknowledged append survives
-            # power loss. NORMAL only survives a crash of the process.
-            conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            # REPLACE must not delete events behind the triggers' back.
-            conn.execute("PRAGMA recursive_triggers=ON")
-            # Keep hot index pages of large stores in memory (~64 MB).
-            conn.execute("PRAGMA cache_size=-65536")
-            # Temporary sort structures in memory, not on disk.
-            conn.execute("PRAGMA temp_store=MEMORY")
-            self._ensure_schema()
+            raise
+        # WAL lets readers (the TUI, follow) run while a writer appends.
+        # Switching needs a lock even when the mode is WAL already, so ask first.
+        if (
+            not self.readonly
+            and not memory
+            and conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal"
+        ):
+            conn.execute("PRAGMA journal_mode=WAL")
+        # FULL syncs the WAL on every commit: an acknowledged append survives
+        # power loss. NORMAL only survives a crash of the process.
+        conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+        # REPLACE must not delete events behind the triggers' back.
+        conn.execute("PRAGMA recursive_triggers=ON")
+        # Keep hot index pages of large stores in memory (~64 MB).
+        conn.execute("PRAGMA cache_size=-65536")
+        # Temporary sort structures in memory, not on disk.
+        conn.execute("PRAGMA temp_store=MEMORY")
+        self._ensure_schema()
 
     def _ensure_schema(self) -> None:
         conn = self.conn
@@ -366,6 +447,9 @@ class SQLiteBackend(Backend):
             with contextlib.suppress(sqlite3.Error):
                 self.conn.execute("PRAGMA optimize")
         self.conn.close()
+        if self._private_copy is not None:
+            shutil.rmtree(self._private_copy, ignore_errors=True)
+            self._private_copy = None
 
     @contextmanager
     def write(self) -> Iterator[WriteTransaction]:
@@ -629,11 +713,31 @@ class SQLiteBackend(Backend):
         return [(r[1], Snapshot(r[0], r[2], r[3], loads_stored(r[4])), r[5]) for r in rows]
 
     def chain_page(self, after: int, limit: int) -> list[ChainRow]:
+        sql = f"SELECT {CHAIN_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?"
         with translated(self.location):
-            return self.conn.execute(
-                f"SELECT {CHAIN_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?",
-                (after, limit),
-            ).fetchall()
+            try:
+                return self.conn.execute(sql, (after, limit)).fetchall()
+            except sqlite3.OperationalError as e:
+                if hasattr(e, "sqlite_errorname"):
+                    raise  # SQLite's own error, not Python's decoding of a value
+                # A stored text is not UTF-8 (a damaged page): hand the rows
+                # over with the bad bytes kept as surrogates, for verify to name.
+                self.conn.text_factory = _lenient_text
+                try:
+                    return self.conn.execute(sql, (after, limit)).fetchall()
+                finally:
+                    self.conn.text_factory = str
+
+    def check_storage(self, full: bool) -> list[str]:
+        # integrity_check also compares every index with its table (a damaged
+        # index makes filtered reads wrong); quick_check checks the pages only.
+        pragma = "integrity_check" if full else "quick_check"
+        try:
+            rows = self.conn.execute(f"PRAGMA {pragma}(100)").fetchall()
+        except sqlite3.DatabaseError as e:
+            return [str(e)]
+        problems = [str(row[0]) for row in rows]
+        return [] if problems == ["ok"] else problems
 
     def change_token(self) -> int:
         with translated(self.location):

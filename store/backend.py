@@ -146,6 +146,8 @@ class Backend(abc.ABC):
 
     readonly: bool
     location: str
+    display: str
+    """The location as messages show it: a URL without its password."""
     appends_direct: bool = False
     """True when :meth:`append_direct` may take appends."""
 

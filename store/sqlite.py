@@ -265,7 +265,7 @@ class SQLiteBackend(Backend):
     def __init__(
         self, path: str, *, readonly: bool = False, durable: bool = True, timeout: float = 5.0
     ) -> None:
-        self.location = path
+        self.location = self.display = path
         self.readonly = readonly
         self.opened_as = "read-only" if readonly else "read-write"
         self._depth = 0

@@ -11,6 +11,7 @@ from which any aggregate's state can be rebuilt as of any moment.
 """
 
 from .codec import MAX_NESTING
+from .copying import CopyReport, HistoryMismatchError, copy_store
 from .errors import (
     ConcurrencyError,
     CorruptStoreError,
@@ -49,10 +50,12 @@ __all__ = [
     "AggregateState",
     "Change",
     "ConcurrencyError",
+    "CopyReport",
     "CorruptStoreError",
     "DuplicateEventError",
     "EventStore",
     "ExpectedVersion",
+    "HistoryMismatchError",
     "LockedError",
     "NewEvent",
     "NotFoundError",
@@ -65,6 +68,7 @@ __all__ = [
     "Upcasters",
     "ValidationError",
     "VerifyReport",
+    "copy_store",
     "diff",
     "load_object",
     "merge_patch",

@@ -112,6 +112,7 @@ from .backend import (
 from .codec import encode_object, format_time, loads, loads_stored, parse_time
 from .errors import CorruptStoreError, ReadOnlyError, StoreError, ValidationError
 from .models import AggregateInfo, RecordedEvent
+from .sql import POSTGRES
 
 __all__ = ["PostgresBackend", "redact"]
 
@@ -516,29 +517,6 @@ class PostgresBackend(Backend):
 
         return self._run(run)
 
-    def _where(self, query: Query, type_: str | None) -> tuple[list[str], list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if query.aggregate_id is not None:
-            clauses.append("aggregate_id = %s")
-            params.append(query.aggregate_id)
-        if type_ is not None:
-            clauses.append("type = %s")
-            params.append(type_)
-        elif query.types is not None:
-            clauses.append("type = ANY(%s::text[])")
-            params.append(list(query.types))
-        if query.aggregate_type is not None:
-            clauses.append("aggregate_type = %s")
-            params.append(query.aggregate_type)
-        if query.lo > 1:
-            clauses.append("position >= %s")
-            params.append(query.lo)
-        if query.hi is not None:
-            clauses.append("position <= %s")
-            params.append(query.hi)
-        return clauses, params
-
     def _page_sql(
         self,
         query: Query,
@@ -550,14 +528,7 @@ class PostgresBackend(Backend):
     ) -> tuple[str, list[Any]]:
         if after is None:
             after = self.keyset_start(query, backwards)
-        clauses, params = self._where(query, type_)
-        key = "version" if query.aggregate_id is not None else "position"
-        if after is not None:
-            clauses.append(f"{key} {'<' if backwards else '>'} %s")
-            params.append(after)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        order = f"{key} {'DESC' if backwards else 'ASC'}"
-        return f"SELECT {columns} FROM events {where} ORDER BY {order} LIMIT {int(limit)}", params
+        return POSTGRES.page(query, type_, after, backwards, limit, columns)
 
     def page(
         self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int
@@ -585,11 +556,10 @@ class PostgresBackend(Backend):
         )
 
     def count(self, query: Query) -> int:
-        clauses, params = self._where(query, None)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        statement, params = POSTGRES.count(query)
 
         def run(conn: Conn) -> int:
-            row = conn.execute(f"SELECT count(*) FROM events {where}", params).fetchone()
+            row = conn.execute(statement, params).fetchone()
             return 0 if row is None else int(row[0])
 
         return self._run(run)
@@ -631,19 +601,7 @@ class PostgresBackend(Backend):
     def aggregates(
         self, aggregate_type: str | None, after: str | None, limit: int
     ) -> list[AggregateInfo]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if aggregate_type is not None:
-            clauses.append("aggregate_type = %s")
-            params.append(aggregate_type)
-        if after is not None:
-            clauses.append("aggregate_id > %s")
-            params.append(after)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        statement = (
-            f"SELECT {AGGREGATE_COLUMNS} FROM aggregates {where} "
-            f"ORDER BY aggregate_id LIMIT {int(limit)}"
-        )
+        statement, params = POSTGRES.aggregates(aggregate_type, after, limit, AGGREGATE_COLUMNS)
         return self._run(lambda conn: [_aggregate(r) for r in conn.execute(statement, params)])
 
     def aggregate_types(self) -> dict[str | None, int]:

@@ -1,11 +1,4 @@
-"""The SQLite backend: the one place that opens connections, sets PRAGMAs,
-owns the schema and translates ``sqlite3`` errors.
-
-The file is meant to be read by other tools too (sqlite3, sqlite-utils,
-Datasette): events live in the table ``events`` with the schema's field names,
-times as ISO-8601 UTC text with microseconds (fixed width, so text order is
-time order).
-"""
+"""The SQLite backend: the one place that opens connections and sets PRAGMAs."""
 
 from __future__ import annotations
 
@@ -16,237 +9,20 @@ import sqlite3
 import tempfile
 import time
 import urllib.parse
-import uuid
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any
 
-from .backend import Backend, ChainRow, Head, Query, Row, Snapshot, WriteTransaction
-from .codec import GENESIS_HASH, format_time, loads_stored, parse_time
-from .errors import (
-    CorruptStoreError,
-    LockedError,
-    NotFoundError,
-    ReadOnlyError,
-    StoreError,
-)
-from .models import AggregateInfo, RecordedEvent, recorded_event
+from ..backend import Backend, ChainRow, Query, Snapshot, WriteTransaction
+from ..codec import loads_stored
+from ..errors import CorruptStoreError, NotFoundError, ReadOnlyError
+from ..models import AggregateInfo, RecordedEvent
+from ..sql import SQLITE
+from .errors import busy, errorname, translated
+from .rows import SQLiteWrite, aggregate_row, events, lenient_text
+from .schema import CHAIN_COLUMNS, COLUMNS, ensure_schema
 
-FORMAT = "sss-events"
-FORMAT_VERSION = 1
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS sss_meta (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS events (
-    position INTEGER PRIMARY KEY,
-    event_id TEXT NOT NULL UNIQUE,
-    aggregate_id TEXT,
-    aggregate_type TEXT,
-    version INTEGER,
-    type TEXT NOT NULL,
-    schema_version INTEGER NOT NULL DEFAULT 1,
-    data TEXT NOT NULL,
-    metadata TEXT NOT NULL,
-    occurred_at TEXT NOT NULL,
-    recorded_at TEXT NOT NULL,
-    data_hash TEXT NOT NULL,
-    hash TEXT NOT NULL,
-    UNIQUE (aggregate_id, version),
-    CHECK ((aggregate_id IS NULL) = (version IS NULL))
-);
-CREATE INDEX IF NOT EXISTS events_by_type ON events (type, position);
-CREATE INDEX IF NOT EXISTS events_by_aggregate_type ON events (aggregate_type, position);
-CREATE TRIGGER IF NOT EXISTS events_refuse_update BEFORE UPDATE ON events
-BEGIN SELECT RAISE(ABORT, 'events are append-only: UPDATE is refused'); END;
-CREATE TRIGGER IF NOT EXISTS events_refuse_delete BEFORE DELETE ON events
-BEGIN SELECT RAISE(ABORT, 'events are append-only: DELETE is refused'); END;
-CREATE TRIGGER IF NOT EXISTS events_refuse_replace BEFORE INSERT ON events
-WHEN NEW.position <= (SELECT max(position) FROM events)
-  OR EXISTS (SELECT 1 FROM events WHERE event_id = NEW.event_id)
-  OR EXISTS (SELECT 1 FROM events WHERE aggregate_id = NEW.aggregate_id AND version = NEW.version)
-BEGIN SELECT RAISE(ABORT, 'events are append-only: an insert may not replace a stored event'); END;
-CREATE TABLE IF NOT EXISTS aggregates (
-    aggregate_id TEXT PRIMARY KEY,
-    aggregate_type TEXT,
-    version INTEGER NOT NULL,
-    first_position INTEGER NOT NULL,
-    last_position INTEGER NOT NULL,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS aggregates_by_type ON aggregates (aggregate_type, aggregate_id);
-CREATE TABLE IF NOT EXISTS snapshots (
-    aggregate_id TEXT NOT NULL,
-    fingerprint TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    position INTEGER NOT NULL,
-    state TEXT NOT NULL,
-    created_at TEXT NOT NULL,
-    PRIMARY KEY (aggregate_id, fingerprint, version)
-) WITHOUT ROWID;
-"""
-
-COLUMNS = (
-    "position, event_id, aggregate_id, aggregate_type, version, type, schema_version, "
-    "data, metadata, occurred_at, recorded_at, hash"
-)
-CHAIN_COLUMNS = (
-    "position, event_id, aggregate_id, aggregate_type, version, type, schema_version, "
-    "data, metadata, occurred_at, recorded_at, data_hash, hash"
-)
-
-
-def _events(rows: Iterable[tuple[Any, ...]]) -> list[RecordedEvent]:
-    """Rows to events. A batch shares one recorded_at, and occurred_at mostly
-    equals it, so each distinct time text is parsed once (datetimes are
-    immutable, so sharing them is safe)."""
-    events: list[RecordedEvent] = []
-    append = events.append
-    last_text = ""
-    last_time = datetime.min
-    for row in rows:
-        recorded = row[10]
-        if recorded != last_text:
-            last_text, last_time = recorded, parse_time(recorded)
-        occurred = row[9]
-        append(
-            recorded_event(
-                row[0],
-                row[1],
-                row[2],
-                row[3],
-                row[4],
-                row[5],
-                row[6],
-                loads_stored(row[7]),
-                loads_stored(row[8]),
-                last_time if occurred == recorded else parse_time(occurred),
-                last_time,
-                row[11],
-            )
-        )
-    return events
-
-
-def _lenient_text(raw: bytes) -> str:
-    return raw.decode("utf-8", "surrogateescape")
-
-
-def _aggregate(row: tuple[Any, ...]) -> AggregateInfo:
-    return AggregateInfo(
-        row[0], row[1], row[2], row[3], row[4], parse_time(row[5]), parse_time(row[6])
-    )
-
-
-def _errorname(e: sqlite3.Error) -> str:
-    """SQLite's name of the error (``SQLITE_BUSY_SNAPSHOT``), "" for errors
-    raised by Python's module itself."""
-    return str(getattr(e, "sqlite_errorname", "") or "")
-
-
-def _busy(e: sqlite3.Error) -> bool:
-    return _errorname(e).startswith(("SQLITE_BUSY", "SQLITE_LOCKED"))
-
-
-def _translate(e: sqlite3.Error, location: str) -> StoreError:
-    """The one place a sqlite3 error becomes a StoreError."""
-    text = str(e)
-    # Appends check ids and versions under the write lock first, so these
-    # mean a raw write from outside, refused by the schema.
-    if isinstance(e, sqlite3.IntegrityError) and ("append-only" in text or "UNIQUE" in text):
-        return StoreError(f"{location}: {text}")
-    if "locked" in text or "busy" in text:
-        return LockedError(
-            f"{location} is locked by another writer; try again, or raise timeout= ({text})"
-        )
-    if "readonly" in text or "read-only" in text:
-        return ReadOnlyError(f"{location} is read-only: {text}")
-    if "not a database" in text or "malformed" in text or "corrupt" in text:
-        return CorruptStoreError(f"{location} is not a readable event store: {text}")
-    if "unable to open" in text:
-        return NotFoundError(f"cannot open {location}: {text}")
-    return StoreError(f"{location}: {text}")
-
-
-@contextmanager
-def translated(location: str) -> Iterator[None]:
-    try:
-        yield
-    except sqlite3.Error as e:
-        raise _translate(e, location) from e
-
-
-class _SQLiteWrite(WriteTransaction):
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def head(self) -> Head:
-        row = self.conn.execute(
-            "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1"
-        ).fetchone()
-        if row is None:
-            return Head(0, GENESIS_HASH, None)
-        return Head(row[0], row[1], row[2])
-
-    def aggregate(self, aggregate_id: str) -> tuple[str | None, int] | None:
-        row = self.conn.execute(
-            "SELECT aggregate_type, version FROM aggregates WHERE aggregate_id = ?",
-            (aggregate_id,),
-        ).fetchone()
-        return None if row is None else (row[0], row[1])
-
-    def find_events(self, event_ids: Sequence[str]) -> list[RecordedEvent]:
-        found: list[RecordedEvent] = []
-        for start in range(0, len(event_ids), 500):
-            chunk = event_ids[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            found.extend(
-                _events(
-                    self.conn.execute(
-                        f"SELECT {COLUMNS} FROM events WHERE event_id IN ({marks})", chunk
-                    )
-                )
-            )
-        return found
-
-    def insert(self, rows: Sequence[Row], aggregate: AggregateInfo | None) -> None:
-        self.conn.executemany(
-            f"INSERT INTO events ({CHAIN_COLUMNS}) VALUES ({','.join('?' * 13)})", rows
-        )
-        if aggregate is not None:
-            self.conn.execute(
-                "INSERT INTO aggregates VALUES (?, ?, ?, ?, ?, ?, ?) "
-                "ON CONFLICT (aggregate_id) DO UPDATE SET version = excluded.version, "
-                "last_position = excluded.last_position, updated_at = excluded.updated_at",
-                (
-                    aggregate.aggregate_id,
-                    aggregate.aggregate_type,
-                    aggregate.version,
-                    aggregate.first_position,
-                    aggregate.last_position,
-                    format_time(aggregate.created_at),
-                    format_time(aggregate.updated_at),
-                ),
-            )
-
-    def save_snapshot(self, snapshot: Snapshot, fingerprint: str, created_at: str) -> None:
-        from .codec import encode_object
-
-        self.conn.execute(
-            "INSERT OR REPLACE INTO snapshots VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                snapshot.aggregate_id,
-                fingerprint,
-                snapshot.version,
-                snapshot.position,
-                encode_object(snapshot.state, "snapshot state"),
-                created_at,
-            ),
-        )
+__all__ = ["SQLiteBackend"]
 
 
 class SQLiteBackend(Backend):
@@ -298,12 +74,12 @@ class SQLiteBackend(Backend):
                         # Another process is creating the file or switching it to
                         # WAL: journal_mode=WAL answers SQLITE_BUSY at once, without
                         # the busy handler, so wait here as the timeout allows.
-                        if not _busy(e) or time.monotonic() >= deadline:
+                        if not busy(e) or time.monotonic() >= deadline:
                             raise
                         time.sleep(0.01)
             except sqlite3.Error as e:
                 self.conn.close()
-                if _errorname(e) != "SQLITE_CANTOPEN" or memory:
+                if errorname(e) != "SQLITE_CANTOPEN" or memory:
                     raise
                 if readonly:
                     self._open_unwritable(path, timeout)
@@ -372,7 +148,7 @@ class SQLiteBackend(Backend):
             # Fail fast on a file that is not SQLite at all.
             conn.execute("PRAGMA schema_version").fetchone()
         except sqlite3.DatabaseError as e:
-            if _errorname(e) in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
+            if errorname(e) in ("SQLITE_NOTADB", "SQLITE_CORRUPT"):
                 raise CorruptStoreError(
                     f"{self.location} is not an event store: it is not an SQLite database ({e})"
                 ) from e
@@ -394,52 +170,7 @@ class SQLiteBackend(Backend):
         conn.execute("PRAGMA cache_size=-65536")
         # Temporary sort structures in memory, not on disk.
         conn.execute("PRAGMA temp_store=MEMORY")
-        self._ensure_schema()
-
-    def _ensure_schema(self) -> None:
-        conn = self.conn
-        tables = {
-            row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        }
-        if "sss_meta" in tables:
-            meta = dict(conn.execute("SELECT key, value FROM sss_meta").fetchall())
-            if meta.get("format") != FORMAT:
-                raise CorruptStoreError(
-                    f"{self.location} is not an event store (format {meta.get('format')!r})"
-                )
-            if int(meta.get("format_version", "0")) > FORMAT_VERSION:
-                raise CorruptStoreError(
-                    f"{self.location} was written by a newer version (format "
-                    f"{meta['format_version']}); upgrade to read it"
-                )
-            return
-        if tables - {"sqlite_sequence"}:
-            raise CorruptStoreError(
-                f"{self.location} is an SQLite database but not an event store "
-                f"(it has tables {', '.join(sorted(tables))})"
-            )
-        if self.readonly:
-            raise CorruptStoreError(f"{self.location} is empty, not an event store")
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            # executescript() would commit on its own; run statement by statement
-            # so the schema and its meta rows appear atomically.
-            for statement in SCHEMA.split(";\n"):
-                if statement.strip():
-                    conn.execute(statement)
-            conn.executemany(
-                "INSERT OR IGNORE INTO sss_meta VALUES (?, ?)",
-                [
-                    ("format", FORMAT),
-                    ("format_version", str(FORMAT_VERSION)),
-                    ("store_id", str(uuid.uuid4())),
-                    ("created_at", format_time(datetime.now(UTC))),
-                ],
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
+        ensure_schema(self.conn, self.location, self.readonly)
 
     def close(self) -> None:
         if not self.readonly:
@@ -462,7 +193,7 @@ class SQLiteBackend(Backend):
                 conn.execute(f"SAVEPOINT {name}")
                 self._depth += 1
                 try:
-                    yield _SQLiteWrite(conn)
+                    yield SQLiteWrite(conn)
                 except BaseException:
                     conn.execute(f"ROLLBACK TO {name}")
                     conn.execute(f"RELEASE {name}")
@@ -475,7 +206,7 @@ class SQLiteBackend(Backend):
             conn.execute("BEGIN IMMEDIATE")
             self._depth = 1
             try:
-                yield _SQLiteWrite(conn)
+                yield SQLiteWrite(conn)
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
@@ -496,44 +227,12 @@ class SQLiteBackend(Backend):
             row = self.conn.execute("SELECT max(position) FROM events").fetchone()
         return row[0] or 0
 
-    def _where(self, query: Query, type_: str | None) -> tuple[list[str], list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if query.aggregate_id is not None:
-            clauses.append("aggregate_id = ?")
-            params.append(query.aggregate_id)
-        if type_ is not None:
-            clauses.append("type = ?")
-            params.append(type_)
-        elif query.types is not None:
-            clauses.append(f"type IN ({','.join('?' * len(query.types))})")
-            params.extend(query.types)
-        if query.aggregate_type is not None:
-            clauses.append("aggregate_type = ?")
-            params.append(query.aggregate_type)
-        if query.lo > 1:
-            clauses.append("position >= ?")
-            params.append(query.lo)
-        if query.hi is not None:
-            clauses.append("position <= ?")
-            params.append(query.hi)
-        return clauses, params
-
     def _select(
         self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int
     ) -> sqlite3.Cursor:
         if after is None:
             after = self.keyset_start(query, backwards)
-        clauses, params = self._where(query, type_)
-        key = "version" if query.aggregate_id is not None else "position"
-        if after is not None:
-            clauses.append(f"{key} {'<' if backwards else '>'} ?")
-            params.append(after)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        sql = (
-            f"SELECT {COLUMNS} FROM events {where} "
-            f"ORDER BY {key} {'DESC' if backwards else 'ASC'} LIMIT {int(limit)}"
-        )
+        sql, params = SQLITE.page(query, type_, after, backwards, limit, COLUMNS)
         return self.conn.execute(sql, params)
 
     def page(
@@ -542,7 +241,7 @@ class SQLiteBackend(Backend):
         with translated(self.location):
             rows = self._select(query, type_, after, backwards, limit)
             try:
-                return _events(rows)
+                return events(rows)
             except ValueError as e:
                 raise CorruptStoreError(
                     f"{self.location}: a stored event cannot be decoded ({e}); run sss verify"
@@ -556,23 +255,13 @@ class SQLiteBackend(Backend):
 
     def explain(self, query: Query, type_: str | None, backwards: bool = False) -> list[str]:
         """The query plan of a page read, for tests and for curious users."""
-        clauses, params = self._where(query, type_)
-        key = "version" if query.aggregate_id is not None else "position"
-        clauses.append(f"{key} > ?")
-        params.append(0)
-        sql = (
-            f"EXPLAIN QUERY PLAN SELECT {COLUMNS} FROM events WHERE {' AND '.join(clauses)} "
-            f"ORDER BY {key} {'DESC' if backwards else 'ASC'} LIMIT 100"
-        )
-        return [row[3] for row in self.conn.execute(sql, params)]
+        sql, params = SQLITE.page(query, type_, 0, backwards, 100, COLUMNS)
+        return [row[3] for row in self.conn.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
 
     def count(self, query: Query) -> int:
-        clauses, params = self._where(query, None)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql, params = SQLITE.count(query)
         with translated(self.location):
-            return int(
-                self.conn.execute(f"SELECT count(*) FROM events {where}", params).fetchone()[0]
-            )
+            return int(self.conn.execute(sql, params).fetchone()[0])
 
     # recorded_at never decreases as position grows and positions have no gaps,
     # so a time is found by bisecting positions on the primary key: about 25
@@ -614,24 +303,15 @@ class SQLiteBackend(Backend):
             row = self.conn.execute(
                 "SELECT * FROM aggregates WHERE aggregate_id = ?", (aggregate_id,)
             ).fetchone()
-        return None if row is None else _aggregate(row)
+        return None if row is None else aggregate_row(row)
 
     def aggregates(
         self, aggregate_type: str | None, after: str | None, limit: int
     ) -> list[AggregateInfo]:
-        clauses, params = [], []
-        if aggregate_type is not None:
-            clauses.append("aggregate_type = ?")
-            params.append(aggregate_type)
-        if after is not None:
-            clauses.append("aggregate_id > ?")
-            params.append(after)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        sql, params = SQLITE.aggregates(aggregate_type, after, limit, "*")
         with translated(self.location):
-            rows = self.conn.execute(
-                f"SELECT * FROM aggregates {where} ORDER BY aggregate_id LIMIT {int(limit)}", params
-            ).fetchall()
-        return [_aggregate(row) for row in rows]
+            rows = self.conn.execute(sql, params).fetchall()
+        return [aggregate_row(row) for row in rows]
 
     def aggregate_types(self) -> dict[str | None, int]:
         with translated(self.location):
@@ -722,7 +402,7 @@ class SQLiteBackend(Backend):
                     raise  # SQLite's own error, not Python's decoding of a value
                 # A stored text is not UTF-8 (a damaged page): hand the rows
                 # over with the bad bytes kept as surrogates, for verify to name.
-                self.conn.text_factory = _lenient_text
+                self.conn.text_factory = lenient_text
                 try:
                     return self.conn.execute(sql, (after, limit)).fetchall()
                 finally:

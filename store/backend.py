@@ -4,8 +4,16 @@
 optimistic concurrency, the hash chain, replay); a :class:`Backend` only moves
 rows, except that a server backend may also take a whole append in one call
 (:meth:`Backend.append_direct`), restating the append rules under its lock.
-Everything SQLite-specific lives in :mod:`store.sqlite`; a server backend
-implements the same methods.
+Everything SQLite-specific lives in :mod:`store.sqlite`, everything
+PostgreSQL-specific in :mod:`store.postgres`; the SQL both share is
+:mod:`store.sql`.
+
+Who calls it: only the store's own modules (:mod:`store.appending`,
+:mod:`store.paging`, :mod:`store.replay`, :mod:`store.verifying`,
+:mod:`store.following`, :mod:`store.copying`), through
+:class:`store._core.StoreCore`. What they use is declared here: the
+attributes ``location``, ``display``, ``readonly`` and ``appends_direct``, and
+the methods below; nothing else of a backend is reached from outside it.
 
 The one thing a backend must guarantee for gapless positions and a correct hash
 chain is in :meth:`Backend.write`: while a write transaction is open no other

@@ -199,7 +199,7 @@ TARGETS = [(method, arg) for method, args in ARGUMENTS.items() for arg in args]
 
 
 @settings(
-    max_examples=1500,
+    max_examples=1000,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -247,7 +247,7 @@ def _append(es: EventStore, arg: str, value: Any) -> Any:
 
 
 @settings(
-    max_examples=1000,
+    max_examples=700,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
@@ -274,7 +274,7 @@ CONSTRUCTOR_ARGUMENTS = [
 
 
 @settings(
-    max_examples=600,
+    max_examples=400,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )

@@ -10,6 +10,8 @@ from which any aggregate's state can be rebuilt as of any moment.
     {'total': 30}
 """
 
+from .codec import MAX_NESTING
+from .copying import CopyReport, HistoryMismatchError, copy_store
 from .errors import (
     ConcurrencyError,
     CorruptStoreError,
@@ -42,15 +44,18 @@ __version__ = "0.1.0"
 __all__ = [
     "ANY",
     "EVENT_FIELDS",
+    "MAX_NESTING",
     "NO_STREAM",
     "AggregateInfo",
     "AggregateState",
     "Change",
     "ConcurrencyError",
+    "CopyReport",
     "CorruptStoreError",
     "DuplicateEventError",
     "EventStore",
     "ExpectedVersion",
+    "HistoryMismatchError",
     "LockedError",
     "NewEvent",
     "NotFoundError",
@@ -63,6 +68,7 @@ __all__ = [
     "Upcasters",
     "ValidationError",
     "VerifyReport",
+    "copy_store",
     "diff",
     "load_object",
     "merge_patch",

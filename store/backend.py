@@ -4,8 +4,16 @@
 optimistic concurrency, the hash chain, replay); a :class:`Backend` only moves
 rows, except that a server backend may also take a whole append in one call
 (:meth:`Backend.append_direct`), restating the append rules under its lock.
-Everything SQLite-specific lives in :mod:`store.sqlite`; a server backend
-implements the same methods.
+Everything SQLite-specific lives in :mod:`store.sqlite`, everything
+PostgreSQL-specific in :mod:`store.postgres`; the SQL both share is
+:mod:`store.sql`.
+
+Who calls it: only the store's own modules (:mod:`store.appending`,
+:mod:`store.paging`, :mod:`store.replay`, :mod:`store.verifying`,
+:mod:`store.following`, :mod:`store.copying`), through
+:class:`store._core.StoreCore`. What they use is declared here: the
+attributes ``location``, ``display``, ``readonly`` and ``appends_direct``, and
+the methods below; nothing else of a backend is reached from outside it.
 
 The one thing a backend must guarantee for gapless positions and a correct hash
 chain is in :meth:`Backend.write`: while a write transaction is open no other
@@ -146,6 +154,8 @@ class Backend(abc.ABC):
 
     readonly: bool
     location: str
+    display: str
+    """The location as messages show it: a URL without its password."""
     appends_direct: bool = False
     """True when :meth:`append_direct` may take appends."""
 
@@ -258,6 +268,12 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def chain_page(self, after: int, limit: int) -> list[ChainRow]:
         """Stored rows after a position, exactly as stored, for verification."""
+
+    def check_storage(self, full: bool) -> list[str]:
+        """The database engine's own check of its files: pages, and with
+        ``full`` every index against its table. Problems found, [] when none.
+        The default knows no check."""
+        return []
 
     @abc.abstractmethod
     def change_token(self) -> int:

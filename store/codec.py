@@ -16,10 +16,18 @@ from typing import Any
 
 import orjson
 
-from .errors import ValidationError
+from .errors import ValidationError, describe
 
 MAX_INT = 2**63 - 1
 """The largest integer SQLite stores; larger positions and versions cannot exist."""
+
+MAX_NESTING = 200
+"""How deeply ``data`` and ``metadata`` may nest: the object itself is level 1,
+each object or array inside it one more. Deeper values are refused with a
+ValidationError; front ends parsing JSON for the store use the same limit."""
+
+_ORJSON_NESTING = 254  # orjson refuses to write anything deeper
+_PAD = _ORJSON_NESTING - MAX_NESTING  # wrapping arrays that make orjson enforce MAX_NESTING
 
 GENESIS_HASH = "0" * 64
 """The "previous hash" of the first event in a store."""
@@ -65,7 +73,7 @@ def require_aware(value: object, name: str) -> datetime:
         raise ValidationError(f"{name} {value.isoformat()} is out of range in UTC") from None
 
 
-def _check_json(value: Any, where: str) -> None:
+def _check_json(value: Any, where: str, depth: int = 0, root: str = "") -> None:
     # json.dumps alone would silently turn int keys into strings and tuples into
     # lists, so what came back would differ from what was given.
     if value is None or isinstance(value, (str, bool)):
@@ -81,19 +89,34 @@ def _check_json(value: Any, where: str) -> None:
         if not math.isfinite(value):
             raise ValidationError(f"{where} holds {value!r}, which JSON cannot represent")
         return
+    if isinstance(value, (dict, list)):
+        depth += 1
+        if depth > MAX_NESTING:
+            raise _too_deep(root or where)
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                raise ValidationError(f"{where} has a non-string key {key!r}")
-            _check_json(item, f"{where}/{key}")
+                raise ValidationError(f"{where} has a non-string key {describe(key)}")
+            _check_json(item, f"{where}/{_short(key)}", depth, root or where)
         return
     if isinstance(value, list):
         for index, item in enumerate(value):
-            _check_json(item, f"{where}/{index}")
+            _check_json(item, f"{where}/{index}", depth, root or where)
         return
     raise ValidationError(
         f"{where} holds a {type(value).__name__}, which is not JSON "
         "(use objects, arrays, strings, finite numbers, booleans and null)"
+    )
+
+
+def _short(key: str) -> str:
+    return key if len(key) <= 40 else key[:37] + "..."
+
+
+def _too_deep(name: str) -> ValidationError:
+    return ValidationError(
+        f"{name} is nested more than {MAX_NESTING} levels deep; the store takes at most "
+        f"{MAX_NESTING} levels of objects and arrays"
     )
 
 
@@ -103,18 +126,14 @@ def encode_object(value: Any, name: str) -> str:
         raise ValidationError(f"{name} must be a JSON object (a dict), not {type(value).__name__}")
     try:
         _check_json(value, name)
-    except RecursionError:
-        raise ValidationError(f"{name} is nested too deeply to store") from None
+    except RecursionError:  # pragma: no cover - MAX_NESTING stops the walk first
+        raise _too_deep(name) from None
     try:
         return _dumps(value)
     except TypeError as e:
         if "surrogates" in str(e):
             raise ValidationError(
                 f"{name} holds a lone surrogate (U+D800-U+DFFF), which is not valid Unicode text"
-            ) from None
-        if "ecursion" in str(e):
-            raise ValidationError(
-                f"{name} is nested too deeply to store (over 250 levels)"
             ) from None
         raise ValidationError(f"{name} is not JSON: {e}") from e
 
@@ -135,11 +154,16 @@ def encode_checked(value: Any, name: str) -> tuple[str, Any]:
 
     The copy is what the RecordedEvent holds; comparing it with the input is
     what catches what JSON would silently change (int keys, tuples, NaN), so
-    the recursive walk runs only to name the culprit."""
+    the recursive walk runs only to name the culprit. The value is written
+    inside ``_PAD`` arrays, so orjson's own depth limit enforces MAX_NESTING
+    without a walk of Python's own."""
     if not isinstance(value, dict):
         raise ValidationError(f"{name} must be a JSON object (a dict), not {type(value).__name__}")
+    padded: Any = value
+    for _ in range(_PAD):
+        padded = [padded]
     try:
-        text = _dumps(value)
+        text = _dumps(padded)[_PAD:-_PAD]
         decoded = loads_stored(text)
     except (TypeError, ValueError, RecursionError):
         decoded = None

@@ -17,6 +17,8 @@ translated in the backend and never leak out raw::
 
 from __future__ import annotations
 
+import reprlib
+
 __all__ = [
     "ConcurrencyError",
     "CorruptStoreError",
@@ -52,7 +54,8 @@ class ConcurrencyError(StoreError):
         self.expected = expected
         self.actual = actual
         super().__init__(
-            f"expected version {expected} of {aggregate_id} but it is at {actual}; reload and retry"
+            f"expected version {expected} of {shorten(aggregate_id)} but it is at {actual}; "
+            "reload and retry"
         )
 
 
@@ -83,3 +86,35 @@ class CorruptStoreError(StoreError):
 
 class ReducerError(StoreError):
     """A reducer or upcaster raised; the original exception is its ``__cause__``."""
+
+
+# Helpers for messages (not errors, so not in __all__).
+
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxstring = 60
+_REPR.maxother = 60
+_REPR.maxlong = 40
+
+
+def describe(value: object) -> str:
+    """A short, safe description of a value for an error message.
+
+    ``repr()`` is unbounded: a dict nested ten thousand deep exhausts the
+    stack, a 5,000-digit int exceeds Python's digit limit, and a caller's
+    own ``__repr__`` may raise. This never raises and stays short.
+    """
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return f"an int of {value.bit_length()} bits"
+    try:
+        return _REPR.repr(value)
+    except Exception:  # a hostile __repr__, or a value reprlib cannot walk
+        return f"a {type(value).__name__}"
+
+
+def shorten(text: str, width: int = 80) -> str:
+    """Text for a one-line message: cut to ``width`` characters (a name may
+    be huge), with line breaks and other control characters escaped."""
+    if len(text) > width:
+        text = text[: width - 3] + "..."
+    return text if text.isprintable() else repr(text)[1:-1]

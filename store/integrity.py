@@ -18,6 +18,32 @@ class _Broken(Exception):
         self.reason = reason
 
 
+def _unreadable(row: ChainRow, error: Exception) -> str:
+    for name, value in zip(_COLUMNS, row, strict=False):
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return f"the stored {name} is not valid UTF-8 text (the file was altered)"
+    return f"unreadable row: {error}"
+
+
+_COLUMNS = (
+    "position", "event_id", "aggregate_id", "aggregate_type", "version", "type",
+    "schema_version", "data", "metadata", "occurred_at", "recorded_at", "data_hash", "hash",
+)  # fmt: skip
+
+
+_TEXT_OR_NONE = (str, type(None))
+_INT_OR_NONE = (int, type(None))
+_KINDS: tuple[type | tuple[type, ...], ...] = (
+    int, str, _TEXT_OR_NONE, _TEXT_OR_NONE, _INT_OR_NONE, str,
+    int, str, str, str, str, str, str,
+)  # fmt: skip
+"""What each column of a ChainRow must hold; a damaged page may give a blob
+or a number where the log wrote text."""
+
+
 class ChainVerifier:
     """Checks stored rows fed in position order; stops at the first bad one.
 
@@ -46,6 +72,11 @@ class ChainVerifier:
             ok, self.checked, position, reason, self.next_position - 1, self.prev_hash
         )
 
+    def fail(self, position: int, reason: str) -> None:
+        """Record a failure found outside the rows (one that cannot be read)."""
+        if self.failure is None:
+            self.failure = self._report(False, position, reason)
+
     def feed(self, rows: Iterable[ChainRow]) -> bool:
         """Check a page of rows; False once something is wrong (see :attr:`failure`)."""
         if self.failure is not None:
@@ -57,7 +88,7 @@ class ChainVerifier:
                 self.failure = self._report(False, e.position, e.reason)
                 return False
             except Exception as e:  # a tampered row may hold anything at all
-                self.failure = self._report(False, self.next_position, f"unreadable row: {e}")
+                self.failure = self._report(False, self.next_position, _unreadable(row, e))
                 return False
         return True
 
@@ -78,6 +109,26 @@ class ChainVerifier:
             stored_hash,
         ) = row
         expected = self.next_position
+        if not (
+            type(data_text) is str
+            and type(metadata_text) is str
+            and type(data_hash) is str
+            and type(stored_hash) is str
+            and type(occurred_at) is str
+            and type(recorded_at) is str
+            and type(event_id) is str
+            and type(type_) is str
+            and type(schema_version) is int
+            and (aggregate_id is None or type(aggregate_id) is str)
+            and (aggregate_type is None or type(aggregate_type) is str)
+            and (version is None or type(version) is int)
+        ):
+            for name, value, kind in zip(_COLUMNS, row, _KINDS, strict=True):
+                if not isinstance(value, kind) or isinstance(value, bool):
+                    raise _Broken(
+                        expected,
+                        f"the stored {name} is a {type(value).__name__}, not what the log wrote",
+                    )
         if position != expected:
             raise _Broken(expected, f"position {expected} is missing (next stored is {position})")
         try:

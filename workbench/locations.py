@@ -32,11 +32,11 @@ def short_name(location: str) -> str:
     the password)."""
     if not is_url(location):
         return os.path.splitext(os.path.basename(location))[0] or "events"
-    from store._pgschema import search_path_schema
+    from store.postgres import schema_of
 
     parts = urllib.parse.urlsplit(location)
     database = parts.path.lstrip("/") or parts.hostname or "postgres"
-    schema = search_path_schema(" ".join(urllib.parse.parse_qs(parts.query).get("options", [])))
+    schema = schema_of(location)
     name = f"{database}.{schema}" if schema else database
     return re.sub(r"[^\w.-]+", "_", urllib.parse.unquote(name)) or "events"
 

@@ -23,8 +23,12 @@ from typing import Any
 
 import psycopg
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from store import (
+    ANY,
+    NO_STREAM,
     ConcurrencyError,
     CorruptStoreError,
     DuplicateEventError,
@@ -35,10 +39,10 @@ from store import (
     ReadOnlyError,
     StoreError,
 )
-from store._pgschema import APPEND_FUNCTION_NAME
 from store.backend import Query
 from store.codec import canonical, encode_object, format_time
 from store.postgres import PostgresBackend
+from store.postgres.schema import APPEND_FUNCTION_NAME
 from tests.store.pg import ENV, drop_schema, fresh_postgres_url, schema_name, with_schema
 
 pytestmark = pytest.mark.postgres
@@ -872,3 +876,66 @@ def test_unreachable_server_fails_the_postgres_tests_instead_of_skipping() -> No
     assert result.returncode != 0, result.stdout
     assert "does not answer" in result.stdout
     assert "skipped" not in result.stdout and "1 error" in result.stdout, result.stdout
+
+
+@st.composite
+def _batches(draw: st.DrawFn) -> list[tuple[list[NewEvent], dict[str, Any]]]:
+    """A run of appends, some refused: unknown and known aggregates, types that
+    clash, expected versions that match or not, names JSON escapes."""
+    names = st.sampled_from(["a-1", "a-2", "ü/ 😀", 'q"uote\\', None])
+    calls = []
+    for _ in range(draw(st.integers(1, 6))):
+        aggregate = draw(names)
+        kwargs: dict[str, Any] = {"aggregate_id": aggregate}
+        if aggregate is not None:
+            kwargs["aggregate_type"] = draw(st.sampled_from([None, "T", "U"]))
+            kwargs["expected_version"] = draw(st.sampled_from([ANY, NO_STREAM, 0, 1, 2, 3]))
+        events = [
+            NewEvent(
+                draw(st.sampled_from(["Made", "Changed", "é"])),
+                {"n": draw(st.integers(-3, 3)), "f": draw(st.floats(allow_nan=False))},
+                metadata={"actor": draw(st.sampled_from(["x", "ÿ\\n"]))},
+                event_id=str(uuid.UUID(int=draw(st.integers(1, 2**120)))),
+            )
+            for _ in range(draw(st.integers(1, 3)))
+        ]
+        calls.append((events, kwargs))
+    return calls
+
+
+def test_the_server_function_and_the_general_path_store_the_same_rows(
+    request: pytest.FixtureRequest,
+) -> None:
+    """The append function restates the append rules in PL/pgSQL; whatever
+    run of appends both paths get, they store the same rows, hash for hash,
+    and refuse the same appends with the same errors."""
+    urls = [fresh_postgres_url(f"{request.node.name}_{side}") for side in ("direct", "general")]
+    direct_url, general_url = (next(u) for u in urls)
+    moment = datetime(2024, 6, 1, 12, 0, 0, 123456, tzinfo=UTC)
+    direct = EventStore(direct_url, clock=lambda: moment)
+    general = EventStore(general_url, clock=lambda: moment)
+    general.backend.appends_direct = False
+    assert direct.backend.appends_direct
+    try:
+
+        @settings(max_examples=25, deadline=None)
+        @given(calls=_batches())
+        def run(calls: list[tuple[list[NewEvent], dict[str, Any]]]) -> None:
+            for events, kwargs in calls:
+                outcomes = []
+                for es in (direct, general):
+                    try:
+                        outcomes.append([e.to_dict() for e in es.append(events, **kwargs)])
+                    except StoreError as e:
+                        outcomes.append([type(e).__name__, str(e).replace(es.label, "<store>")])
+                assert outcomes[0] == outcomes[1]
+            assert direct.backend.chain_page(0, 10_000) == general.backend.chain_page(0, 10_000)
+            assert list(direct.aggregates()) == list(general.aggregates())
+
+        run()
+        assert direct.head() > 0 and direct.verify().ok and general.verify().ok
+    finally:
+        direct.close()
+        general.close()
+        for cleanup in urls:
+            next(cleanup, None)

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import store.eventstore as eventstore_module
+import store.paging as paging_module
 from store import (
     EventStore,
     NewEvent,
@@ -131,7 +131,7 @@ def test_bad_read_arguments(store: EventStore, kwargs: dict[str, Any]) -> None:
 
 def test_paging_is_by_keyset(store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
     """Pages of 3: reading 20 events needs 7 small queries, each after a position."""
-    monkeypatch.setattr(eventstore_module, "PAGE", 3)
+    monkeypatch.setattr(paging_module, "PAGE", 3)
     for i in range(20):
         store.append([NewEvent("T" if i % 2 else "U", {"i": i})], aggregate_id=f"a{i % 3}")
     calls: list[tuple[Any, ...]] = []
@@ -162,7 +162,7 @@ def test_paging_is_by_keyset(store: EventStore, monkeypatch: pytest.MonkeyPatch)
 
 
 def test_read_is_lazy(store: EventStore, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(eventstore_module, "PAGE", 2)
+    monkeypatch.setattr(paging_module, "PAGE", 2)
     fill(store)
     it = store.read()
     assert next(it).position == 1

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from store import EventStore
+from store.eventstore import STORAGE_CHECKS
 from workbench.inputs import open_store
 from workbench.safetext import shown
 
@@ -25,6 +26,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     )
     verify.add_argument("path", metavar="PATH", help="the store")
     verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.add_argument(
+        "--storage",
+        choices=STORAGE_CHECKS,
+        default="full",
+        help=(
+            "the database's own check after the chain walk: full (every page and every "
+            "index against its table; the default), quick (pages only, faster) or off"
+        ),
+    )
     verify.set_defaults(func=run_verify)
 
     stats = subparsers.add_parser(
@@ -39,7 +49,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 def run_verify(args: argparse.Namespace) -> int:
     with open_store(args.path) as es:
-        report = es.verify()
+        report = es.verify(storage=args.storage)
     if args.json:
         sys.stdout.write(
             json.dumps(
@@ -61,10 +71,12 @@ def run_verify(args: argparse.Namespace) -> int:
             f"hash {report.head_hash or '-'}\n"
         )
         return 0
-    sys.stderr.write(
-        f"sss: error: hash chain broken at position {report.first_bad_position}: "
-        f"{shown(report.reason)} ({report.checked} events checked)\n"
+    where = (
+        "the store is damaged"
+        if report.first_bad_position is None
+        else f"hash chain broken at position {report.first_bad_position}"
     )
+    sys.stderr.write(f"sss: error: {where}: {shown(report.reason)} ({report.checked} events checked)\n")
     return 1
 
 

@@ -19,15 +19,13 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from store import EventStore, VerifyReport
+from store import EventStore, HistoryMismatchError, VerifyReport, copy_store
 from workbench.locations import label, stored_events
 from workbench.safetext import shown
 
 from .common import CliError
 
 __all__ = ["MigrateReport", "migrate", "register"]
-
-PAGE = 5000
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,43 +117,24 @@ def _copy(
     target: str,
     say: Callable[[str], None],
 ) -> MigrateReport:
-    with dst.backend.write() as tx:
-        head = tx.head()
-        if head.position or dst.aggregate_types():
-            raise CliError(
-                f"{target} already holds {head.position} events; migrate into an empty store"
-            )
-        copied, last = 0, checked.head_position
+    if dst.head() or dst.aggregate_types():
+        raise CliError(f"{target} already holds {dst.head()} events; migrate into an empty store")
+    try:
         # Up to the verified head: anything appended meanwhile is not copied.
-        while copied < last and (rows := src.backend.chain_page(copied, min(PAGE, last - copied))):
-            tx.insert(rows, None)
-            copied = rows[-1][0]
-            say(f"copied {copied} of {last} events")
-        aggregates = 0
-        for info in src.aggregates():
-            tx.insert([], info)
-            aggregates += 1
-        # Snapshots are a cache, but rebuilding them on a large store is slow:
-        # they come along, of every fingerprint (the target's verify re-folds
-        # those its own reducers would use).
-        snapshots, key = 0, None
-        while page := src.backend.snapshot_page(key, PAGE):
-            for fingerprint, snapshot, created_at in page:
-                tx.save_snapshot(snapshot, fingerprint, created_at)
-            snapshots += len(page)
-            fingerprint, snapshot, _ = page[-1]
-            key = (snapshot.aggregate_id, fingerprint, snapshot.version)
-        say(f"copied {aggregates} aggregates and {snapshots} snapshots; verifying the copy ...")
-        # Still inside the transaction: a copy that does not verify is rolled back.
-        report = dst.verify()
-        if not report.ok:
-            raise CliError(
-                f"the copy does not verify (position {report.first_bad_position}: "
-                f"{report.reason}); nothing was written to {target}"
-            )
-        if (report.checked, report.head_hash) != (checked.checked, checked.head_hash):
-            raise CliError(
-                f"the copy ends at {report.head_position} ({report.head_hash}), the source at "
-                f"{checked.head_position} ({checked.head_hash}); nothing was written to {target}"
-            )
-    return MigrateReport(copied, aggregates, report.head_position, report.head_hash, snapshots)
+        done = copy_store(
+            src,
+            dst,
+            until_position=checked.head_position,
+            progress=lambda copied, total: say(f"copied {copied} of {total} events"),
+        )
+    except HistoryMismatchError as e:
+        raise CliError(f"{target} already holds events; migrate into an empty store") from e
+    if done.head_hash != checked.head_hash:
+        raise CliError(
+            f"the copy ends at {done.head_position} ({done.head_hash}), the source at "
+            f"{checked.head_position} ({checked.head_hash}); nothing was written to {target}"
+        )
+    say(f"copied {done.aggregates} aggregates and {done.snapshots} snapshots; verified")
+    return MigrateReport(
+        done.events, done.aggregates, done.head_position, done.head_hash, done.snapshots
+    )

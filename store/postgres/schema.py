@@ -1,35 +1,20 @@
-"""The PostgreSQL backend's schema, session settings and error translation:
-the one place a ``psycopg`` error becomes a :class:`~store.errors.StoreError`."""
+"""The PostgreSQL schema: tables, indexes, triggers, the one-statement
+append function (which restates the append rules on the server), and the
+check that a schema holds an event store this code can read."""
 
 from __future__ import annotations
 
 import contextlib
-import math
-import re
-import urllib.parse
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import psycopg
 from psycopg import errors as pgerrors
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
-from psycopg_pool import PoolTimeout
 
-from .codec import GENESIS_HASH, format_time
-from .errors import (
-    ConcurrencyError,
-    CorruptStoreError,
-    DuplicateEventError,
-    LockedError,
-    NotFoundError,
-    ReadOnlyError,
-    StoreError,
-    ValidationError,
-)
+from ..codec import GENESIS_HASH, format_time
+from ..errors import CorruptStoreError, NotFoundError
 
 Conn = psycopg.Connection[tuple[Any, ...]]
 
@@ -292,120 +277,6 @@ BEGIN
     status := 'ok';
 END $fn$;
 """
-
-
-def redact(url: str) -> str:
-    """The URL without its password, for messages; it keeps the schema a
-    ``search_path`` option picks, so two stores in one database differ."""
-    try:
-        params = conninfo_to_dict(url)
-    except psycopg.Error:
-        return "the PostgreSQL store"
-    host = params.get("host") or "localhost"
-    port = params.get("port") or "5432"
-    user = f"{params['user']}@" if params.get("user") else ""
-    shown = f"postgresql://{user}{host}:{port}/{params.get('dbname') or ''}"
-    schema = search_path_schema(str(params.get("options") or ""))
-    if schema:
-        shown += "?options=" + urllib.parse.quote(f"-csearch_path={schema}", safe="-")
-    return shown
-
-
-def search_path_schema(options: str) -> str | None:
-    """The first schema of a ``-c search_path=...`` in libpq ``options``."""
-    found = re.search(r"search_path\s*=\s*([^\s]+)", options)
-    if not found:
-        return None
-    first = found.group(1).split(",")[0].strip().strip('"')
-    return first or None
-
-
-def _key(detail: str | None) -> list[str]:
-    """The values of 'Key (a, b)=(x, y) already exists.'"""
-    if not detail or ")=(" not in detail:
-        return []
-    inside = detail.split(")=(", 1)[1].rsplit(")", 1)[0]
-    return [part.strip() for part in inside.rsplit(", ", 1)]
-
-
-def _translate(e: BaseException, location: str) -> StoreError:
-    """The one place a psycopg (or pool) error becomes a StoreError."""
-    text = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-    if isinstance(e, pgerrors.UniqueViolation):
-        constraint = e.diag.constraint_name or ""
-        key = _key(e.diag.message_detail)
-        if constraint == "events_event_id_key":
-            return DuplicateEventError(key[0] if key else "?", "is stored already")
-        if constraint == "events_aggregate_id_version_key":
-            if len(key) == 2 and key[1].isdigit():
-                return ConcurrencyError(key[0], int(key[1]) - 1, int(key[1]))
-            return ConcurrencyError("?", "a free version", -1)
-        return StoreError(f"{location}: {text}")
-    if isinstance(e, pgerrors.DataCorrupted):
-        return CorruptStoreError(f"{location}: {text}")
-    if isinstance(e, pgerrors.RaiseException) and "append-only" in text:
-        return StoreError(text)
-    if isinstance(e, pgerrors.ReadOnlySqlTransaction):
-        return ReadOnlyError(f"{location} is read-only: {text}")
-    if isinstance(e, (pgerrors.LockNotAvailable, pgerrors.DeadlockDetected)):
-        return LockedError(
-            f"{location} is locked by another writer; try again, or raise timeout= ({text})"
-        )
-    if isinstance(e, pgerrors.InvalidCatalogName):
-        return NotFoundError(f"cannot open {location}: {text}")
-    if isinstance(e, (pgerrors.UndefinedTable, pgerrors.UndefinedColumn)):
-        return CorruptStoreError(f"{location} is not a readable event store: {text}")
-    if isinstance(e, UnicodeEncodeError):
-        return ValidationError(f"text that is not valid Unicode cannot be stored: {e}")
-    if isinstance(e, pgerrors.UntranslatableCharacter) or "NUL (0x00)" in text:
-        return ValidationError(
-            f"{location} cannot store a NUL character (\\u0000) in a name or type: "
-            "PostgreSQL text cannot hold it"
-        )
-    if isinstance(e, psycopg.DataError):
-        return ValidationError(f"{location} cannot store this value: {text}")
-    if isinstance(e, PoolTimeout):
-        return StoreError(
-            f"cannot reach the PostgreSQL server of {location}: no connection within the "
-            f"timeout ({text}); is the server running?"
-        )
-    if isinstance(e, psycopg.OperationalError) and text.startswith("connection failed:"):
-        reason = text.rsplit(" failed: ", 1)[-1].removeprefix("FATAL:").strip()
-        if re.search(r'database ".*" does not exist', reason):
-            return NotFoundError(f"no event store at {location}: {reason}")
-        hint = "; is the server running?" if "refused" in reason or "timeout" in reason else ""
-        return StoreError(f"cannot connect to {location}: {reason}{hint}")
-    if isinstance(e, psycopg.OperationalError):
-        return StoreError(f"lost the connection to {location}: {text}; try again")
-    return StoreError(f"{location}: {text}")
-
-
-@contextmanager
-def translated(location: str) -> Iterator[None]:
-    try:
-        yield
-    except (psycopg.Error, PoolTimeout, UnicodeEncodeError) as e:
-        raise _translate(e, location) from e
-
-
-def connection_info(location: str, readonly: bool, timeout: float) -> str:
-    """The libpq connection string: the URL plus the session settings the store relies on."""
-    try:
-        params: dict[str, Any] = conninfo_to_dict(location)
-    except psycopg.ProgrammingError as e:
-        raise ValidationError(f"not a valid PostgreSQL URL: {redact(location)} ({e})") from e
-    options = [params.get("options") or ""]
-    # Times come back in UTC, so they format to the text the chain hashed.
-    options.append("-c TimeZone=UTC")
-    # Waiting for another writer's head lock surfaces as LockedError.
-    options.append(f"-c lock_timeout={max(1, math.ceil(timeout * 1000))}")
-    if readonly:
-        # Audit mode: PostgreSQL itself refuses every write.
-        options.append("-c default_transaction_read_only=on")
-    params["options"] = " ".join(o for o in options if o)
-    params.setdefault("application_name", "sss")
-    params.setdefault("connect_timeout", str(max(2, math.ceil(timeout))))
-    return make_conninfo("", **params)
 
 
 def ensure_schema(conn: Conn, display: str, readonly: bool) -> tuple[str, str, int]:

@@ -1,68 +1,4 @@
-"""The PostgreSQL backend: the one place that opens PostgreSQL connections.
-Its schema, session settings and the translation of ``psycopg`` errors (in
-one function) live in :mod:`store._pgschema`.
-
-A store lives in one schema (the first of the connection's ``search_path``,
-``public`` unless the URL says otherwise, e.g.
-``postgresql://host/db?options=-csearch_path%3Dsss``): tables ``events``,
-``aggregates``, ``snapshots``, ``sss_meta`` and the one-row ``sss_head``.
-
-Gapless positions in commit order:
-    Every append locks the single ``sss_head`` row with ``SELECT ... FOR
-    UPDATE`` and updates it (position, hash, recorded_at of the new last
-    event) inside the same transaction, so the row lock is held until COMMIT.
-    A second writer blocks on the row until the first has committed (or
-    rolled back) and then reads the head *it* wrote: the transactions run at
-    READ COMMITTED, where a row lock wait re-reads the newest committed row
-    version. So position N+1 is handed out only after the transaction holding
-    N has committed, and PostgreSQL makes a commit visible before it releases
-    its locks: no snapshot can contain N+1 without N, and a reader that
-    follows the log by position never skips an event. The hash chain is built
-    under the same lock, so it stays a chain. The UNIQUE constraints on
-    ``event_id`` and ``(aggregate_id, version)`` back this up for anything that
-    writes around the lock.
-
-    A plain append runs as one statement, ``sss_append_1`` (a PL/pgSQL
-    function installed in the store's schema, see :mod:`store._pgschema`), in
-    a transaction of its own: the server takes the lock, checks the
-    aggregate's type and version, builds the chain, writes and commits, and
-    the lock is never held across a round trip or while a client process
-    waits for a CPU. That is
-    what lets many writers add up to more than one. The client sends each
-    event's text and the part of its hash body that needs no head
-    (:func:`store.codec.chain_middle`); the client-side verifier checks what
-    the server built.
-
-    Appends inside :meth:`EventStore.transaction
-    <store.eventstore.EventStore.transaction>`, and appends whose event ids are
-    stored already (the idempotency decision), take the general path through
-    :meth:`PostgresBackend.write`: there the lock is taken by
-    :meth:`WriteTransaction.head` at the latest; because
-    :class:`~store.eventstore.EventStore` looks up event ids and the
-    aggregate's version before it asks for the head, the first read of a
-    write transaction takes it, so those reads are current too and ``ANY``
-    appends never fail spuriously. The rows, the aggregate and head rows and
-    the NOTIFY go in as one statement that travels with COMMIT: three round
-    trips under the lock (lock and id lookup, version lookup, write and
-    commit).
-
-Exact hashes:
-    ``data`` and ``metadata`` are stored in ``json`` columns, which keep the
-    text exactly as written (and can still be queried with ``->``/``->>`` or
-    cast to ``jsonb``). ``jsonb`` would not do: it rewrites numbers (Python
-    writes ``1e+16``, jsonb gives back ``10000000000000000``, an int where
-    Python read a float), which changes the canonical form the hash covers,
-    and it cannot hold ``\u0000`` in a string at all. Times are ``timestamptz``
-    (microsecond resolution, like the store's ISO text), always handed back
-    formatted with :func:`store.codec.format_time`, so the chain sees the very
-    text the store hashed.
-
-Live tail:
-    Each append sends ``NOTIFY`` on a channel named after the schema in its
-    own transaction (delivered at commit); :meth:`PostgresBackend.wait_for_change`
-    LISTENs on a dedicated connection and falls back to sleeping (the caller
-    polls the head) whenever that connection is unavailable.
-"""
+"""The PostgreSQL backend: the one place that opens PostgreSQL connections."""
 
 from __future__ import annotations
 
@@ -70,7 +6,6 @@ import hashlib
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import orjson
@@ -79,183 +14,37 @@ from psycopg import errors as pgerrors
 from psycopg import pq, sql
 from psycopg_pool import ConnectionPool
 
-from ._pgschema import (
-    AGGREGATE_COLUMNS,
-    AGGREGATE_VERSION,
-    CHAIN_COLUMNS,
-    COLUMNS,
-    FIND_EVENTS,
-    INSERT_EVENTS,
-    LOCK_HEAD,
-    ROW_KEYS,
-    TEXT_COLUMNS,
-    UPSERT_AGGREGATE,
-    Conn,
-    append_call,
-    connection_info,
-    ensure_append_function,
-    ensure_schema,
-    redact,
-    translated,
-)
-from .backend import (
+from ..backend import (
     Backend,
     ChainRow,
     DirectResult,
     DirectRow,
     Head,
     Query,
-    Row,
     Snapshot,
     WriteTransaction,
 )
-from .codec import encode_object, format_time, loads, loads_stored, parse_time
-from .errors import CorruptStoreError, ReadOnlyError, StoreError, ValidationError
-from .models import AggregateInfo, RecordedEvent
+from ..codec import format_time, loads, loads_stored, parse_time
+from ..errors import CorruptStoreError, ReadOnlyError, StoreError, ValidationError
+from ..models import AggregateInfo, RecordedEvent
+from ..sql import POSTGRES
+from .conninfo import connection_info, redact
+from .errors import translated
+from .schema import (
+    AGGREGATE_COLUMNS,
+    CHAIN_COLUMNS,
+    COLUMNS,
+    TEXT_COLUMNS,
+    Conn,
+    append_call,
+    ensure_append_function,
+    ensure_schema,
+)
+from .writing import PostgresWrite, aggregate_row, event_row
 
-__all__ = ["PostgresBackend", "redact"]
+__all__ = ["PostgresBackend"]
 
 T = TypeVar("T")
-
-
-def _utc(value: datetime) -> datetime:
-    return value.astimezone(UTC)
-
-
-def _iso(value: datetime | None) -> str | None:
-    return None if value is None else format_time(value)
-
-
-def _event(row: tuple[Any, ...]) -> RecordedEvent:
-    return RecordedEvent(
-        row[0],
-        row[1],
-        row[2],
-        row[3],
-        row[4],
-        row[5],
-        row[6],
-        loads_stored(row[7]),
-        loads_stored(row[8]),
-        _utc(row[9]),
-        _utc(row[10]),
-        row[11],
-    )
-
-
-def _aggregate(row: tuple[Any, ...]) -> AggregateInfo:
-    return AggregateInfo(row[0], row[1], row[2], row[3], row[4], _utc(row[5]), _utc(row[6]))
-
-
-class _PostgresWrite(WriteTransaction):
-    def __init__(self, backend: PostgresBackend, conn: Conn) -> None:
-        self.backend = backend
-        self.conn = conn
-
-    def _lock(self) -> Head:
-        """Take the head row lock (once per transaction) and return the head."""
-        self.backend._flush()
-        if self.backend._head is None:
-            with translated(self.backend.display):
-                self._locked(self.conn.execute(LOCK_HEAD).fetchone())
-        assert self.backend._head is not None
-        return self.backend._head
-
-    def _locked(self, row: tuple[Any, ...] | None) -> None:
-        if row is None:
-            raise CorruptStoreError(f"{self.backend.display} has lost its sss_head row")
-        self.backend._head = Head(row[0], row[1], _iso(row[2]))
-
-    def head(self) -> Head:
-        return self._lock()
-
-    def aggregate(self, aggregate_id: str) -> tuple[str | None, int] | None:
-        self._lock()
-        with translated(self.backend.display):
-            row = self.conn.execute(AGGREGATE_VERSION, (aggregate_id,)).fetchone()
-        return None if row is None else (row[0], row[1])
-
-    def find_events(self, event_ids: Sequence[str]) -> list[RecordedEvent]:
-        find = FIND_EVENTS
-        ids = ",".join(event_ids)
-        with translated(self.backend.display):
-            if self.backend._head is None:
-                # One round trip: the server runs the lookup after the lock is
-                # granted, so it sees every append committed before ours.
-                with self.conn.pipeline():
-                    lock = self.conn.execute(LOCK_HEAD)
-                    found = self.conn.execute(find, (ids,))
-                self._locked(lock.fetchone())
-            else:
-                found = self.conn.execute(find, (ids,))
-            return [_event(row) for row in found.fetchall()]
-
-    def insert(self, rows: Sequence[Row], aggregate: AggregateInfo | None) -> None:
-        self._lock()
-        # One statement does it all: the rows, the aggregate's row, the head
-        # row and the notification (delivered at COMMIT, never for a
-        # rolled-back append). It travels with COMMIT in one round trip unless
-        # the transaction does something else first (PostgresBackend._flush).
-        # The rows go in as one JSON text that json_to_recordset unpacks on
-        # the server: as cheap for the client as COPY, without COPY's two
-        # round trips under the lock; their ISO times and JSON texts arrive
-        # as strings and come out as the very same text.
-        parts: list[str] = []
-        params: list[Any] = []
-        tail = "SELECT 1"
-        if rows:
-            try:
-                payload = orjson.dumps([dict(zip(ROW_KEYS, row, strict=True)) for row in rows])
-            except TypeError as e:  # text that is not valid Unicode
-                raise ValidationError(
-                    f"text that is not valid Unicode cannot be stored: {e}"
-                ) from e
-            parts.append(INSERT_EVENTS)
-            params.append(payload.decode())
-        if aggregate is not None:
-            parts.append(UPSERT_AGGREGATE)
-            params += [
-                aggregate.aggregate_id,
-                aggregate.aggregate_type,
-                aggregate.version,
-                aggregate.first_position,
-                aggregate.last_position,
-                aggregate.created_at,
-                aggregate.updated_at,
-            ]
-        if rows:
-            last = rows[-1]
-            parts.append(
-                "h AS (UPDATE sss_head SET position = %s, hash = %s, "
-                "recorded_at = %s::timestamptz RETURNING position)"
-            )
-            params += [last[0], last[12], last[10]]
-            tail = "SELECT pg_notify(%s, position::text) FROM h"
-            params.append(self.backend.channel)
-            self.backend._head = Head(last[0], last[12], last[10])
-        if parts:
-            self.backend._deferred = (f"WITH {', '.join(parts)} {tail}", params)
-
-    def flush(self) -> None:
-        self.backend._flush()
-
-    def save_snapshot(self, snapshot: Snapshot, fingerprint: str, created_at: str) -> None:
-        self.backend._flush()
-        with translated(self.backend.display):
-            self.conn.execute(
-                "INSERT INTO snapshots VALUES (%s, %s, %s, %s, %s::json, %s) "
-                "ON CONFLICT (aggregate_id, fingerprint, version) DO UPDATE SET "
-                "position = excluded.position, state = excluded.state, "
-                "created_at = excluded.created_at",
-                (
-                    snapshot.aggregate_id,
-                    fingerprint,
-                    snapshot.version,
-                    snapshot.position,
-                    encode_object(snapshot.state, "snapshot state"),
-                    parse_time(created_at),
-                ),
-            )
 
 
 class PostgresBackend(Backend):
@@ -394,7 +183,7 @@ class PostgresBackend(Backend):
                 conn.execute(f"SAVEPOINT {name}")
             self._depth += 1
             try:
-                yield _PostgresWrite(self, conn)
+                yield PostgresWrite(self, conn)
                 self._flush()  # its failure, too, goes with the savepoint
             except BaseException:
                 self._deferred = None
@@ -416,7 +205,7 @@ class PostgresBackend(Backend):
         self._conn, self._depth, self._head, self._deferred = conn, 1, None, None
         self._failed = None
         try:
-            yield _PostgresWrite(self, conn)
+            yield PostgresWrite(self, conn)
             if self._failed is not None:
                 raise self._failed
             if conn.info.transaction_status == pq.TransactionStatus.INERROR:
@@ -451,7 +240,7 @@ class PostgresBackend(Backend):
         recorded_at: str,
     ) -> DirectResult | None:
         """The whole append as one statement (the ``sss_append_*`` function of
-        :mod:`store._pgschema`), in its own transaction: the head row lock is
+        :mod:`store.postgres.schema`), in its own transaction: the head row lock is
         held only while the server runs it and commits, never across a round
         trip or while the client computes.
 
@@ -516,29 +305,6 @@ class PostgresBackend(Backend):
 
         return self._run(run)
 
-    def _where(self, query: Query, type_: str | None) -> tuple[list[str], list[Any]]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if query.aggregate_id is not None:
-            clauses.append("aggregate_id = %s")
-            params.append(query.aggregate_id)
-        if type_ is not None:
-            clauses.append("type = %s")
-            params.append(type_)
-        elif query.types is not None:
-            clauses.append("type = ANY(%s::text[])")
-            params.append(list(query.types))
-        if query.aggregate_type is not None:
-            clauses.append("aggregate_type = %s")
-            params.append(query.aggregate_type)
-        if query.lo > 1:
-            clauses.append("position >= %s")
-            params.append(query.lo)
-        if query.hi is not None:
-            clauses.append("position <= %s")
-            params.append(query.hi)
-        return clauses, params
-
     def _page_sql(
         self,
         query: Query,
@@ -550,14 +316,7 @@ class PostgresBackend(Backend):
     ) -> tuple[str, list[Any]]:
         if after is None:
             after = self.keyset_start(query, backwards)
-        clauses, params = self._where(query, type_)
-        key = "version" if query.aggregate_id is not None else "position"
-        if after is not None:
-            clauses.append(f"{key} {'<' if backwards else '>'} %s")
-            params.append(after)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        order = f"{key} {'DESC' if backwards else 'ASC'}"
-        return f"SELECT {columns} FROM events {where} ORDER BY {order} LIMIT {int(limit)}", params
+        return POSTGRES.page(query, type_, after, backwards, limit, columns)
 
     def page(
         self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int
@@ -565,7 +324,7 @@ class PostgresBackend(Backend):
         statement, params = self._page_sql(query, type_, after, backwards, limit)
         rows = self._run(lambda conn: conn.execute(statement, params).fetchall())
         try:
-            return [_event(r) for r in rows]
+            return [event_row(r) for r in rows]
         except ValueError as e:
             raise CorruptStoreError(
                 f"{self.display}: a stored event cannot be decoded ({e}); run sss verify"
@@ -585,11 +344,10 @@ class PostgresBackend(Backend):
         )
 
     def count(self, query: Query) -> int:
-        clauses, params = self._where(query, None)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        statement, params = POSTGRES.count(query)
 
         def run(conn: Conn) -> int:
-            row = conn.execute(f"SELECT count(*) FROM events {where}", params).fetchone()
+            row = conn.execute(statement, params).fetchone()
             return 0 if row is None else int(row[0])
 
         return self._run(run)
@@ -624,27 +382,15 @@ class PostgresBackend(Backend):
                 f"SELECT {AGGREGATE_COLUMNS} FROM aggregates WHERE aggregate_id = %s",
                 (aggregate_id,),
             ).fetchone()
-            return None if row is None else _aggregate(row)
+            return None if row is None else aggregate_row(row)
 
         return self._run(run)
 
     def aggregates(
         self, aggregate_type: str | None, after: str | None, limit: int
     ) -> list[AggregateInfo]:
-        clauses: list[str] = []
-        params: list[Any] = []
-        if aggregate_type is not None:
-            clauses.append("aggregate_type = %s")
-            params.append(aggregate_type)
-        if after is not None:
-            clauses.append("aggregate_id > %s")
-            params.append(after)
-        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
-        statement = (
-            f"SELECT {AGGREGATE_COLUMNS} FROM aggregates {where} "
-            f"ORDER BY aggregate_id LIMIT {int(limit)}"
-        )
-        return self._run(lambda conn: [_aggregate(r) for r in conn.execute(statement, params)])
+        statement, params = POSTGRES.aggregates(aggregate_type, after, limit, AGGREGATE_COLUMNS)
+        return self._run(lambda conn: [aggregate_row(r) for r in conn.execute(statement, params)])
 
     def aggregate_types(self) -> dict[str | None, int]:
         return self._run(
@@ -723,6 +469,45 @@ class PostgresBackend(Backend):
                 (after, limit),
             ).fetchall()
             return rows  # the times come as the ISO text the chain hashed
+
+        return self._run(run)
+
+    def check_storage(self, full: bool) -> list[str]:
+        """The store's b-tree indexes checked by the ``amcheck`` extension,
+        when the database has it installed (``CREATE EXTENSION amcheck``);
+        with ``full`` every table row is also looked up in each index
+        (``heapallindexed``). Without amcheck there is nothing to run: the
+        server's own page checksums (``initdb --data-checksums``) guard the
+        pages, and this returns no problems."""
+
+        def run(conn: Conn) -> list[str]:
+            found = conn.execute(
+                "SELECT n.nspname FROM pg_extension e "
+                "JOIN pg_namespace n ON n.oid = e.extnamespace WHERE e.extname = 'amcheck'"
+            ).fetchone()
+            if found is None:
+                return []
+            check = sql.SQL("SELECT {}.bt_index_check(%s::regclass, %s)").format(
+                sql.Identifier(found[0])
+            )
+            indexes = conn.execute(
+                "SELECT i.indexrelid::regclass::text FROM pg_index i "
+                "JOIN pg_class c ON c.oid = i.indrelid "
+                "JOIN pg_am a ON a.oid = (SELECT relam FROM pg_class WHERE oid = i.indexrelid) "
+                "WHERE c.relnamespace = current_schema()::regnamespace "
+                "AND c.relname IN ('events', 'aggregates', 'snapshots') AND a.amname = 'btree' "
+                "ORDER BY 1"
+            ).fetchall()
+            problems = []
+            for (index,) in indexes:
+                try:
+                    with conn.transaction():
+                        conn.execute(check, (index, full))
+                except (psycopg.errors.IndexCorrupted, psycopg.errors.DataCorrupted) as e:
+                    problems.append(f"index {index}: {e.diag.message_primary or e}")
+                except psycopg.errors.InsufficientPrivilege:
+                    return []  # this role may not run amcheck: nothing was checked
+            return problems
 
         return self._run(run)
 

@@ -1,0 +1,71 @@
+"""The PostgreSQL backend, a package: :mod:`.backend` opens connections and
+runs the backend's calls, :mod:`.writing` holds the write transaction,
+:mod:`.schema` the schema and the append function, :mod:`.errors` the
+translation of ``psycopg`` errors and :mod:`.conninfo` connection strings.
+
+A store lives in one schema (the first of the connection's ``search_path``,
+``public`` unless the URL says otherwise, e.g.
+``postgresql://host/db?options=-csearch_path%3Dsss``): tables ``events``,
+``aggregates``, ``snapshots``, ``sss_meta`` and the one-row ``sss_head``.
+
+Gapless positions in commit order:
+    Every append locks the single ``sss_head`` row with ``SELECT ... FOR
+    UPDATE`` and updates it (position, hash, recorded_at of the new last
+    event) inside the same transaction, so the row lock is held until COMMIT.
+    A second writer blocks on the row until the first has committed (or
+    rolled back) and then reads the head *it* wrote: the transactions run at
+    READ COMMITTED, where a row lock wait re-reads the newest committed row
+    version. So position N+1 is handed out only after the transaction holding
+    N has committed, and PostgreSQL makes a commit visible before it releases
+    its locks: no snapshot can contain N+1 without N, and a reader that
+    follows the log by position never skips an event. The hash chain is built
+    under the same lock, so it stays a chain. The UNIQUE constraints on
+    ``event_id`` and ``(aggregate_id, version)`` back this up for anything that
+    writes around the lock.
+
+    A plain append runs as one statement, ``sss_append_1`` (a PL/pgSQL
+    function installed in the store's schema, see :mod:`store.postgres.schema`), in
+    a transaction of its own: the server takes the lock, checks the
+    aggregate's type and version, builds the chain, writes and commits, and
+    the lock is never held across a round trip or while a client process
+    waits for a CPU. That is
+    what lets many writers add up to more than one. The client sends each
+    event's text and the part of its hash body that needs no head
+    (:func:`store.codec.chain_middle`); the client-side verifier checks what
+    the server built.
+
+    Appends inside :meth:`EventStore.transaction
+    <store.eventstore.EventStore.transaction>`, and appends whose event ids are
+    stored already (the idempotency decision), take the general path through
+    :meth:`PostgresBackend.write`: there the lock is taken by
+    :meth:`WriteTransaction.head` at the latest; because
+    :class:`~store.eventstore.EventStore` looks up event ids and the
+    aggregate's version before it asks for the head, the first read of a
+    write transaction takes it, so those reads are current too and ``ANY``
+    appends never fail spuriously. The rows, the aggregate and head rows and
+    the NOTIFY go in as one statement that travels with COMMIT: three round
+    trips under the lock (lock and id lookup, version lookup, write and
+    commit).
+
+Exact hashes:
+    ``data`` and ``metadata`` are stored in ``json`` columns, which keep the
+    text exactly as written (and can still be queried with ``->``/``->>`` or
+    cast to ``jsonb``). ``jsonb`` would not do: it rewrites numbers (Python
+    writes ``1e+16``, jsonb gives back ``10000000000000000``, an int where
+    Python read a float), which changes the canonical form the hash covers,
+    and it cannot hold ``\u0000`` in a string at all. Times are ``timestamptz``
+    (microsecond resolution, like the store's ISO text), always handed back
+    formatted with :func:`store.codec.format_time`, so the chain sees the very
+    text the store hashed.
+
+Live tail:
+    Each append sends ``NOTIFY`` on a channel named after the schema in its
+    own transaction (delivered at commit); :meth:`PostgresBackend.wait_for_change`
+    LISTENs on a dedicated connection and falls back to sleeping (the caller
+    polls the head) whenever that connection is unavailable.
+"""
+
+from .backend import PostgresBackend
+from .conninfo import redact, schema_of
+
+__all__ = ["PostgresBackend", "redact", "schema_of"]

@@ -76,7 +76,9 @@ def run_verify(args: argparse.Namespace) -> int:
         if report.first_bad_position is None
         else f"hash chain broken at position {report.first_bad_position}"
     )
-    sys.stderr.write(f"sss: error: {where}: {shown(report.reason)} ({report.checked} events checked)\n")
+    sys.stderr.write(
+        f"sss: error: {where}: {shown(report.reason)} ({report.checked} events checked)\n"
+    )
     return 1
 
 

@@ -48,7 +48,8 @@ def tui(monkeypatch: pytest.MonkeyPatch) -> FakeTui:
     return fake
 
 
-COMMANDS = ["demo", "open", "append", "import", "export", "events", "replay", "verify", "stats"]
+COMMANDS: list[str] = build_parser().get_default("commands")
+"""Every command the CLI registers, from its own registry."""
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -103,9 +104,23 @@ def test_keyboard_interrupt_exits_130(capsys, monkeypatch, tmp_path: Path) -> No
     assert_one_line_error(code, err, "interrupted")
 
 
-def test_build_parser_registers_every_command() -> None:
+def test_build_parser_registers_every_command_the_readme_lists() -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    documented = set(re.findall(r"^sss ([a-z][a-z-]*)", readme, flags=re.M))
     parser = build_parser()
-    assert set(COMMANDS) <= set(parser.parse_args(["stats", "x"]).commands)
+    assert documented == set(COMMANDS) == set(parser.parse_args(["stats", "x"]).commands)
+    assert {"report", "migrate"} <= documented and len(COMMANDS) == len(set(COMMANDS))
+
+
+def test_a_multi_line_error_is_printed_on_one_line(capsys, tmp_path: Path) -> None:
+    """A message holding line breaks (here from a file name) is joined into one line."""
+    code, out, err = run(capsys, "events", tmp_path / "no\nsuch.db")
+    assert out == ""
+    assert_one_line_error(code, err, "no such.db", "does not exist")
+    code, _, err = run(capsys, "verify", tmp_path / "two\r\nlines\n.db")
+    assert_one_line_error(code, err, "two lines .db")
 
 
 # ---------------------------------------------------------------------------
@@ -161,10 +176,22 @@ def test_demo_rejects_nonsense(capsys, tmp_path: Path) -> None:
     assert_one_line_error(code, err, "is a directory")
 
 
-def test_tui_lookup_finds_the_real_entry_point_or_none() -> None:
-    run_tui = app._tui_run()
-    if run_tui is not None:
-        assert callable(run_tui)
+def test_tui_lookup_finds_the_real_entry_point() -> None:
+    import workbench.tui
+
+    assert app._tui_run() is workbench.tui.run
+
+
+def test_open_starts_the_installed_tui(capsys, monkeypatch, tmp_path: Path) -> None:
+    """The real lookup: only the TUI's entry point itself is replaced."""
+    import workbench.tui
+
+    fake = FakeTui(code=0)
+    monkeypatch.setattr(workbench.tui, "run", fake)
+    path = tmp_path / "s.db"
+    EventStore(str(path)).close()
+    assert run(capsys, "open", path) == (0, "", "")
+    assert fake.calls == [(str(path), {"readonly": True})]
 
 
 # ---------------------------------------------------------------------------

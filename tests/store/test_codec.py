@@ -17,6 +17,13 @@ def canonical(value: object) -> bytes:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 
 
+def nested(depth: int) -> list[Any]:
+    value: list[Any] = []
+    for _ in range(depth):
+        value = [value]
+    return value
+
+
 @pytest.mark.parametrize(
     ("data", "fragment"),
     [
@@ -26,6 +33,10 @@ def canonical(value: object) -> bytes:
         ({"n": -(2**63) - 1}, "data/n holds an integer beyond 64 bits"),
         ({"deep": [[{"x": {1, 2}}]]}, "data/deep/0/0/x holds a set"),
         ({"k": {2: "int key"}}, "data/k has a non-string key 2"),
+        # The checking walk passes the integers at the ends of 64 bits.
+        ({"lo": -(2**63), "hi": 2**64 - 1, "f": 1.5, "t": (1,)}, "data/t holds a tuple"),
+        ({"s": "\ud800"}, "data holds a lone surrogate"),
+        ({"deep": nested(300)}, "data is nested too deeply to store (over 250 levels)"),
     ],
 )
 def test_a_bad_payload_is_named_by_its_path(

@@ -56,3 +56,32 @@ def test_reducers_that_are_not_plain_functions_have_a_fingerprint() -> None:
     assert make(adder).fingerprint == make(adder).fingerprint
     assert make(dict).fingerprint == make(dict).fingerprint
     assert make(adder).fingerprint != make(dict).fingerprint != Reducers().fingerprint
+
+
+RULES = """
+from store import Reducers
+reducers = Reducers()
+
+@reducers.on("Order", "Placed")
+def placed(state, event):
+    total = sum(map(lambda item: item["price"], event.data["items"]))
+    return {**state, "total": total}
+
+print(reducers.fingerprint)
+"""
+
+
+def test_a_fingerprint_is_the_same_in_every_process(tmp_path: Any) -> None:
+    """Snapshots outlive the process that took them, so the fingerprint of the
+    same code (nested functions included) must not depend on the process."""
+    import subprocess
+    import sys
+
+    (tmp_path / "rules.py").write_text(RULES)
+    prints = {
+        subprocess.run(
+            [sys.executable, str(tmp_path / "rules.py")], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        for _ in range(2)
+    }
+    assert len(prints) == 1 and len(prints.pop()) == 64

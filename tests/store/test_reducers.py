@@ -85,3 +85,10 @@ def test_a_fingerprint_is_the_same_in_every_process(tmp_path: Any) -> None:
         for _ in range(2)
     }
     assert len(prints) == 1 and len(prints.pop()) == 64
+
+
+def test_size_and_copy_free_follow_registrations() -> None:
+    reducers = Reducers()
+    assert len(reducers) == 0 and reducers.copy_free is True
+    reducers.register("Order", None, Adder())
+    assert len(reducers) == 1 and reducers.copy_free is False

@@ -68,6 +68,12 @@ def test_an_unreadable_row_is_a_failure_not_a_crash(store: EventStore) -> None:
     assert verifier.feed([rows[0], tuple(bad)]) is False
     assert verifier.failure is not None
     assert verifier.failure.first_bad_position == 2 and not verifier.failure.ok
+    # A row that is not even the right shape.
+    verifier = ChainVerifier()
+    assert verifier.feed([rows[0], rows[1][:5], rows[2]]) is False
+    assert verifier.failure is not None and verifier.checked == 1
+    assert verifier.failure.first_bad_position == 2
+    assert (verifier.failure.reason or "").startswith("unreadable row: ")
 
 
 def test_aggregates_created_after_the_walk_are_left_out(store: EventStore) -> None:

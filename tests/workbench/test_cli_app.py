@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 import workbench.cli.app as app
-from store import EventStore
+from store import EventStore, NotFoundError, StoreError
 from workbench.cli import build_parser, main
+from workbench.cli.common import CliError
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
@@ -261,3 +262,53 @@ def test_short_names_for_titles_and_file_names() -> None:
     assert short_name("postgresql://me@db.example/shop") == "shop"
     assert short_name("/data/shop.db") == "shop"
     assert "pw" not in short_name(url)
+
+
+# ---------------------------------------------------------------------------
+# the error funnel
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "line"),
+    [
+        (lambda: CliError("bad\nthing", code=3), 3, "sss: error: bad thing\n"),
+        (lambda: CliError("plain"), 1, "sss: error: plain\n"),
+        (lambda: NotFoundError("gone"), 1, "sss: error: gone\n"),
+        (lambda: StoreError(""), 1, "sss: error: StoreError\n"),
+        (
+            lambda: FileNotFoundError(2, "No such file or directory", "/x/y"),
+            1,
+            "sss: error: /x/y: No such file or directory\n",
+        ),
+        (lambda: OSError("disk on fire"), 1, "sss: error: disk on fire\n"),
+        (
+            lambda: OSError(28, "No space left on device"),
+            1,
+            "sss: error: [Errno 28] No space left on device\n",
+        ),
+        (lambda: OSError(), 1, "sss: error: OSError\n"),
+        (lambda: ValueError("odd value"), 1, "sss: error: odd value\n"),
+        (lambda: KeyboardInterrupt(), 130, "sss: error: interrupted\n"),
+    ],
+)
+def test_every_error_leaves_main_as_one_line_and_its_status(
+    capsys, monkeypatch, tmp_path: Path, raised: Any, code: int, line: str
+) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise raised()
+
+    monkeypatch.setattr("workbench.cli.audit.collect_stats", fail)
+    path = tmp_path / "s.db"
+    EventStore(str(path)).close()
+    assert run(capsys, "stats", path) == (code, "", line)
+
+
+def test_a_closed_pipe_ends_quietly_with_141(capsys, monkeypatch, tmp_path: Path) -> None:
+    def closed(*args: object, **kwargs: object) -> None:
+        raise BrokenPipeError
+
+    monkeypatch.setattr("workbench.cli.audit.collect_stats", closed)
+    monkeypatch.setattr("workbench.cli._silence_stdout", lambda: None)
+    path = tmp_path / "s.db"
+    EventStore(str(path)).close()
+    assert run(capsys, "stats", path) == (141, "", "")

@@ -71,7 +71,7 @@ def test_an_unreadable_row_is_a_failure_not_a_crash(store: EventStore) -> None:
     # A row that is not even the right shape.
     verifier = ChainVerifier()
     assert verifier.feed([rows[0], rows[1][:5], rows[2]]) is False
-    assert verifier.failure is not None and verifier.checked == 1
+    assert verifier.failure is not None and not verifier.failure.ok and verifier.checked == 1
     assert verifier.failure.first_bad_position == 2
     assert (verifier.failure.reason or "").startswith("unreadable row: ")
 

@@ -192,6 +192,30 @@ def test_same_id_other_aggregate_is_refused(store: EventStore) -> None:
         store.append([event], aggregate_id="other")
 
 
+def test_same_id_under_another_aggregate_type_is_refused(store: EventStore) -> None:
+    """The aggregate's type is part of identical content: a retry naming
+    another type is not the same event, so it is refused, not ignored; a
+    retry that leaves the type out means the stored one."""
+    event = placed()
+    first = store.append([event], aggregate_id="o", aggregate_type="Order")
+    with pytest.raises(DuplicateEventError) as info:
+        store.append([event], aggregate_id="o", aggregate_type="Invoice")
+    assert event.event_id in str(info.value)
+    assert store.append([event], aggregate_id="o") == first
+    assert store.append([event], aggregate_id="o", aggregate_type="Order") == first
+    assert store.head() == 1 and store.aggregate("o").aggregate_type == "Order"
+
+
+def test_same_id_other_schema_version_is_refused(store: EventStore) -> None:
+    event = placed()
+    store.append([event], aggregate_id="o")
+    again = NewEvent(event.type, event.data, event.metadata, event_id=event.event_id,
+                     schema_version=2)  # fmt: skip
+    with pytest.raises(DuplicateEventError):
+        store.append([again], aggregate_id="o")
+    assert store.head() == 1
+
+
 def test_batch_mixing_stored_and_new_ids_stores_nothing(store: EventStore) -> None:
     event = placed()
     store.append([event], aggregate_id="o")

@@ -23,7 +23,7 @@ from store import (
     StoreError,
 )
 from store.backend import Query
-from store.codec import chain_hash, data_digest, format_time
+from store.codec import data_digest, format_time
 
 
 def fill(es: EventStore, n: int = 30) -> None:
@@ -50,25 +50,45 @@ def test_verify_empty(store: EventStore) -> None:
 
 
 def test_hash_is_over_previous_hash_and_canonical_form(store: EventStore) -> None:
+    """The stored hashes, recomputed from the events as read, by the README's
+    recipe written here with hashlib and json (not the store's chain_hash)."""
+    import hashlib
+    import json
+
+    def canonical(value: object) -> bytes:
+        return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+    def iso(moment: datetime) -> str:
+        return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
     fill(store, 3)
+    late = datetime(2001, 2, 3, tzinfo=UTC)
+    meta = {"actor": "bob"}
+    store.append(
+        [NewEvent("Late", {"n": [1, "é"]}, meta, occurred_at=late, schema_version=3)],
+        aggregate_id="a0",
+    )
     events = list(store.read())
+    assert len(events) == 5 and events[-1].occurred_at != events[-1].recorded_at
     prev = "0" * 64
     for e in events:
-        expected = chain_hash(
-            prev,
-            position=e.position,
-            event_id=e.event_id,
-            aggregate_id=e.aggregate_id,
-            aggregate_type=e.aggregate_type,
-            version=e.version,
-            type=e.type,
-            schema_version=e.schema_version,
-            data_hash=data_digest(e.data),
-            metadata=e.metadata,
-            occurred_at=e.to_dict()["occurred_at"],
-            recorded_at=e.to_dict()["recorded_at"],
+        data_hash = hashlib.sha256(canonical(e.data)).hexdigest()
+        body = canonical(
+            [
+                e.position,
+                e.event_id,
+                e.aggregate_id,
+                e.aggregate_type,
+                e.version,
+                e.type,
+                e.schema_version,
+                data_hash,
+                e.metadata,
+                iso(e.occurred_at),
+                iso(e.recorded_at),
+            ]
         )
-        assert e.hash == expected
+        assert e.hash == hashlib.sha256(prev.encode() + b"\n" + body).hexdigest(), e
         prev = e.hash
 
 

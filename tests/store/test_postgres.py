@@ -16,6 +16,7 @@ import threading
 import time
 import urllib.parse
 import uuid
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
@@ -43,7 +44,14 @@ from store.backend import Query
 from store.codec import canonical, encode_object, format_time
 from store.postgres import PostgresBackend
 from store.postgres.schema import APPEND_FUNCTION_NAME
-from tests.store.pg import ENV, drop_schema, fresh_postgres_url, schema_name, with_schema
+from tests.store.pg import (
+    ENV,
+    base_url,
+    drop_schema,
+    fresh_postgres_url,
+    schema_name,
+    with_schema,
+)
 
 pytestmark = pytest.mark.postgres
 
@@ -566,19 +574,40 @@ def terminate(raw: psycopg.Connection[Any], application: str) -> int:
     return len(rows)
 
 
+def backends_of(raw: psycopg.Connection[Any], application: str) -> set[int]:
+    rows = raw.execute(
+        "SELECT pid FROM pg_stat_activity WHERE application_name = %s AND pid <> pg_backend_pid()",
+        (application,),
+    ).fetchall()
+    return {row[0] for row in rows}
+
+
+def cut(raw: psycopg.Connection[Any], application: str) -> set[int]:
+    """Terminate every backend of the store and wait until the server has
+    ended them all, so the store's next statement meets a dead connection."""
+    old = backends_of(raw, application)
+    assert old and terminate(raw, application) == len(old)
+    wait_until(lambda: not backends_of(raw, application) & old, "the backends to end")
+    return old
+
+
 def test_a_connection_cut_between_appends_is_invisible(
     url: str, raw: psycopg.Connection[Any]
 ) -> None:
+    """A read and an append each meet the dead connection first and go on,
+    on a new one: the store's backends afterwards are others."""
     name = f"cut-{uuid.uuid4().hex[:8]}"
     with EventStore(f"{url}&application_name={name}") as es:
         es.append(tick(2), aggregate_id="a")
-        assert terminate(raw, name) >= 1
-        time.sleep(0.1)
+        old = cut(raw, name)
+        assert backends_of(raw, name) == set()  # nothing reconnected on its own
         assert es.head() == 2  # a read retries once on a fresh connection
-        assert terminate(raw, name) >= 1
-        time.sleep(0.1)
+        after_read = backends_of(raw, name)
+        assert after_read and not after_read & old
+        old = cut(raw, name)
         (event,) = es.append(tick(), aggregate_id="a", expected_version=2)
         assert event.position == 3 and es.verify().ok
+        assert backends_of(raw, name) and not backends_of(raw, name) & (old | after_read)
 
 
 def test_a_connection_cut_inside_the_append_statement_stores_the_batch_once(
@@ -826,6 +855,17 @@ print(f"done {time.perf_counter() - start:.6f}", flush=True)
 """
 
 
+def open_write(raw: psycopg.Connection[Any], application: str) -> bool:
+    """Whether a backend of ``application`` is inside a transaction that has
+    written (it holds a transaction id): a kill now lands inside it."""
+    row = raw.execute(
+        "SELECT count(*) FROM pg_stat_activity WHERE application_name = %s "
+        "AND backend_xid IS NOT NULL",
+        (application,),
+    ).fetchone()
+    return bool(row and row[0])
+
+
 @pytest.mark.slow
 def test_writers_killed_at_random_moments_leave_whole_batches(url: str) -> None:
     size = 5000
@@ -835,12 +875,32 @@ def test_writers_killed_at_random_moments_leave_whole_batches(url: str) -> None:
     assert calibration.returncode == 0, err
     duration = float(out.split()[-1])
     rng = random.Random(5000)
-    for kill in range(4):
-        victim = run_python(BULK, url, f"victim-{kill}", str(size))
+    raw = psycopg.connect(base_url(), autocommit=True)
+    outcomes: Counter[str] = Counter()
+    kills = 6
+    for kill in range(kills):
+        name = f"victim-{kill}"
+        victim = run_python(BULK, f"{url}&application_name={name}", name, str(size))
         assert victim.stdout is not None and victim.stdout.readline().strip() == "started"
-        time.sleep(rng.random() * duration * 1.2)
+        if kill % 3 == 2:
+            time.sleep(rng.random() * duration * 1.2)  # anywhere, the set-up included
+        else:
+            wait_until(
+                lambda v=victim, n=name: open_write(raw, n) or v.poll() is not None,
+                "the write",
+                60,
+            )
+            time.sleep(rng.random() * duration * 0.05)
+        inside = open_write(raw, name)
         victim.send_signal(signal.SIGKILL)
         victim.communicate(timeout=10)  # reaps it and closes the pipes
+        # The server finishes or rolls back what the dead client left running.
+        wait_until(lambda n=name: not backends_of(raw, n), "the victim's backend to end")
+        with EventStore(url, timeout=30.0) as es:
+            stored = es.count(aggregate_id=name)
+        assert stored in (0, size), f"{name}: {stored} of {size} events survived a kill"
+        outcomes["inside a write" if inside else "committed" if stored else "before"] += 1
+    raw.close()
     with EventStore(url, timeout=30.0) as es:
         (event,) = es.append(tick(), aggregate_id="after")  # the lock is free again
         counts = {info.aggregate_id: info.version for info in es.aggregates()}
@@ -848,6 +908,9 @@ def test_writers_killed_at_random_moments_leave_whole_batches(url: str) -> None:
         assert es.head() == event.position == size * (len(counts) - 1) + 1
         report = es.verify()
         assert report.ok and report.checked == es.head(), report
+    print(f"batch of {size} takes {duration:.2f} s; kill outcomes: {dict(outcomes)}")
+    # The kills really hit open write transactions, not only the set-up before them.
+    assert outcomes["inside a write"] >= 3, outcomes
 
 
 def test_unreachable_server_fails_the_postgres_tests_instead_of_skipping() -> None:

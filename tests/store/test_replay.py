@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from typing import Any
 
@@ -195,12 +196,9 @@ def test_upcasters_apply_on_read_and_before_reducers(make_store: Any) -> None:
         "currency": "USD",
         "amount_cents": 400,
     }
-    # Stored rows never change.
-    assert (
-        next(iter(make_store().stream("o"))).data == {"total": 3}
-        if plain.path != ":memory:"
-        else True
-    )
+    # Stored rows never change: the raw rows, as verify reads them, keep the old shapes.
+    stored = {row[2]: (row[6], json.loads(row[7])) for row in es.backend.chain_page(0, 10)}
+    assert stored == {"o": (1, {"total": 3}), "p": (2, {"amount": 4, "currency": "USD"})}
     assert es.verify().ok
 
 

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 
 import workbench.cli.app as app
-from store import EventStore
+from store import EventStore, NotFoundError, StoreError
 from workbench.cli import build_parser, main
+from workbench.cli.common import CliError
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: object) -> tuple[int, str, str]:
@@ -48,7 +49,8 @@ def tui(monkeypatch: pytest.MonkeyPatch) -> FakeTui:
     return fake
 
 
-COMMANDS = ["demo", "open", "append", "import", "export", "events", "replay", "verify", "stats"]
+COMMANDS: list[str] = build_parser().get_default("commands")
+"""Every command the CLI registers, from its own registry."""
 
 
 @pytest.mark.parametrize("command", COMMANDS)
@@ -103,9 +105,23 @@ def test_keyboard_interrupt_exits_130(capsys, monkeypatch, tmp_path: Path) -> No
     assert_one_line_error(code, err, "interrupted")
 
 
-def test_build_parser_registers_every_command() -> None:
+def test_build_parser_registers_every_command_the_readme_lists() -> None:
+    import re
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    documented = set(re.findall(r"^sss ([a-z][a-z-]*)", readme, flags=re.M))
     parser = build_parser()
-    assert set(COMMANDS) <= set(parser.parse_args(["stats", "x"]).commands)
+    assert documented == set(COMMANDS) == set(parser.parse_args(["stats", "x"]).commands)
+    assert {"report", "migrate"} <= documented and len(COMMANDS) == len(set(COMMANDS))
+
+
+def test_a_multi_line_error_is_printed_on_one_line(capsys, tmp_path: Path) -> None:
+    """A message holding line breaks (here from a file name) is joined into one line."""
+    code, out, err = run(capsys, "events", tmp_path / "no\nsuch.db")
+    assert out == ""
+    assert_one_line_error(code, err, "no such.db", "does not exist")
+    code, _, err = run(capsys, "verify", tmp_path / "two\r\nlines\n.db")
+    assert_one_line_error(code, err, "two lines .db")
 
 
 # ---------------------------------------------------------------------------
@@ -161,10 +177,22 @@ def test_demo_rejects_nonsense(capsys, tmp_path: Path) -> None:
     assert_one_line_error(code, err, "is a directory")
 
 
-def test_tui_lookup_finds_the_real_entry_point_or_none() -> None:
-    run_tui = app._tui_run()
-    if run_tui is not None:
-        assert callable(run_tui)
+def test_tui_lookup_finds_the_real_entry_point() -> None:
+    import workbench.tui
+
+    assert app._tui_run() is workbench.tui.run
+
+
+def test_open_starts_the_installed_tui(capsys, monkeypatch, tmp_path: Path) -> None:
+    """The real lookup: only the TUI's entry point itself is replaced."""
+    import workbench.tui
+
+    fake = FakeTui(code=0)
+    monkeypatch.setattr(workbench.tui, "run", fake)
+    path = tmp_path / "s.db"
+    EventStore(str(path)).close()
+    assert run(capsys, "open", path) == (0, "", "")
+    assert fake.calls == [(str(path), {"readonly": True})]
 
 
 # ---------------------------------------------------------------------------
@@ -234,3 +262,53 @@ def test_short_names_for_titles_and_file_names() -> None:
     assert short_name("postgresql://me@db.example/shop") == "shop"
     assert short_name("/data/shop.db") == "shop"
     assert "pw" not in short_name(url)
+
+
+# ---------------------------------------------------------------------------
+# the error funnel
+
+
+@pytest.mark.parametrize(
+    ("raised", "code", "line"),
+    [
+        (lambda: CliError("bad\nthing", code=3), 3, "sss: error: bad thing\n"),
+        (lambda: CliError("plain"), 1, "sss: error: plain\n"),
+        (lambda: NotFoundError("gone"), 1, "sss: error: gone\n"),
+        (lambda: StoreError(""), 1, "sss: error: StoreError\n"),
+        (
+            lambda: FileNotFoundError(2, "No such file or directory", "/x/y"),
+            1,
+            "sss: error: /x/y: No such file or directory\n",
+        ),
+        (lambda: OSError("disk on fire"), 1, "sss: error: disk on fire\n"),
+        (
+            lambda: OSError(28, "No space left on device"),
+            1,
+            "sss: error: [Errno 28] No space left on device\n",
+        ),
+        (lambda: OSError(), 1, "sss: error: OSError\n"),
+        (lambda: ValueError("odd value"), 1, "sss: error: odd value\n"),
+        (lambda: KeyboardInterrupt(), 130, "sss: error: interrupted\n"),
+    ],
+)
+def test_every_error_leaves_main_as_one_line_and_its_status(
+    capsys, monkeypatch, tmp_path: Path, raised: Any, code: int, line: str
+) -> None:
+    def fail(*args: object, **kwargs: object) -> None:
+        raise raised()
+
+    monkeypatch.setattr("workbench.cli.audit.collect_stats", fail)
+    path = tmp_path / "s.db"
+    EventStore(str(path)).close()
+    assert run(capsys, "stats", path) == (code, "", line)
+
+
+def test_a_closed_pipe_ends_quietly_with_141(capsys, monkeypatch, tmp_path: Path) -> None:
+    def closed(*args: object, **kwargs: object) -> None:
+        raise BrokenPipeError
+
+    monkeypatch.setattr("workbench.cli.audit.collect_stats", closed)
+    monkeypatch.setattr("workbench.cli._silence_stdout", lambda: None)
+    path = tmp_path / "s.db"
+    EventStore(str(path)).close()
+    assert run(capsys, "stats", path) == (141, "", "")

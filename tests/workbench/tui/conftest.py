@@ -1,8 +1,11 @@
 """Fixture stores for the TUI tests, built deterministically through the store API.
 
-Everything a caller can choose is fixed (event ids, occurred_at, payloads), so
-only ``recorded_at`` and ``hash`` depend on the clock. Snapshot tests hide
-those with :class:`FrozenClock`.
+Everything is fixed: event ids, payloads, ``occurred_at`` (business time, one
+minute apart from ``T0``) and ``recorded_at`` (from the store's ``clock``,
+thirteen seconds and a microsecond apart from ``RECORDED0``, weeks after the
+business times), hence the hashes too. The two times of an event never agree,
+so a screen showing one in place of the other is wrong in the pictures and in
+the tests.
 """
 
 from __future__ import annotations
@@ -10,18 +13,38 @@ from __future__ import annotations
 import asyncio
 import inspect
 import uuid
-from collections.abc import Iterator
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from store import AggregateState, EventStore, NewEvent, RecordedEvent, Step
+from store import EventStore, NewEvent
 
 T0 = datetime(2024, 5, 1, 9, 0, tzinfo=UTC)
+RECORDED0 = datetime(2024, 6, 2, 14, 30, 7, 250000, tzinfo=UTC)
 NAMESPACE = uuid.UUID("6f1c2d9e-0000-4000-8000-000000000000")
+
+
+def occurred_of(n: int) -> datetime:
+    """When the n-th event of :func:`build_store` happened."""
+    return T0 + timedelta(minutes=n)
+
+
+def recorded_of(n: int, start: datetime = RECORDED0) -> datetime:
+    """When the store recorded the n-th event of :func:`build_store`."""
+    return start + timedelta(seconds=13 * n, microseconds=n)
+
+
+class StepClock:
+    """The store's clock: it says what ``at`` was last set to."""
+
+    def __init__(self, start: datetime) -> None:
+        self.start = start
+        self.n = 0
+
+    def __call__(self) -> datetime:
+        return recorded_of(self.n, self.start)
 
 
 def event(kind: str, data: dict[str, Any], n: int, *, actor: str, corr: str) -> NewEvent:
@@ -30,16 +53,22 @@ def event(kind: str, data: dict[str, Any], n: int, *, actor: str, corr: str) -> 
         data,
         metadata={"actor": actor, "correlation_id": corr},
         event_id=str(uuid.uuid5(NAMESPACE, f"{kind}-{n}")),
-        occurred_at=T0 + timedelta(minutes=n),
+        occurred_at=occurred_of(n),
     )
 
 
-def build_store(path: Path, orders: int = 6) -> Path:
-    """A small shop: customers and orders, each order placed, changed and shipped."""
+def build_store(path: Path, orders: int = 6, recorded: datetime = RECORDED0) -> Path:
+    """A small shop: customers and orders, each order placed, changed and shipped.
+
+    Event n (from 1, at position n) occurred at ``occurred_of(n)`` and was
+    recorded at ``recorded_of(n, recorded)``.
+    """
     n = 0
-    with EventStore(str(path)) as es:
+    clock = StepClock(recorded)
+    with EventStore(str(path), clock=clock) as es:
         for c in range(2):
             n += 1
+            clock.n = n
             es.append(
                 [event("CustomerRegistered", {"name": f"Customer {c}"}, n, actor="web", corr="c")],
                 aggregate_id=f"customer-{c}",
@@ -56,6 +85,7 @@ def build_store(path: Path, orders: int = 6) -> Path:
             ]
             for kind, data in steps:
                 n += 1
+                clock.n = n
                 es.append(
                     [event(kind, data, n, actor=actor, corr=corr)],
                     aggregate_id=f"order-{o}",
@@ -77,41 +107,3 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
 @pytest.fixture
 def shop(tmp_path: Path) -> Path:
     return build_store(tmp_path / "shop.db")
-
-
-class FrozenClock:
-    """An EventStore whose events show occurred_at as recorded_at and a fixed hash.
-
-    Snapshot tests take pictures of screens; the real recorded_at and hash
-    change every run, so they are replaced here rather than hidden from users.
-    """
-
-    def __init__(self, es: EventStore) -> None:
-        self._es = es
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._es, name)
-
-    @staticmethod
-    def _freeze(e: RecordedEvent) -> RecordedEvent:
-        return replace(e, recorded_at=e.occurred_at, hash=f"{e.position:064x}")
-
-    def read(self, *args: Any, **kwargs: Any) -> Iterator[RecordedEvent]:
-        return map(self._freeze, self._es.read(*args, **kwargs))
-
-    def stream(self, *args: Any, **kwargs: Any) -> Iterator[RecordedEvent]:
-        return map(self._freeze, self._es.stream(*args, **kwargs))
-
-    def get(self, position: int) -> RecordedEvent:
-        return self._freeze(self._es.get(position))
-
-    def history(self, *args: Any, **kwargs: Any) -> Iterator[Step]:
-        for step in self._es.history(*args, **kwargs):
-            yield replace(step, event=self._freeze(step.event))
-
-    def state_at(self, *args: Any, **kwargs: Any) -> AggregateState:
-        state = self._es.state_at(*args, **kwargs)
-        if state.version == 0:
-            return state
-        event = next(iter(self._es.stream(state.aggregate_id, state.version, state.version)))
-        return replace(state, recorded_at=event.occurred_at)

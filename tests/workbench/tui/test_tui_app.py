@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import sqlite3
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -90,8 +91,9 @@ async def test_clicking_a_chip_drops_that_filter(shop: Path) -> None:
         assert len({e.type for e in app.timeline.window.events}) > 1
 
 
-async def test_filter_dialog_rejects_a_bad_time_and_keeps_the_dialog(shop: Path) -> None:
-    app = open_app(shop)
+async def test_filter_dialog_rejects_a_bad_time_and_keeps_the_dialog(tmp_path: Path) -> None:
+    recorded = datetime.now(UTC) - timedelta(minutes=30)
+    app = open_app(build_store(tmp_path / "recent.db", recorded=recorded))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         await pilot.press("f")
@@ -104,7 +106,7 @@ async def test_filter_dialog_rejects_a_bad_time_and_keeps_the_dialog(shop: Path)
         dialog.query_one("#f-until", Input).value = "now"
         await pilot.press("ctrl+s")
         await settle(pilot)
-        # Every event was recorded moments ago, so the last hour holds them all.
+        # Every event was recorded in the last 30 minutes, so the last hour holds them all.
         assert app.timeline.filters.since_text == "-1h"
         assert len(rows(app)) == app.store.head()
         assert "since:-1h" in text_of(app.query_one("#filter-bar", Static))

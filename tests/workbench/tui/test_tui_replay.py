@@ -95,12 +95,13 @@ async def test_seek_version_position_and_time(shop: Path) -> None:
         await settle(pilot)
         assert screen.version == 3 and "is version 3" in screen.note
 
-        # A position after v1 but before v2 of this aggregate lands on v1 and says so.
-        other = next(app.store.read(from_position=events[0].position + 1, limit=1))
-        if other.aggregate_id != "order-2":
-            screen.seek(f"#{other.position}")
-            await settle(pilot)
-            assert screen.version == 1 and "closest earlier" in screen.note
+        # A position of another aggregate after the last version lands on it and says so.
+        other = app.store.get(events[-1].position + 1)
+        assert other.aggregate_id != "order-2"
+        screen.seek(f"#{other.position}")
+        await settle(pilot)
+        assert screen.version == 4 and "closest earlier" in screen.note
+        assert f"(#{events[-1].position}," in screen.note
 
         screen.seek(events[1].recorded_at.isoformat())
         await settle(pilot)

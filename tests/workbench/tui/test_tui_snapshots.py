@@ -1,15 +1,14 @@
 """Pictures of the main screens at a fixed size (pytest-textual-snapshot).
 
-The fixture store is built deterministically; ``recorded_at`` and ``hash``
-come from the real clock, so :class:`FrozenClock` shows ``occurred_at`` and a
-fixed hash in their place. Update pictures with ``pytest --snapshot-update``
-after checking the diff report.
+The fixture store is built deterministically, its ``recorded_at`` from a
+stepping clock given to the store, so every time and hash on screen is the
+stored one. Update pictures with ``pytest --snapshot-update`` after checking
+the diff report.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from textual.pilot import Pilot
 from textual.widgets import Input
@@ -18,15 +17,13 @@ from store import EventStore
 from workbench.tui.app import WorkbenchApp
 from workbench.tui.replay import ReplayScreen
 
-from .conftest import FrozenClock
 from .helpers import settle
 
 SIZE = (160, 45)
 
 
 def frozen_app(shop: Path) -> WorkbenchApp:
-    store: Any = FrozenClock(EventStore(str(shop), readonly=True))
-    return WorkbenchApp(store)
+    return WorkbenchApp(EventStore(str(shop), readonly=True))
 
 
 async def still(pilot: Pilot[int]) -> None:

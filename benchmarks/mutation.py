@@ -1,0 +1,340 @@
+"""Mutation testing: put one small bug at a time into a module and check that
+some test fails.
+
+Run by hand, like the benchmarks, never in CI::
+
+    nice -n 19 .venv/bin/python benchmarks/mutation.py store/integrity.py store/checks.py
+    nice -n 19 .venv/bin/python benchmarks/mutation.py --tests tests/workbench/test_cli_app.py \
+        workbench/cli/__init__.py
+
+How it works:
+
+1. The project (``store/``, ``workbench/``, ``tests/``, ``pyproject.toml``,
+   ``README.md``) is copied to a temporary directory; every mutant is written
+   there, so the checkout is never touched, even when the run is interrupted.
+2. The chosen tests (default: ``tests/store`` without the ``slow`` and
+   ``postgres`` markers) run once under ``coverage``, each test in its own
+   coverage context, which tells for every source line which tests run it.
+   pytest exit 1 (a test failed) or 2 (the mutant breaks collection) kills it;
+   any other exit is reported as an error of the run, not counted.
+3. Each mutant is one change to the syntax tree of one module: a comparison
+   flipped (``<`` to ``<=``, ``==`` to ``!=``, ``in`` to ``not in`` ...),
+   ``and``/``or`` swapped, a ``not`` dropped, ``+``/``-`` swapped, an integer
+   constant moved by one, ``True``/``False`` swapped, a returned value
+   replaced by ``None``, a condition replaced by ``True`` or ``False``, an
+   augmented assignment inverted. Strings are not mutated (messages are
+   checked by fragments, and every message mutant would survive or be
+   killed for nothing). Docstrings and ``assert`` statements are left alone.
+4. For each mutant only the tests that run its line are run, with ``-x``
+   (all the chosen tests for a line run only at import, such as a module
+   constant); a
+   failing run kills it, a run over ``--timeout`` seconds counts as killed
+   (the mutant hangs), and a mutant that no test reaches survives.
+
+The score per module is killed / (killed + survived). Surviving mutants are
+printed with their line; ``benchmarks/README.md`` lists each one of the last
+full run with the test that now kills it or why it is equivalent.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+COPIED = ["store", "workbench", "tests", "pyproject.toml", "README.md"]
+
+PLUGIN = '''
+"""Coverage per test: each test runs in a context named by its node id."""
+import os
+import coverage
+import pytest
+
+_cov = coverage.Coverage(
+    data_file=os.environ["MUTATION_COVERAGE_FILE"],
+    source=[os.environ["MUTATION_SOURCE"]],
+)
+_cov.start()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    _cov.switch_context(item.nodeid)
+    yield
+    _cov.switch_context("")
+
+
+def pytest_unconfigure(config):
+    _cov.stop()
+    _cov.save()
+'''
+
+COMPARE_SWAPS: dict[type[ast.cmpop], type[ast.cmpop]] = {
+    ast.Eq: ast.NotEq,
+    ast.NotEq: ast.Eq,
+    ast.Lt: ast.LtE,
+    ast.LtE: ast.Lt,
+    ast.Gt: ast.GtE,
+    ast.GtE: ast.Gt,
+    ast.Is: ast.IsNot,
+    ast.IsNot: ast.Is,
+    ast.In: ast.NotIn,
+    ast.NotIn: ast.In,
+}
+BINOP_SWAPS: dict[type[ast.operator], type[ast.operator]] = {
+    ast.Add: ast.Sub,
+    ast.Sub: ast.Add,
+    ast.Mult: ast.FloorDiv,
+    ast.FloorDiv: ast.Mult,
+    ast.Mod: ast.Mult,
+    ast.BitOr: ast.BitAnd,
+    ast.BitAnd: ast.BitOr,
+}
+
+
+@dataclass
+class Mutant:
+    index: int
+    line: int
+    description: str
+    tree: ast.Module
+
+
+def _skip_ids(tree: ast.Module) -> set[int]:
+    """Nodes never mutated: docstrings, asserts, type annotations."""
+    skipped: set[int] = set()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (
+            isinstance(body, list)
+            and body
+            and isinstance(body[0], ast.Expr)
+            and isinstance(body[0].value, ast.Constant)
+            and isinstance(body[0].value.value, str)
+        ):
+            skipped.update(id(n) for n in ast.walk(body[0]))
+        if isinstance(node, ast.Assert):
+            skipped.update(id(n) for n in ast.walk(node))
+        for annotation in _annotations(node):
+            skipped.update(id(n) for n in ast.walk(annotation))
+    return skipped
+
+
+def _annotations(node: ast.AST) -> Iterator[ast.AST]:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+        if node.returns is not None:
+            yield node.returns
+        args = node.args
+        for arg in [*args.posonlyargs, *args.args, *args.kwonlyargs, args.vararg, args.kwarg]:
+            if arg is not None and arg.annotation is not None:
+                yield arg.annotation
+    if isinstance(node, ast.AnnAssign):
+        yield node.annotation
+
+
+def _changes(node: ast.AST) -> Iterator[tuple[str, ast.AST]]:
+    """The mutations of one node: (description, the node to put in its place)."""
+    if isinstance(node, ast.Compare):
+        for k, op in enumerate(node.ops):
+            cmp_swap = COMPARE_SWAPS.get(type(op))
+            if cmp_swap is not None:
+                compare = copy.deepcopy(node)
+                compare.ops[k] = cmp_swap()
+                yield f"{type(op).__name__} -> {cmp_swap.__name__}", compare
+    elif isinstance(node, ast.BoolOp):
+        boolop = copy.deepcopy(node)
+        boolop.op = ast.Or() if isinstance(node.op, ast.And) else ast.And()
+        yield f"{type(node.op).__name__} -> {type(boolop.op).__name__}", boolop
+    elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+        yield "not dropped", copy.deepcopy(node.operand)
+    elif isinstance(node, (ast.BinOp, ast.AugAssign)):
+        swap = BINOP_SWAPS.get(type(node.op))
+        if swap is not None:
+            changed = copy.deepcopy(node)
+            changed.op = swap()
+            sign = "=" if isinstance(node, ast.AugAssign) else ""
+            yield f"{type(node.op).__name__}{sign} -> {swap.__name__}{sign}", changed
+    elif isinstance(node, ast.Constant):
+        value = node.value
+        if isinstance(value, bool):
+            yield f"{value} -> {not value}", ast.Constant(not value)
+        elif isinstance(value, int):
+            yield f"{value} -> {value + 1}", ast.Constant(value + 1)
+    elif isinstance(node, ast.Return) and node.value is not None:
+        if not (isinstance(node.value, ast.Constant) and node.value.value is None):
+            yield "return None", ast.Return(value=None)
+    elif isinstance(node, (ast.If, ast.While)):
+        for flag in (True, False):
+            if isinstance(node, ast.While) and flag:
+                continue  # an endless loop: only the timeout would see it
+            branch = copy.deepcopy(node)
+            branch.test = ast.Constant(flag)
+            yield f"condition -> {flag}", branch
+
+
+class _Replace(ast.NodeTransformer):
+    def __init__(self, target: int, replacement: ast.AST) -> None:
+        self.target = target
+        self.replacement = replacement
+
+    def generic_visit(self, node: ast.AST) -> ast.AST:
+        if id(node) == self.target:
+            return self.replacement
+        return super().generic_visit(node)
+
+
+def mutants(source: str) -> Iterator[Mutant]:
+    tree = ast.parse(source)
+    skipped = _skip_ids(tree)
+    index = 0
+    for node in list(ast.walk(tree)):
+        if id(node) in skipped:
+            continue
+        for description, replacement in _changes(node):
+            copied = copy.deepcopy(tree)
+            # deepcopy keeps the walk order, so the n-th node of the copy is ours.
+            position = next(k for k, n in enumerate(ast.walk(tree)) if n is node)
+            target = next(n for k, n in enumerate(ast.walk(copied)) if k == position)
+            new_tree = _Replace(id(target), replacement).visit(copied)
+            ast.fix_missing_locations(new_tree)
+            index += 1
+            yield Mutant(index, getattr(node, "lineno", 0), description, new_tree)
+
+
+def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> int | None:
+    """pytest's exit status; None for a timeout. A mutant that breaks the
+    import of a conftest makes pytest exit 4 (usage error): that is exit 2."""
+    try:
+        result = subprocess.run(
+            cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+        )  # fmt: skip
+    except subprocess.TimeoutExpired:
+        return None
+    if result.returncode == 4 and "while loading conftest" in result.stdout + result.stderr:
+        return 2
+    return result.returncode
+
+
+def coverage_map(work: Path, env: dict[str, str], tests: list[str], marker: str) -> Path:
+    data = work / ".mutation-coverage"
+    env = {**env, "MUTATION_COVERAGE_FILE": str(data), "MUTATION_SOURCE": str(work)}
+    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist"]
+    cmd += ["-p", "_mutation_plugin", "-m", marker, *tests]
+    result = subprocess.run(cmd, cwd=work, env=env, capture_output=True, text=True)
+    if result.returncode != 0:
+        sys.exit(f"the tests fail before any mutation:\n{result.stdout[-3000:]}")
+    return data
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("modules", nargs="+", help="source files, e.g. store/integrity.py")
+    parser.add_argument("--tests", nargs="+", default=["tests/store"])
+    parser.add_argument("--marker", default="not slow and not postgres")
+    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per mutant")
+    parser.add_argument("--lines", help="only mutants on these lines, e.g. 40-80")
+    parser.add_argument("--json", help="also write the results to this file")
+    args = parser.parse_args()
+
+    import coverage
+
+    # A plain kill must still restore nothing and remove the copy: finally runs.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    work = Path(tempfile.mkdtemp(prefix="sss-mutation-"))
+    results: dict[str, dict[str, object]] = {}
+    try:
+        for name in COPIED:
+            source = ROOT / name
+            if source.is_dir():
+                shutil.copytree(source, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(source, work / name)
+        (work / "_mutation_plugin.py").write_text(PLUGIN)
+        env = {**os.environ, "PYTHONPATH": str(work), "PYTHONDONTWRITEBYTECODE": "1"}
+        env.pop("SSS_TEST_POSTGRES_URL", None)
+        started = time.monotonic()
+        data_file = coverage_map(work, env, args.tests, args.marker)
+        data = coverage.CoverageData(basename=str(data_file))
+        data.read()
+        print(f"coverage map of {args.tests} in {time.monotonic() - started:.0f} s", flush=True)
+        low, high = (int(x) for x in args.lines.split("-")) if args.lines else (0, 10**9)
+        for module in args.modules:
+            results[module] = run_module(work, env, data, module, args, low, high)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    print("\nmodule                          killed  survived  score")
+    for module, result in results.items():
+        killed, survived = result["killed"], result["survived"]
+        assert isinstance(killed, int) and isinstance(survived, list)
+        total = killed + len(survived)
+        score = 100.0 * killed / total if total else 100.0
+        print(f"{module:<30} {killed:>7} {len(survived):>9} {score:>5.1f}%")
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=2))
+
+
+def run_module(
+    work: Path,
+    env: dict[str, str],
+    data: object,
+    module: str,
+    args: argparse.Namespace,
+    low: int,
+    high: int,
+) -> dict[str, object]:
+    target = work / module
+    original = target.read_text()
+    contexts = data.contexts_by_lineno(str(target))  # type: ignore[attr-defined]
+    killed = 0
+    survived: list[str] = []
+    errors: list[str] = []
+    started = time.monotonic()
+    try:
+        for mutant in mutants(original):
+            if not low <= mutant.line <= high:
+                continue
+            ran = set(contexts.get(mutant.line, []))
+            tests = sorted(c for c in ran if c)
+            if ran == {""}:  # run only at import (a constant, a def): every test may care
+                tests = ["-m", args.marker, *args.tests]
+            label = f"{module}:{mutant.line} {mutant.description}"
+            if not tests:
+                survived.append(f"{label} (no test runs this line)")
+                print(f"SURVIVED {label} (no test runs this line)", flush=True)
+                continue
+            target.write_text(ast.unparse(mutant.tree))
+            cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+            cmd += ["-p", "no:xdist", "-p", "no:randomly", *tests]
+            code = run(cmd, work, env, args.timeout)
+            if code not in (None, 0, 1, 2):  # internal error, usage error, nothing collected
+                errors.append(f"{label} (pytest exit {code})")
+                print(f"ERROR    {label} (pytest exit {code})", flush=True)
+            elif code == 0:
+                survived.append(label)
+                count = "all" if ran == {""} else len(tests)
+                print(f"SURVIVED {label} ({count} tests)", flush=True)
+            else:
+                killed += 1
+                status = "timeout" if code is None else f"exit {code}"
+                print(f"killed   {label} ({status})", flush=True)
+    finally:
+        target.write_text(original)
+    print(f"{module}: {killed} killed, {len(survived)} survived in "
+          f"{time.monotonic() - started:.0f} s", flush=True)  # fmt: skip
+    return {"killed": killed, "survived": survived, "errors": errors}
+
+
+if __name__ == "__main__":
+    main()

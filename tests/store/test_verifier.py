@@ -1,0 +1,150 @@
+"""The chain verifier on its own: pages of stored rows in, a report out.
+
+``EventStore.verify`` feeds it pages and stops at the head it saw when it
+started; these tests drive it directly, so each rule holds whatever page
+sizes and timing the store happens to use.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from store import EventStore, NewEvent
+from store.integrity import ChainVerifier
+
+
+def build(es: EventStore) -> None:
+    """a: positions 1-3, then a batch of b (4-6, one recorded_at), a again (7),
+    c last (8), so the head event belongs to an aggregate."""
+    for i in range(3):
+        es.append([NewEvent("A", {"i": i})], aggregate_id="a", aggregate_type="T")
+    es.append([NewEvent("B", {"k": k}) for k in range(3)], aggregate_id="b", aggregate_type="T")
+    es.append([NewEvent("A", {"i": 3})], aggregate_id="a")
+    es.append([NewEvent("C", {})], aggregate_id="c")
+
+
+def rows_and_aggregates(es: EventStore) -> tuple[list[Any], dict[str, Any]]:
+    rows = list(es.backend.chain_page(0, 100))
+    return rows, {info.aggregate_id: info for info in es.aggregates()}
+
+
+def test_pages_of_any_size_give_the_same_report(store: EventStore) -> None:
+    build(store)
+    rows, aggregates = rows_and_aggregates(store)
+    assert len({row[10] for row in rows[3:6]}) == 1  # a batch shares its recorded_at
+    for size in (1, 2, 3, 8):
+        verifier = ChainVerifier()
+        for start in range(0, len(rows), size):
+            assert verifier.feed(rows[start : start + size]) is True
+        assert verifier.feed([]) is True
+        report = verifier.finish(aggregates.values())
+        assert report.ok and report.checked == 8 and report.head_position == 8, report
+        assert report.head_hash == rows[-1][12]
+
+
+def test_after_a_failure_feeding_more_changes_nothing(store: EventStore) -> None:
+    build(store)
+    rows, aggregates = rows_and_aggregates(store)
+    verifier = ChainVerifier()
+    assert verifier.feed(rows[:3] + rows[4:]) is False
+    failure = verifier.failure
+    assert failure is not None and failure.first_bad_position == 4 and failure.checked == 3
+    assert verifier.feed(rows[3:]) is False  # the missing row, too late
+    assert verifier.failure is failure and verifier.checked == 3
+    assert verifier.finish(aggregates.values()) is failure
+
+
+def test_an_unreadable_row_is_a_failure_not_a_crash(store: EventStore) -> None:
+    build(store)
+    rows, _ = rows_and_aggregates(store)
+    bad = list(rows[1])
+    bad[12] = None  # the hash column holds nothing comparable
+    bad[10] = None
+    verifier = ChainVerifier()
+    assert verifier.feed([rows[0], tuple(bad)]) is False
+    assert verifier.failure is not None
+    assert verifier.failure.first_bad_position == 2 and not verifier.failure.ok
+    # A row that is not even the right shape.
+    verifier = ChainVerifier()
+    assert verifier.feed([rows[0], rows[1][:5], rows[2]]) is False
+    assert verifier.failure is not None and not verifier.failure.ok and verifier.checked == 1
+    assert verifier.failure.first_bad_position == 2
+    assert (verifier.failure.reason or "").startswith("unreadable row: ")
+
+
+def test_aggregates_created_after_the_walk_are_left_out(store: EventStore) -> None:
+    """A walk that stopped at position 7 has not seen c (created at 8, right
+    after it): its row in the aggregates table is not a problem."""
+    build(store)
+    rows, aggregates = rows_and_aggregates(store)
+    verifier = ChainVerifier()
+    assert verifier.feed(rows[:7])
+    report = verifier.finish(aggregates.values())
+    assert report.ok and report.checked == 7, report
+
+
+def test_aggregates_that_moved_on_are_checked_as_far_as_the_walk_saw(store: EventStore) -> None:
+    build(store)
+    rows, aggregates = rows_and_aggregates(store)
+    verifier = ChainVerifier()
+    assert verifier.feed(rows[:6])  # a is at version 3 here; the table says 4, last at 7
+    assert verifier.finish(aggregates.values()).ok
+    # But a table that is behind what the walk saw is wrong even so.
+    behind = {**aggregates, "a": replace(aggregates["a"], version=2)}
+    report = verifier.finish(behind.values())
+    assert not report.ok and "a is at version 2, the log says 3" in (report.reason or "")
+
+
+@pytest.mark.parametrize(
+    ("name", "change", "fragment"),
+    [
+        ("c", {"version": 2}, "c is at version 2, the log says 1"),
+        ("c", {"last_position": 7}, "c was last changed at position 7, the log says 8"),
+        ("c", {"updated_at_shift": 1}, "c was last changed at position 8, the log says 8"),
+        ("b", {"last_position": 5}, "b was last changed at position 5, the log says 6"),
+        ("b", {"first_position": 5}, "b was created at position 5, the log says 4"),
+        ("b", {"aggregate_type": "U"}, "b is a U, the log says T"),
+        ("a", {"version": 5}, "a is at version 5, the log says 4"),
+    ],
+)
+def test_every_column_is_checked_up_to_the_head(
+    store: EventStore, name: str, change: dict[str, Any], fragment: str
+) -> None:
+    """Including the aggregate whose last event is the head itself."""
+    build(store)
+    rows, aggregates = rows_and_aggregates(store)
+    if "updated_at_shift" in change:
+        info = aggregates[name]
+        wrong = replace(info, updated_at=info.updated_at + timedelta(microseconds=1))
+    else:
+        wrong = replace(aggregates[name], **change)
+    verifier = ChainVerifier()
+    assert verifier.feed(rows)
+    report = verifier.finish({**aggregates, name: wrong}.values())
+    assert not report.ok and fragment in (report.reason or ""), report
+
+
+def test_a_missing_or_extra_aggregate_row(store: EventStore) -> None:
+    build(store)
+    rows, aggregates = rows_and_aggregates(store)
+    verifier = ChainVerifier()
+    assert verifier.feed(rows)
+    report = verifier.finish([aggregates["a"], aggregates["c"]])
+    assert not report.ok and report.first_bad_position is None
+    assert report.reason == "the aggregates table misses aggregates found in the log"
+    ghost = replace(aggregates["a"], aggregate_id="ghost")
+    report = verifier.finish([*aggregates.values(), ghost])
+    assert not report.ok and "lists ghost, which has no events" in (report.reason or "")
+
+
+def test_verify_reads_past_one_page(store: EventStore) -> None:
+    """More events than one page of the walk: every one is checked."""
+    from store.verifying import PAGE
+
+    store.append([NewEvent("Bulk", {"k": k}) for k in range(PAGE + 5)], aggregate_id="bulk")
+    report = store.verify()
+    assert report.ok and report.checked == PAGE + 5 == report.head_position, report

@@ -15,6 +15,7 @@ from typing import IO, Any
 
 from store import EVENT_FIELDS, RecordedEvent
 
+from . import sqlite_export
 from .common import (
     add_filter_arguments,
     batched_lines,
@@ -47,14 +48,22 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     export = subparsers.add_parser(
         "export",
-        help="export events as JSON Lines or CSV",
+        help="export events as JSON Lines, CSV or an SQLite analysis database",
         description=(
             "Export events, streaming. JSON Lines: one RecordedEvent per line, every field. "
-            "CSV: one row per event, data and metadata as JSON text."
+            "CSV: one row per event, data and metadata as JSON text. "
+            "sqlite: an analysis database for Datasette and sqlite-utils (-o required): "
+            "events, one table per event type with payload fields as columns, the latest "
+            "state of each aggregate flattened, the field changes, full-text search, and "
+            "ANALYSIS.metadata.json beside it; run again onto the same file to add only "
+            "new events."
         ),
+        epilog=sqlite_export.EPILOG,
     )
     export.add_argument("path", metavar="PATH", help="the store")
-    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="default jsonl")
+    export.add_argument(
+        "--format", choices=("jsonl", "csv", "sqlite"), default="jsonl", help="default jsonl"
+    )
     export.add_argument(
         "-o",
         "--output",
@@ -62,6 +71,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="write here (replaced only once complete); default stdout",
     )
     add_filter_arguments(export)
+    sqlite_export.add_arguments(export)
     export.set_defaults(func=run_export)
 
 
@@ -153,6 +163,8 @@ def _umask() -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    if args.format == "sqlite":
+        return sqlite_export.run(args)
     filters = read_filters(args)
     with open_store(args.path) as es:
         if args.output is None or args.output == "-":

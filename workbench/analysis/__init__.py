@@ -719,4 +719,3 @@ def _text(value: Any) -> str:
 
 def _now() -> str:
     return format_time(datetime.now(UTC))
-

@@ -64,7 +64,7 @@ META_DESCRIPTIONS = {
     "_sss_analysis": "what this database was made from: source store, filters, last position "
     "exported, the source's verify result and chain head",
     "_sss_tables": "every table of this database, what it holds",
-    "_sss_columns": "every payload and state column: the JSON path it holds and the JSON types seen",
+    "_sss_columns": "every payload and state column: the JSON path it holds, the JSON types seen",
 }
 
 
@@ -128,9 +128,7 @@ def metadata(db: sqlite_utils.Database, name: str) -> dict[str, Any]:
         "SELECT table_name, name, path, kinds FROM _sss_columns ORDER BY table_name, rowid"
     ):
         prefix = "payload field " if kinds_of.get(table) == "type" else "state field "
-        tables[table]["columns"][column] = _column_text(
-            json.loads(path), json.loads(kinds), prefix
-        )
+        tables[table]["columns"][column] = _column_text(json.loads(path), json.loads(kinds), prefix)
     for table, about in META_DESCRIPTIONS.items():
         tables[table] = {"description": about}
     return {

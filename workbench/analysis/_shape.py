@@ -113,7 +113,9 @@ class Columns:
         found = self.names.get(path)
         if found is not None:
             return found
-        base = SEPARATOR.join(path)
+        # SQL cannot name a column with a NUL or an empty name; the path is kept
+        # in _sss_columns whatever the name.
+        base = SEPARATOR.join(path).replace("\x00", "\\0") or "(empty)"
         candidate = base
         if candidate.lower() in self._taken:
             candidate = base = f"data{SEPARATOR}{base}"

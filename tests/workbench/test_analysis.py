@@ -419,3 +419,65 @@ def test_reducers_option_on_the_command_line(
     db = sqlite_utils.Database(target)
     assert db["Order_state"].get("order-1")["shipped_by"] == "bob"
     db.close()
+
+
+# -- Datasette ---------------------------------------------------------------------------
+
+
+def test_datasette_serves_a_faceted_type_table(tmp_path: Path) -> None:
+    import asyncio
+
+    from datasette.app import Datasette
+
+    source, target = tmp_path / "store.db", tmp_path / "analysis.db"
+    generate(source, events=600, seed=5)
+    summary = export(source, target)
+    metadata = json.loads(Path(summary.metadata_path).read_text())
+    datasette = Datasette([str(target)], metadata=metadata)
+
+    async def fetch() -> tuple[Any, Any, Any]:
+        faceted = await datasette.client.get("/analysis/OrderPlaced.json?_facet=channel&_size=5")
+        page = await datasette.client.get("/analysis/OrderPlaced?_facet=channel")
+        search = await datasette.client.get("/analysis/events.json?_search=placed&_size=1")
+        return faceted, page, search
+
+    faceted, page, search = asyncio.run(fetch())
+    assert faceted.status_code == 200 and page.status_code == 200
+    body = faceted.json()
+    facet = body["facet_results"]["channel"]["results"]
+    db = sqlite_utils.Database(target)
+    expected = dict(
+        db.execute("SELECT channel, count(*) FROM OrderPlaced GROUP BY channel").fetchall()
+    )
+    assert {r["value"]: r["count"] for r in facet} == expected
+    assert "channel" in page.text and "actor" in page.text  # the metadata's default facet too
+    assert metadata["databases"]["analysis"]["tables"]["OrderPlaced"]["description"] in page.text
+    assert search.status_code == 200 and search.json()["rows"]
+    db.close()
+
+
+# -- PostgreSQL --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pg_url(request: pytest.FixtureRequest) -> Any:
+    from tests.store.pg import ENV, fresh_postgres_url
+
+    if not os.environ.get(ENV):
+        pytest.fail(f"{ENV} is not set; tests marked postgres need it", pytrace=False)
+    yield from fresh_postgres_url(request.node.name)
+
+
+@pytest.mark.postgres
+def test_a_postgresql_store_exports_as_its_sqlite_twin(pg_url: str, tmp_path: Path) -> None:
+    lite = tmp_path / "demo.db"
+    generate(lite, events=500, seed=11)
+    generate(pg_url, events=500, seed=11)
+    export(lite, tmp_path / "from_sqlite.db", filters={"limit": 200})
+    export(lite, tmp_path / "from_sqlite.db")
+    export(pg_url, tmp_path / "from_postgres.db", filters={"limit": 300})
+    summary = export(pg_url, tmp_path / "from_postgres.db")
+    assert (summary.added, summary.total, summary.verify_ok) == (200, 500, True)
+    assert dump(tmp_path / "from_sqlite.db") == dump(tmp_path / "from_postgres.db")
+    with pytest.raises(AnalysisError, match="made from another store"):
+        export(pg_url, tmp_path / "from_sqlite.db")

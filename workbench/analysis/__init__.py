@@ -387,7 +387,13 @@ class _Builder:
             {"name": "TEXT", "kind": "TEXT", "source": "TEXT", "description": "TEXT"}, pk="name"
         )
         db[COLUMNS].create(
-            {"table_name": "TEXT", "name": "TEXT", "path": "TEXT", "kinds": "TEXT"},
+            {
+                "table_name": "TEXT",
+                "name": "TEXT",
+                "path": "TEXT",
+                "kinds": "TEXT",
+                "description": "TEXT",
+            },
             pk=("table_name", "name"),
         )
         db["events"].create(EVENT_COLUMNS, pk="position", not_null=["event_id", "type"])
@@ -649,6 +655,7 @@ class _Builder:
     def finish(self, report: Any) -> None:
         db = self.db
         self._write_states()
+        kinds_of = {table: kind for (kind, _), table in self.tables.items()}
         for table, columns in self.columns.items():
             db[COLUMNS].upsert_all(
                 [
@@ -657,6 +664,9 @@ class _Builder:
                         "name": name,
                         "path": orjson.dumps(list(path)).decode(),
                         "kinds": orjson.dumps(sorted(columns.kinds.get(path, ()))).decode(),
+                        "description": _describe.column_description(
+                            kinds_of[table], list(path), sorted(columns.kinds.get(path, ()))
+                        ),
                     }
                     for path, name in columns.names.items()
                 ],

@@ -9,9 +9,11 @@ column, and default facets.
 from __future__ import annotations
 
 import contextlib
+import html
 import json
 import os
 import tempfile
+import urllib.parse
 from typing import Any
 
 import sqlite_utils
@@ -66,6 +68,13 @@ META_DESCRIPTIONS = {
     "_sss_tables": "every table of this database, what it holds",
     "_sss_columns": "every payload and state column: the JSON path it holds, the JSON types seen",
 }
+COLUMN_DESCRIPTIONS = {
+    "table_name": "the table",
+    "name": "the column",
+    "path": "the payload (or state) path it holds, a JSON array of keys",
+    "kinds": "the JSON types seen in it",
+    "description": "what it holds, in words",
+}
 
 
 def table_description(kind: str, key: str | None) -> str:
@@ -79,7 +88,9 @@ def table_description(kind: str, key: str | None) -> str:
     return f"the state of each {name} aggregate after its last exported event, flattened"
 
 
-def _column_text(path: list[str], kinds: list[str], prefix: str) -> str:
+def column_description(kind: str, path: list[str], kinds: list[str]) -> str:
+    """``payload field address.zip (text)``: what a payload or state column holds."""
+    prefix = "payload field " if kind == "type" else "state field "
     shown = [k for k in kinds if k != "null"] or ["null"]
     return f"{prefix}{SEPARATOR.join(path)} ({' | '.join(shown)})"
 
@@ -124,13 +135,25 @@ def metadata(db: sqlite_utils.Database, name: str) -> dict[str, Any]:
         else:
             entry["facets"] = []
         tables[table] = entry
-    for table, column, path, kinds in db.execute(
-        "SELECT table_name, name, path, kinds FROM _sss_columns ORDER BY table_name, rowid"
-    ):
-        prefix = "payload field " if kinds_of.get(table) == "type" else "state field "
-        tables[table]["columns"][column] = _column_text(json.loads(path), json.loads(kinds), prefix)
+    # Datasette lists every described column above the rows; a payload of many
+    # fields would push the rows and facets off the page. So payload and state
+    # columns are described in _sss_columns, linked from the table's description.
+    counts = dict(
+        db.execute("SELECT table_name, count(*) FROM _sss_columns GROUP BY table_name").fetchall()
+    )
+    for table, count in counts.items():
+        entry = tables[table]
+        link = "_sss_columns?" + urllib.parse.urlencode({"table_name": table})
+        noun = "payload" if kinds_of.get(table) == "type" else "state"
+        entry["description_html"] = (
+            f"{html.escape(entry['description'])}. "
+            f'<a href="{html.escape(link)}">Its {count} {noun} columns</a>: '
+            "the JSON path and JSON types each holds."
+        )
     for table, about in META_DESCRIPTIONS.items():
         tables[table] = {"description": about}
+    tables["_sss_columns"]["columns"] = COLUMN_DESCRIPTIONS
+    tables["_sss_columns"]["facets"] = ["table_name"]
     return {
         "title": f"Analysis of {meta.get('source')}",
         "description": description,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import stat
 from pathlib import Path
 from typing import Any
 
@@ -194,8 +195,7 @@ def test_tables_hold_events_payloads_states_changes_and_search(tmp_path: Path) -
             continue
         assert tables[name]["description"], name
         for column in db[name].columns_dict:
-            if not name.startswith("_sss") or name == "_sss_columns":
-                assert column in tables[name].get("columns", {}) or (name, column) in described
+            assert column in tables[name].get("columns", {}) or (name, column) in described
     assert described["OrderPlaced", "total"] == "payload field total (integer | real | text)"
     assert "_sss_columns?table_name=OrderPlaced" in tables["OrderPlaced"]["description_html"]
     db.close()
@@ -351,7 +351,13 @@ def test_refuses_the_store_itself_other_stores_and_other_files(
     sqlite3.connect(plain).execute("CREATE TABLE t (x)").connection.close()
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
+    device = tmp_path / "null"
+    os.mknod(device, 0o600 | stat.S_IFCHR, os.makedev(1, 3))  # a copy made here, as the rules ask
+    link = tmp_path / "link.db"
+    link.symlink_to(other)
     cases = {
+        device: "not a regular file",
+        link: "is an event store",
         source: "is the store being exported",
         other: "is an event store",
         text: "not an SQLite database",
@@ -360,7 +366,7 @@ def test_refuses_the_store_itself_other_stores_and_other_files(
         fifo: "not a regular file",
     }
     for target, message in cases.items():
-        before = None if target.is_dir() or target == fifo else target.read_bytes()
+        before = target.read_bytes() if target.is_file() else None
         code, _, err = run(capsys, "export", source, "--format", "sqlite", "-o", target)
         assert_one_line_error(code, err, str(target), message)
         if before is not None:

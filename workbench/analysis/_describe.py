@@ -153,6 +153,18 @@ def metadata(db: sqlite_utils.Database, name: str) -> dict[str, Any]:
     for table, about in META_DESCRIPTIONS.items():
         tables[table] = {"description": about}
     tables["_sss_columns"]["columns"] = COLUMN_DESCRIPTIONS
+    tables["_sss_tables"]["columns"] = {
+        "name": "the table",
+        "kind": "events, changes, type (one event type's payloads) or state (one aggregate type)",
+        "source": "the event type or aggregate type it holds",
+        "description": "what it holds, in words",
+    }
+    tables["_sss_analysis"]["columns"] = {
+        "key": "format, source, source_store_id, filters, through_position (the last position "
+        "exported), through_hash, verify_ok, verify_checked, verify_first_bad_position, "
+        "verify_reason, chain_head_position, chain_head_hash, created_at, updated_at",
+        "value": "its value, as text",
+    }
     tables["_sss_columns"]["facets"] = ["table_name"]
     return {
         "title": f"Analysis of {meta.get('source')}",

@@ -494,3 +494,24 @@ def test_a_postgresql_store_exports_as_its_sqlite_twin(pg_url: str, tmp_path: Pa
     assert dump(tmp_path / "from_sqlite.db") == dump(tmp_path / "from_postgres.db")
     with pytest.raises(AnalysisError, match="made from another store"):
         export(pg_url, tmp_path / "from_sqlite.db")
+
+
+def test_a_store_that_fails_verify_is_exported_and_says_so(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    source, target = tmp_path / "store.db", tmp_path / "analysis.db"
+    small_store(source)
+    conn = sqlite3.connect(source)
+    with conn:
+        conn.execute("DROP TRIGGER events_refuse_update")
+        conn.execute("""UPDATE events SET data = '{"total": 31}' WHERE position = 1""")
+    conn.close()
+    code, out, err = run(capsys, "export", source, "--format", "sqlite", "-o", target)
+    assert code == 0 and "(source FAILED verify)" in out
+    assert err.startswith("sss: warning: ") and "first bad position 1" in err
+    db = sqlite_utils.Database(target)
+    meta = dict(db.execute("SELECT key, value FROM _sss_analysis").fetchall())
+    assert (meta["verify_ok"], meta["verify_first_bad_position"]) == ("false", "1")
+    document = json.loads((tmp_path / "analysis.metadata.json").read_text())
+    assert "verify FAILED at position 1" in document["description"]
+    db.close()

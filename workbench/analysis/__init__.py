@@ -133,6 +133,7 @@ class ExportSummary:
     through_position: int
     created: bool
     verify_ok: bool
+    verify_reason: str | None = None
 
 
 def metadata_path(target: str | os.PathLike[str]) -> str:
@@ -346,6 +347,7 @@ def _run(
         through_position=builder.through,
         created=builder.created,
         verify_ok=bool(report.ok),
+        verify_reason=None if report.ok else _verdict(report),
     )
 
 
@@ -708,6 +710,10 @@ class _Builder:
                 "chain_head_hash": _text(report.head_hash),
             }
         )
+
+
+def _verdict(report: Any) -> str:
+    return f"first bad position {report.first_bad_position}: {report.reason}"
 
 
 def _quote(name: str) -> str:

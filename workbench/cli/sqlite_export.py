@@ -65,6 +65,11 @@ def run(args: argparse.Namespace) -> int:
             if progress is not None:
                 progress.end()
     verdict = "source verified" if summary.verify_ok else "source FAILED verify"
+    if not summary.verify_ok:
+        sys.stderr.write(
+            f"sss: warning: {args.path} failed verify ({summary.verify_reason}); "
+            "the analysis database records it\n"
+        )
     action = "created" if summary.created else "updated"
     sys.stdout.write(
         f"{action} {args.output}: {summary.added} events added, {summary.total} in all, "

@@ -316,15 +316,17 @@ def test_custom_reducers_build_the_states(tmp_path: Path) -> None:
 def test_a_failing_reducer_leaves_nothing_behind(tmp_path: Path) -> None:
     source, target = tmp_path / "store.db", tmp_path / "analysis.db"
     small_store(source)
-    export(source, target, filters={"limit": 2})
-    before = target.read_bytes()
     reducers = Reducers()
 
     @reducers.on("Order", "OrderPlaced")
     def broken(state: dict[str, Any], event: Any) -> dict[str, Any]:
-        raise RuntimeError("boom")
+        if event.position >= 3:
+            raise RuntimeError("boom")
+        return {**state, **event.data}
 
     with EventStore(source, readonly=True, reducers=reducers) as es:
+        export(es, target, filters={"limit": 2})
+        before = target.read_bytes()
         with pytest.raises(Exception, match="position 3: boom"):
             export(es, target)
         with pytest.raises(Exception, match="boom"):
@@ -432,6 +434,8 @@ def test_reducers_option_on_the_command_line(
     db = sqlite_utils.Database(target)
     assert db["Order_state"].get("order-1")["shipped_by"] == "bob"
     db.close()
+    code, _, err = run(capsys, *args)
+    assert_one_line_error(code, err, "made with other --reducers or --upcasters")
 
 
 # -- Datasette ---------------------------------------------------------------------------

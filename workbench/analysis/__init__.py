@@ -35,7 +35,8 @@ analysis database built here (with sqlite-utils) holds
 Exporting onto an existing analysis database adds only the events after its
 last exported position (matching the same filters), appends their changes and
 updates the states of the aggregates they touch, in one transaction. A
-database made from another store, or with other filters, is refused; so is
+database made from another store, with other filters or with other reducers
+or upcasters, is refused; so is
 any target that is an event store, the source itself, or not an analysis
 database. A new database is built beside the target and renamed into place
 when complete.

@@ -128,6 +128,7 @@ class Builder:
         self._meta({"format": FORMAT, "format_version": str(FORMAT_VERSION)})
         self._meta({"source_store_id": self.source_id, "created_at": _now()})
         self._meta({"filters": orjson.dumps(self.selection).decode()})
+        self._meta({"reducers": self._reducers()})
         self.taken.update({META.lower(), TABLES.lower(), COLUMNS.lower()})
 
     def _load(self) -> None:
@@ -146,6 +147,11 @@ class Builder:
             raise AnalysisError(
                 f"{self.target} was made with {_describe_selection(made_with)}, not "
                 f"{_describe_selection(self.selection)}; give the same filters or a new file"
+            )
+        if meta.get("reducers") != self._reducers():
+            raise AnalysisError(
+                f"{self.target} was made with other --reducers or --upcasters; its states "
+                "would mix two ways of folding: give the same ones or a new file"
             )
         self.through = int(meta.get("through_position", "0"))
         if self.through:
@@ -167,6 +173,10 @@ class Builder:
                 kind = next(k for (k, _), t in self.tables.items() if t == table)
                 columns = self.columns[table] = Columns(table, fixed[kind])
             columns.load(tuple(orjson.loads(path)), name, orjson.loads(kinds))
+
+    def _reducers(self) -> str:
+        """Which reducers and upcasters built the states (their fingerprints)."""
+        return f"{self.es.reducers.fingerprint} {self.es.upcasters.fingerprint}"
 
     def _meta(self, values: Mapping[str, str]) -> None:
         self.db[META].upsert_all(

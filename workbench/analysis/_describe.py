@@ -160,7 +160,8 @@ def metadata(db: sqlite_utils.Database, name: str) -> dict[str, Any]:
         "description": "what it holds, in words",
     }
     tables["_sss_analysis"]["columns"] = {
-        "key": "format, source, source_store_id, filters, through_position (the last position "
+        "key": "format, source, source_store_id, filters, reducers (fingerprints of the "
+        "reducers and upcasters), through_position (the last position "
         "exported), through_hash, verify_ok, verify_checked, verify_first_bad_position, "
         "verify_reason, chain_head_position, chain_head_hash, created_at, updated_at",
         "value": "its value, as text",

@@ -68,12 +68,15 @@ import json, os, resource, sys, time
 path, target = sys.argv[1], sys.argv[2]
 marks = {}
 def ready():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    marks["cpu"] = usage.ru_utime + usage.ru_stime
     marks["start"] = time.perf_counter()
 %s
 seconds = time.perf_counter() - marks["start"]
-peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-print(json.dumps({"seconds": seconds, "peak_mb": peak, "rows": rows,
-                  "size_mb": os.path.getsize(target) / 2**20}))
+usage = resource.getrusage(resource.RUSAGE_SELF)
+cpu = usage.ru_utime + usage.ru_stime - marks["cpu"]
+print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_mb": usage.ru_maxrss / 1024,
+                  "rows": rows, "size_mb": os.path.getsize(target) / 2**20}))
 """
 
 
@@ -119,20 +122,29 @@ def main(argv: list[str] | None = None) -> int:
             results[name].append(run_variant(code, path))
     for name, runs in results.items():
         seconds = statistics.median(r["seconds"] for r in runs)
+        cpu = statistics.median(r["cpu"] for r in runs)
         peak = statistics.median(r["peak_mb"] for r in runs)
         out = statistics.median(r["size_mb"] for r in runs)
         each = ", ".join(f"{r['seconds']:.1f}" for r in runs)
         print(
-            f"{name:46} {seconds:7.2f}s  peak {peak:6.0f} MiB  file {out:6.0f} MiB  "
-            f"rows {int(runs[0]['rows']):,}  (runs: {each})",
+            f"{name:46} wall {seconds:7.2f}s  cpu {cpu:7.2f}s  peak {peak:6.0f} MiB  "
+            f"file {out:5.0f} MiB  rows {int(runs[0]['rows']):,}  (wall per run: {each})",
             flush=True,
         )
-    peer_s = statistics.median(r["seconds"] for r in results[PEER])
-    print("\ntime ratio to the peer (median; below 1.00 is faster):")
+    # A ratio is taken within each round (both met the same machine load), then
+    # the median over rounds; CPU time is what a loaded machine disturbs least.
+    print("\nratio to the peer, median of the per-round ratios (below 1.00 is faster):")
+    print(f"  {'':46}  wall    cpu")
     for name, runs in results.items():
-        if name != PEER:
-            ratio = statistics.median(r["seconds"] for r in runs) / peer_s
-            print(f"  {name:46} {ratio:5.2f}x")
+        if name == PEER:
+            continue
+        wall = statistics.median(
+            r["seconds"] / p["seconds"] for r, p in zip(runs, results[PEER], strict=True)
+        )
+        cpu = statistics.median(
+            r["cpu"] / p["cpu"] for r, p in zip(runs, results[PEER], strict=True)
+        )
+        print(f"  {name:46} {wall:5.2f}x  {cpu:5.2f}x")
     if args.json:
         with open(args.json, "w") as out:
             json.dump({"store": path, "events": args.events, "results": results}, out, indent=1)

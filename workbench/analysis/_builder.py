@@ -313,10 +313,7 @@ class Builder:
         )
         self.db.conn.executemany(
             sql,
-            [
-                (*row[:4], *[cells.get(p) for p in paths])
-                for row, cells in zip(rows, flat, strict=True)
-            ],
+            [(*row[:4], *map(cells.get, paths)) for row, cells in zip(rows, flat, strict=True)],
         )
 
     def _fold(
@@ -378,7 +375,7 @@ class Builder:
                 sql,
                 [
                     (agg, known[0], known[2], known[3], orjson.dumps(known[1]).decode(),
-                     *[cells.get(p) for p in paths])
+                     *map(cells.get, paths))
                     for (agg, known), cells in zip(items, flat, strict=True)
                 ],
             )  # fmt: skip

@@ -50,6 +50,17 @@ def cell(value: Any) -> Any:
     return value
 
 
+_KINDS: dict[type, str] = {
+    type(None): "null",
+    bool: "boolean",
+    int: "integer",
+    float: "real",
+    str: "text",
+    list: "array",
+    dict: "object",
+}
+
+
 def kind_of(value: Any) -> str:
     """The JSON type of a value: ``null``, ``boolean``, ``integer``, ``real``, ``text``,
     ``array`` or ``object``."""
@@ -148,7 +159,7 @@ class Columns:
             if found is None:
                 self.name(path)
                 found = kinds[path]
-            found.add(kind_of(value))
+            found.add(_KINDS.get(type(value)) or kind_of(value))
 
     def path_of(self) -> dict[str, Path]:
         return {name: path for path, name in self.names.items()}

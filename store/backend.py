@@ -306,5 +306,6 @@ class Backend(abc.ABC):
         return None
 
     def info(self) -> dict[str, Any]:
-        """Facts about the database for ``sss stats`` (file size, engine version)."""
+        """Facts about the database for ``sss stats`` (file size, engine version) and
+        ``store_id``, the id the store was given when it was created."""
         return {}

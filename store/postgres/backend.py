@@ -563,7 +563,12 @@ class PostgresBackend(Backend):
                 "SELECT pg_total_relation_size('events'), pg_database_size(current_database())"
             ).fetchone()
             assert row is not None
-            return {"events_size": int(row[0]), "database_size": int(row[1])}
+            meta = conn.execute("SELECT value FROM sss_meta WHERE key = 'store_id'").fetchone()
+            return {
+                "events_size": int(row[0]),
+                "database_size": int(row[1]),
+                "store_id": meta[0] if meta else None,
+            }
 
         major, minor = divmod(self.server_version, 10000)
         facts: dict[str, Any] = {

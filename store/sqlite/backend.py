@@ -425,6 +425,9 @@ class SQLiteBackend(Backend):
 
     def info(self) -> dict[str, Any]:
         facts: dict[str, Any] = {"backend": "sqlite", "sqlite_version": sqlite3.sqlite_version}
+        with translated(self.location):
+            row = self.conn.execute("SELECT value FROM sss_meta WHERE key = 'store_id'").fetchone()
+        facts["store_id"] = row[0] if row else None
         if self.location != ":memory:" and os.path.exists(self.location):
             size = os.path.getsize(self.location)
             wal = self.location + "-wal"

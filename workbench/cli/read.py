@@ -13,6 +13,7 @@ from workbench.inputs import open_store
 from workbench.outputs import STREAM, open_output
 
 from ..safetext import shown
+from . import sqlite_export
 from .common import (
     CliError,
     add_filter_arguments,
@@ -43,15 +44,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     export = subparsers.add_parser(
         "export",
-        help="export events as JSON Lines or CSV",
+        help="export events as JSON Lines, CSV or an SQLite analysis database",
         description=(
             "Export events, streaming. JSON Lines: one RecordedEvent per line, every field. "
             "CSV: one row per event, data and metadata as JSON text. Both are data: every "
-            "text is exported exactly as stored, control characters included."
+            "text is exported exactly as stored, control characters included. "
+            "sqlite: an analysis database for Datasette and sqlite-utils (-o required): "
+            "events, one table per event type with payload fields as columns, the latest "
+            "state of each aggregate flattened, the field changes, full-text search, and "
+            "ANALYSIS.metadata.json beside it; run again onto the same file to add only "
+            "new events."
         ),
+        epilog=sqlite_export.EPILOG,
     )
     export.add_argument("path", metavar="PATH", help="the store")
-    export.add_argument("--format", choices=("jsonl", "csv"), default="jsonl", help="default jsonl")
+    export.add_argument(
+        "--format", choices=("jsonl", "csv", "sqlite"), default="jsonl", help="default jsonl"
+    )
     export.add_argument(
         "-o",
         "--output",
@@ -71,6 +80,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         ),
     )
     add_filter_arguments(export)
+    sqlite_export.add_arguments(export)
     export.set_defaults(func=run_export)
 
 
@@ -132,6 +142,8 @@ def run_events(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
+    if args.format == "sqlite":
+        return sqlite_export.run(args)
     filters = read_filters(args)
     if args.spreadsheet_safe and args.format != "csv":
         raise CliError("--spreadsheet-safe applies to --format csv only", code=2)

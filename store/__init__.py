@@ -14,11 +14,13 @@ from .errors import (
     ConcurrencyError,
     CorruptStoreError,
     DuplicateEventError,
+    HandlerError,
     LockedError,
     NotFoundError,
     ReadOnlyError,
     ReducerError,
     StoreError,
+    SubscriptionError,
     ValidationError,
 )
 from .eventstore import EventStore
@@ -36,6 +38,7 @@ from .models import (
     VerifyReport,
 )
 from .reducers import Reducers, Upcasters, diff, load_object, merge_patch
+from .subscriptions import ParkedEvent, SubscriptionInfo, group_member
 
 __version__ = "0.1.0"
 
@@ -51,19 +54,24 @@ __all__ = [
     "DuplicateEventError",
     "EventStore",
     "ExpectedVersion",
+    "HandlerError",
     "LockedError",
     "NewEvent",
     "NotFoundError",
+    "ParkedEvent",
     "ReadOnlyError",
     "RecordedEvent",
     "ReducerError",
     "Reducers",
     "Step",
     "StoreError",
+    "SubscriptionError",
+    "SubscriptionInfo",
     "Upcasters",
     "ValidationError",
     "VerifyReport",
     "diff",
+    "group_member",
     "load_object",
     "merge_patch",
 ]

@@ -12,7 +12,9 @@ translated in the backend and never leak out raw::
     ├── ReadOnlyError          a write on a store opened with readonly=True
     ├── LockedError            another process held the write lock past the timeout
     ├── CorruptStoreError      the file is not an event store, or is damaged
-    └── ReducerError           a reducer or upcaster raised while rebuilding state
+    ├── ReducerError           a reducer or upcaster raised while rebuilding state
+    └── SubscriptionError      a subscription cannot go on (moved by another consumer)
+        └── HandlerError       a subscription's handler raised on an event
 """
 
 from __future__ import annotations
@@ -21,11 +23,13 @@ __all__ = [
     "ConcurrencyError",
     "CorruptStoreError",
     "DuplicateEventError",
+    "HandlerError",
     "LockedError",
     "NotFoundError",
     "ReadOnlyError",
     "ReducerError",
     "StoreError",
+    "SubscriptionError",
     "ValidationError",
 ]
 
@@ -83,3 +87,25 @@ class CorruptStoreError(StoreError):
 
 class ReducerError(StoreError):
     """A reducer or upcaster raised; the original exception is its ``__cause__``."""
+
+
+class SubscriptionError(StoreError):
+    """A subscription cannot go on: another consumer (or a reset) moved its
+    saved position while it ran, or it is configured against its stored group."""
+
+
+class HandlerError(SubscriptionError):
+    """A subscription's handler raised; the original exception is its ``__cause__``.
+
+    Attributes:
+        subscription: the subscription's name.
+        event: the event the handler raised on.
+        position: the saved position the subscription resumes after (the one
+            before the failing batch).
+    """
+
+    def __init__(self, subscription: str, event: object, position: int, message: str) -> None:
+        self.subscription = subscription
+        self.event = event
+        self.position = position
+        super().__init__(message)

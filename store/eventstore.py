@@ -59,6 +59,7 @@ from .models import (
 )
 from .reducers import Reducers, Upcasters, diff
 from .statecache import StateCache
+from .subscriptions import ParkedEvent, SubscriptionInfo
 
 __all__ = ["EventStore"]
 
@@ -1125,3 +1126,74 @@ class EventStore:
                     token = new_token
                     break
                 self._backend.wait_for_change(token, poll_interval, stop)
+
+    # -- consumers (store.subscriptions) -----------------------------------
+
+    def subscribe(
+        self,
+        name: str,
+        handler: Callable[[RecordedEvent], object],
+        *,
+        types: Iterable[str] | None = None,
+        aggregate_type: str | None = None,
+        from_position: int = 1,
+        batch_size: int = 100,
+        follow: bool = True,
+        stop: threading.Event | Callable[[], bool] | None = None,
+        exactly_once: bool = False,
+        on_error: str = "stop",
+        group_member: int | None = None,
+        group_size: int | None = None,
+        poll_interval: float = 0.1,
+    ) -> int:
+        """Call ``handler(event)`` for each matching event after the saved
+        position of subscription ``name`` (created at ``from_position``), a
+        batch at a time, saving the position after each batch (at least once).
+        ``exactly_once=True`` runs each batch and the position save in one
+        transaction, so the handler's appends to this store happen once.
+        With ``follow`` it then waits for new events until ``stop`` (an Event
+        or a callable) says so; otherwise it returns when caught up. Returns
+        the number of events handled. Details: :mod:`store.subscriptions`.
+
+        Raises:
+            HandlerError: the handler raised; the position stays before the batch.
+            SubscriptionError: another consumer moved the position meanwhile.
+        """
+        from . import subscriptions
+
+        return subscriptions.subscribe(
+            self, name, handler, types=types, aggregate_type=aggregate_type,
+            from_position=from_position, batch_size=batch_size, follow=follow, stop=stop,
+            exactly_once=exactly_once, on_error=on_error, group_member=group_member,
+            group_size=group_size, poll_interval=poll_interval,
+        )  # fmt: skip
+
+    def subscriptions(self) -> list[SubscriptionInfo]:
+        """Every subscription (one entry per group member) with its position and lag."""
+        from . import subscriptions
+
+        return subscriptions.subscriptions(self)
+
+    def reset_subscription(self, name: str, position: int) -> None:
+        """Move subscription ``name`` to ``position``: it resumes after it."""
+        from . import subscriptions
+
+        subscriptions.reset(self, name, position)
+
+    def delete_subscription(self, name: str) -> None:
+        """Forget subscription ``name``, its position(s) and parked events."""
+        from . import subscriptions
+
+        subscriptions.delete(self, name)
+
+    def park_event(self, name: str, position: int, reason: str) -> None:
+        """Park the event at ``position`` for subscription ``name``: it is skipped."""
+        from . import subscriptions
+
+        subscriptions.park(self, name, position, reason)
+
+    def parked_events(self, name: str | None = None) -> list[ParkedEvent]:
+        """The events subscriptions parked, with their reasons."""
+        from . import subscriptions
+
+        return subscriptions.parked(self, name)

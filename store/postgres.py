@@ -95,6 +95,7 @@ from ._pgschema import (
     connection_info,
     ensure_append_function,
     ensure_schema,
+    ensure_subscriptions,
     redact,
     translated,
 )
@@ -305,6 +306,8 @@ class PostgresBackend(Backend):
                 # Appends made by one server call (append_direct), when this
                 # role may install the function.
                 self.appends_direct = not readonly and ensure_append_function(conn, self.schema)
+                if not readonly:
+                    ensure_subscriptions(conn, self.schema)
             self.channel = "sss_" + hashlib.sha256(self.schema.encode()).hexdigest()[:24]
             self._append_sql = append_call(self.schema)
             self._pool: ConnectionPool[Conn] = ConnectionPool(

@@ -87,6 +87,34 @@ CREATE TABLE IF NOT EXISTS snapshots (
 ) WITHOUT ROWID;
 """
 
+# Durable consumers (store.subscriptions): one row per subscription and group
+# member, and the events a subscription parked. Created on every writable open
+# of a store, so stores made before these tables existed get them too.
+SUBSCRIPTIONS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS subscriptions (
+    name TEXT NOT NULL,
+    member INTEGER NOT NULL,
+    group_size INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    types TEXT,
+    aggregate_type TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    failed_position INTEGER,
+    failure TEXT,
+    PRIMARY KEY (name, member)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS parked_events (
+    name TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    parked_at TEXT NOT NULL,
+    PRIMARY KEY (name, position)
+) WITHOUT ROWID;
+"""
+
 COLUMNS = (
     "position, event_id, aggregate_id, aggregate_type, version, type, schema_version, "
     "data, metadata, occurred_at, recorded_at, hash"
@@ -331,6 +359,8 @@ class SQLiteBackend(Backend):
                     f"{self.location} was written by a newer version (format "
                     f"{meta['format_version']}); upgrade to read it"
                 )
+            if not self.readonly and "subscriptions" not in tables:
+                self._ensure_subscriptions()
             return
         if tables - {"sqlite_sequence"}:
             raise CorruptStoreError(
@@ -343,7 +373,7 @@ class SQLiteBackend(Backend):
         try:
             # executescript() would commit on its own; run statement by statement
             # so the schema and its meta rows appear atomically.
-            for statement in SCHEMA.split(";\n"):
+            for statement in (SCHEMA + SUBSCRIPTIONS_SCHEMA).split(";\n"):
                 if statement.strip():
                     conn.execute(statement)
             conn.executemany(
@@ -355,6 +385,18 @@ class SQLiteBackend(Backend):
                     ("created_at", format_time(datetime.now(UTC))),
                 ],
             )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+
+    def _ensure_subscriptions(self) -> None:
+        conn = self.conn
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in SUBSCRIPTIONS_SCHEMA.split(";\n"):
+                if statement.strip():
+                    conn.execute(statement)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")

@@ -510,6 +510,9 @@ def subscribe(
             if not follow:
                 break
             while not stopped():
+                if position != saved and time.monotonic() - last_save >= IDLE_SAVE_SECONDS:
+                    handled += run.handle([], parked, saved, position)
+                    saved, last_save = position, time.monotonic()
                 new_token = es._call(backend.change_token)
                 if new_token != token or es.head() > position:
                     token = new_token

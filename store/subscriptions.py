@@ -86,7 +86,7 @@ __all__ = [
     "group_member",
 ]
 
-Handler = Callable[[RecordedEvent], object]
+Handler = Callable[[Any], object]  # an event, or with per_batch a list of them
 Stop = threading.Event | Callable[[], bool] | None
 
 # Progress over events that matched nothing is saved at most this often.
@@ -297,8 +297,10 @@ class _Run:
         park: bool,
         member: int,
         size: int,
+        per_batch: bool = False,
     ) -> None:
         self.es, self.name, self.handler = es, name, handler
+        self.per_batch = per_batch
         self.types, self.aggregate_type = types, aggregate_type
         self.batch_size, self.exactly_once, self.park_errors = batch_size, exactly_once, park
         self.member, self.size = member, size
@@ -367,6 +369,31 @@ class _Run:
         except Exception as e:
             raise _Raised(event, e) from e
 
+    def deliver(
+        self, todo: list[RecordedEvent], failed: list[tuple[RecordedEvent, str]], nested: bool
+    ) -> None:
+        """Give the events to the handler; with parking, note the failures
+        (each handled in a savepoint of its own when ``nested``)."""
+        if self.per_batch:
+            if todo:
+                try:
+                    self.handler(todo)
+                except Exception as e:
+                    raise _Raised(todo[0], e, todo[-1].position) from e
+            return
+        for event in todo:
+            if not self.park_errors:
+                self.call(event)
+                continue
+            try:
+                if nested:
+                    with self.es.transaction():
+                        self.call(event)
+                else:
+                    self.call(event)
+            except _Raised as r:
+                failed.append((event, r.text))
+
     def handle(self, events: list[RecordedEvent], parked: set[int], old: int, new: int) -> int:
         """Handle a batch and save the new position; the number handled."""
         todo = [e for e in events if e.position not in parked]
@@ -374,28 +401,14 @@ class _Run:
         try:
             if self.exactly_once:
                 with self.es.transaction():
-                    for event in todo:
-                        if self.park_errors:
-                            try:
-                                with self.es.transaction():  # a savepoint per event
-                                    self.call(event)
-                            except _Raised as r:
-                                failed.append((event, r.text))
-                        else:
-                            self.call(event)
+                    self.deliver(todo, failed, True)
                     self.save(failed, old, new)
             else:
-                for event in todo:
-                    try:
-                        self.call(event)
-                    except _Raised as r:
-                        if not self.park_errors:
-                            raise
-                        failed.append((event, r.text))
+                self.deliver(todo, failed, False)
                 with self.es.transaction():
                     self.save(failed, old, new)
         except _Raised as r:
-            raise self.failure(r.event, old, r.text) from r.error
+            raise self.failure(r, old) from r.error
         parked.update(event.position for event, _ in failed)
         return len(todo) - len(failed)
 
@@ -405,8 +418,9 @@ class _Run:
         if not self.tables.move(self.name, self.member, old, new):
             raise self.moved(old, new, old + 1)
 
-    def failure(self, event: RecordedEvent, old: int, text: str) -> HandlerError:
+    def failure(self, raised: _Raised, old: int) -> HandlerError:
         """The error for a failed batch, recorded on the row for ``sss subscriptions``."""
+        event, text = raised.event, raised.text
         try:
             with self.es.transaction():
                 self.tables.execute(
@@ -417,11 +431,14 @@ class _Run:
         except StoreError:
             pass  # the store itself failed; the error below says what the handler did
         undone = " (the batch's appends were rolled back)" if self.exactly_once else ""
+        what = _describe(event)
+        if raised.last is not None and raised.last != event.position:
+            what = f"the batch of positions {event.position} to {raised.last} (first: {what})"
         return HandlerError(
             self.name,
             event,
             old,
-            f"subscription {self.label!r} stopped: its handler raised on {_describe(event)}: "
+            f"subscription {self.label!r} stopped: its handler raised on {what}: "
             f"{text}; its position stays at {old}, before the failing batch{undone}; fix the "
             "handler and subscribe again, or park the event (es.park_event)",
         )
@@ -430,8 +447,8 @@ class _Run:
 class _Raised(Exception):
     """A handler's exception on its way out of the batch's transaction."""
 
-    def __init__(self, event: RecordedEvent, error: Exception) -> None:
-        self.event, self.error = event, error
+    def __init__(self, event: RecordedEvent, error: Exception, last: int | None = None) -> None:
+        self.event, self.error, self.last = event, error, last
         self.text = f"{type(error).__name__}: {error}"
         super().__init__(self.text)
 
@@ -452,6 +469,7 @@ def subscribe(
     group_member: int | None = None,
     group_size: int | None = None,
     poll_interval: float = 0.1,
+    per_batch: bool = False,
 ) -> int:
     """See :meth:`EventStore.subscribe`; returns the number of events handled."""
     check_name(name, "name", optional=False)
@@ -463,6 +481,8 @@ def subscribe(
     check_int(batch_size, "batch_size", minimum=1)
     if on_error not in ("stop", "park"):
         raise ValidationError(f"on_error must be 'stop' or 'park', not {on_error!r}")
+    if per_batch and on_error == "park":
+        raise ValidationError("on_error='park' needs a handler per event, not per_batch")
     if (group_member is None) != (group_size is None):
         raise ValidationError("give group_member and group_size together")
     size = 1 if group_size is None else check_int(group_size, "group_size", minimum=1)
@@ -481,7 +501,7 @@ def subscribe(
         )
     run = _Run(
         es, name, handler, type_tuple, aggregate_type, batch_size, exactly_once,
-        on_error == "park", member, size,
+        on_error == "park", member, size, per_batch,
     )  # fmt: skip
     run.tables.require()
     position = run.claim(from_position - 1)

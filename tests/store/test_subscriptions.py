@@ -143,6 +143,29 @@ def test_exactly_once_commits_appends_with_the_position(store: EventStore) -> No
     assert store.verify().ok
 
 
+def test_per_batch_handlers_get_lists_and_commit_with_the_position(store: EventStore) -> None:
+    _fill(store, 10)
+    batches: list[list[int]] = []
+
+    def derive(events: list[RecordedEvent]) -> None:
+        batches.append([e.position for e in events])
+        store.append([NewEvent("Derived", {"source": e.position}) for e in events], "derived")
+        if events[-1].position >= 7:
+            raise ValueError("full")
+
+    with pytest.raises(HandlerError, match="the batch of positions 4 to 7") as raised:
+        store.subscribe(
+            "b", derive, types=["Placed", "Paid"], batch_size=3, exactly_once=True,
+            per_batch=True, follow=False,
+        )  # fmt: skip
+    assert raised.value.event.position == 4 and raised.value.position == 3
+    assert batches == [[1, 2, 3], [4, 6, 7]]
+    derived = [e.data["source"] for e in store.read(types=["Derived"])]
+    assert derived == [1, 2, 3]  # the failing batch's appends rolled back
+    with pytest.raises(ValidationError, match="per_batch"):
+        store.subscribe("b", derive, per_batch=True, on_error="park")
+
+
 def test_park_skips_a_poison_event_and_records_why(store: EventStore) -> None:
     _fill(store, 6)
     seen: list[int] = []

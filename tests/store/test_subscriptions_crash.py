@@ -49,7 +49,7 @@ with EventStore(path, timeout=30) as es:
         es.append([NewEvent(kind, {"w": seed, "i": done + k}) for k in range(n)],
                   aggregate_id=aggregate)
         done += n
-        time.sleep(rng.random() * 0.03)
+        time.sleep(rng.random() * 0.06)
 """
 
 CONSUMER = r"""
@@ -222,7 +222,7 @@ def _writers(location: str, stop: Path, n: int = 2) -> list[subprocess.Popen[str
     """A backlog of events, then writers appending until ``stop`` exists."""
     rng = random.Random(n)
     by_aggregate: dict[str | None, list[NewEvent]] = {}
-    for i in range(400):
+    for i in range(300):
         aggregate = None if i % 7 == 0 else f"acct-{rng.randrange(20)}"
         kind = "Work" if i % 5 else "Other"
         by_aggregate.setdefault(aggregate, []).append(NewEvent(kind, {"i": i}))

@@ -16,11 +16,13 @@ from .errors import (
     ConcurrencyError,
     CorruptStoreError,
     DuplicateEventError,
+    HandlerError,
     LockedError,
     NotFoundError,
     ReadOnlyError,
     ReducerError,
     StoreError,
+    SubscriptionError,
     ValidationError,
 )
 from .eventstore import EventStore
@@ -38,6 +40,7 @@ from .models import (
     VerifyReport,
 )
 from .reducers import Reducers, Upcasters, diff, load_object, merge_patch
+from .subscriptions import ParkedEvent, SubscriptionInfo, group_member
 
 __version__ = "0.1.0"
 
@@ -55,21 +58,26 @@ __all__ = [
     "DuplicateEventError",
     "EventStore",
     "ExpectedVersion",
+    "HandlerError",
     "HistoryMismatchError",
     "LockedError",
     "NewEvent",
     "NotFoundError",
+    "ParkedEvent",
     "ReadOnlyError",
     "RecordedEvent",
     "ReducerError",
     "Reducers",
     "Step",
     "StoreError",
+    "SubscriptionError",
+    "SubscriptionInfo",
     "Upcasters",
     "ValidationError",
     "VerifyReport",
     "copy_store",
     "diff",
+    "group_member",
     "load_object",
     "merge_patch",
 ]

@@ -244,6 +244,16 @@ def writing(es: StoreCore) -> Iterator[None]:
         es._writer = outer
 
 
+@contextmanager
+def transaction(es: StoreCore) -> Iterator[None]:
+    """One write transaction (a savepoint when nested): see ``EventStore.transaction``."""
+    with es._lock:
+        if es._closed:
+            raise StoreError(f"{es._label} is closed")
+        with es._backend.write(), writing(es):
+            yield
+
+
 def append(
     es: StoreCore,
     events: object,

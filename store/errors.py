@@ -12,7 +12,9 @@ translated in the backend and never leak out raw::
     ├── ReadOnlyError          a write on a store opened with readonly=True
     ├── LockedError            another process held the write lock past the timeout
     ├── CorruptStoreError      the file is not an event store, or is damaged
-    └── ReducerError           a reducer or upcaster raised while rebuilding state
+    ├── ReducerError           a reducer or upcaster raised while rebuilding state
+    └── SubscriptionError      a subscription cannot go on (moved by another consumer)
+        └── HandlerError       a subscription's handler raised on an event
 """
 
 from __future__ import annotations
@@ -23,11 +25,13 @@ __all__ = [
     "ConcurrencyError",
     "CorruptStoreError",
     "DuplicateEventError",
+    "HandlerError",
     "LockedError",
     "NotFoundError",
     "ReadOnlyError",
     "ReducerError",
     "StoreError",
+    "SubscriptionError",
     "ValidationError",
 ]
 
@@ -118,3 +122,25 @@ def shorten(text: str, width: int = 80) -> str:
     if len(text) > width:
         text = text[: width - 3] + "..."
     return text if text.isprintable() else repr(text)[1:-1]
+
+
+class SubscriptionError(StoreError):
+    """A subscription cannot go on: another consumer (or a reset) moved its
+    saved position while it ran, or it is configured against its stored group."""
+
+
+class HandlerError(SubscriptionError):
+    """A subscription's handler raised; the original exception is its ``__cause__``.
+
+    Attributes:
+        subscription: the subscription's name.
+        event: the event the handler raised on.
+        position: the saved position the subscription resumes after (the one
+            before the failing batch).
+    """
+
+    def __init__(self, subscription: str, event: object, position: int, message: str) -> None:
+        self.subscription = subscription
+        self.event = event
+        self.position = position
+        super().__init__(message)

@@ -26,7 +26,6 @@ from . import appending, following, paging, replay, verifying
 from ._core import StoreCore
 from .checks import check_int, check_name
 from .codec import format_time, require_aware
-from .errors import StoreError
 from .models import (
     ANY,
     AggregateInfo,
@@ -37,6 +36,7 @@ from .models import (
     Step,
     VerifyReport,
 )
+from .subscriptions import ParkedEvent, SubscriptionInfo
 
 __all__ = ["EventStore"]
 
@@ -98,11 +98,8 @@ class EventStore(StoreCore):
             ...     _ = es.append([NewEvent("A")], aggregate_id="a-1")
             ...     _ = es.append([NewEvent("B")], aggregate_id="b-1")
         """
-        with self._lock:
-            if self._closed:
-                raise StoreError(f"{self._label} is closed")
-            with self._backend.write(), appending.writing(self):
-                yield
+        with appending.transaction(self):
+            yield
 
     def append(
         self,
@@ -307,3 +304,78 @@ class EventStore(StoreCore):
                 whose uncommitted events it would otherwise see.
         """
         return following.follow(self, from_position, poll_interval=poll_interval, stop=stop)
+
+    # -- consumers (store.subscriptions) -----------------------------------
+
+    def subscribe(
+        self,
+        name: str,
+        handler: Callable[[RecordedEvent], object] | Callable[[list[RecordedEvent]], object],
+        *,
+        types: Iterable[str] | None = None,
+        aggregate_type: str | None = None,
+        from_position: int = 1,
+        batch_size: int = 100,
+        follow: bool = True,
+        stop: threading.Event | Callable[[], bool] | None = None,
+        exactly_once: bool = False,
+        on_error: str = "stop",
+        group_member: int | None = None,
+        group_size: int | None = None,
+        poll_interval: float = 0.1,
+        per_batch: bool = False,
+    ) -> int:
+        """Call ``handler(event)`` for each matching event after the saved
+        position of subscription ``name`` (created at ``from_position``), a
+        batch at a time, saving the position after each batch (at least once).
+        ``exactly_once=True`` runs each batch and the position save in one
+        transaction, so the handler's appends to this store happen once.
+        With ``follow`` it then waits for new events until ``stop`` (an Event
+        or a callable) says so; otherwise it returns when caught up. Returns
+        the number of events handled. ``per_batch=True`` calls
+        ``handler(events)`` once per batch with the list instead (one append
+        of a batch's results is much cheaper than one per event). Details:
+        :mod:`store.subscriptions`.
+
+        Raises:
+            HandlerError: the handler raised; the position stays before the batch.
+            SubscriptionError: another consumer moved the position meanwhile.
+        """
+        from . import subscriptions
+
+        return subscriptions.subscribe(
+            self, name, handler, types=types, aggregate_type=aggregate_type,
+            from_position=from_position, batch_size=batch_size, follow=follow, stop=stop,
+            exactly_once=exactly_once, on_error=on_error, group_member=group_member,
+            group_size=group_size, poll_interval=poll_interval, per_batch=per_batch,
+        )  # fmt: skip
+
+    def subscriptions(self) -> list[SubscriptionInfo]:
+        """Every subscription (one entry per group member) with its position and lag."""
+        from . import subscriptions
+
+        return subscriptions.subscriptions(self)
+
+    def reset_subscription(self, name: str, position: int) -> None:
+        """Move subscription ``name`` to ``position``: it resumes after it."""
+        from . import subscriptions
+
+        subscriptions.reset(self, name, position)
+
+    def delete_subscription(self, name: str) -> None:
+        """Forget subscription ``name``, its position(s) and parked events."""
+        from . import subscriptions
+
+        subscriptions.delete(self, name)
+
+    def park_event(self, name: str, position: int, reason: str) -> None:
+        """Park the event at ``position`` for subscription ``name``: it is skipped."""
+        from . import subscriptions
+
+        subscriptions.park(self, name, position, reason)
+
+    def parked_events(self, name: str | None = None) -> list[ParkedEvent]:
+        """The events subscriptions parked, with their reasons."""
+        from . import subscriptions
+
+        return subscriptions.parked(self, name)

@@ -39,6 +39,7 @@ from .schema import (
     append_call,
     ensure_append_function,
     ensure_schema,
+    ensure_subscriptions,
 )
 from .writing import PostgresWrite, aggregate_row, event_row
 
@@ -94,6 +95,8 @@ class PostgresBackend(Backend):
                 # Appends made by one server call (append_direct), when this
                 # role may install the function.
                 self.appends_direct = not readonly and ensure_append_function(conn, self.schema)
+                if not readonly:
+                    ensure_subscriptions(conn, self.schema)
             self.channel = "sss_" + hashlib.sha256(self.schema.encode()).hexdigest()[:24]
             self._append_sql = append_call(self.schema)
             self._pool: ConnectionPool[Conn] = ConnectionPool(

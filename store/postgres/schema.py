@@ -85,6 +85,55 @@ CREATE TABLE snapshots (
 );
 """
 
+# Durable consumers (store.subscriptions): one row per subscription and group
+# member, and the events a subscription parked; in the store's own schema.
+# Created on every writable open, so older stores get them too.
+SUBSCRIPTIONS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS subscriptions (
+    name text COLLATE "C" NOT NULL,
+    member integer NOT NULL,
+    group_size integer NOT NULL,
+    position bigint NOT NULL,
+    types text,
+    aggregate_type text COLLATE "C",
+    created_at timestamptz NOT NULL,
+    updated_at timestamptz NOT NULL,
+    failed_position bigint,
+    failure text,
+    PRIMARY KEY (name, member)
+);
+CREATE TABLE IF NOT EXISTS parked_events (
+    name text COLLATE "C" NOT NULL,
+    position bigint NOT NULL,
+    event_id text NOT NULL,
+    type text NOT NULL,
+    reason text NOT NULL,
+    parked_at timestamptz NOT NULL,
+    PRIMARY KEY (name, position)
+);
+"""
+
+
+def ensure_subscriptions(conn: Conn, schema: str) -> None:
+    """Create the subscription tables when the store lacks them (a store made
+    before they existed). A role that may not create them leaves them absent:
+    listing subscriptions then shows none and subscribing says why."""
+    present = conn.execute(
+        "SELECT count(*) FROM pg_tables WHERE schemaname = %s "
+        "AND tablename IN ('subscriptions', 'parked_events')",
+        (schema,),
+    ).fetchone()
+    if present is not None and present[0] == 2:
+        return
+    try:
+        with conn.transaction():
+            # Concurrent first opens take turns, as for the schema itself.
+            conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 2))", (schema,))
+            conn.execute(SUBSCRIPTIONS_SCHEMA)
+    except (pgerrors.InsufficientPrivilege, pgerrors.ReadOnlySqlTransaction):
+        return
+
+
 COLUMNS = (
     "position, event_id::text, aggregate_id, aggregate_type, version, type, schema_version, "
     "data::text, metadata::text, occurred_at, recorded_at, hash"

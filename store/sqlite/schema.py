@@ -69,6 +69,34 @@ CREATE TABLE IF NOT EXISTS snapshots (
 ) WITHOUT ROWID;
 """
 
+# Durable consumers (store.subscriptions): one row per subscription and group
+# member, and the events a subscription parked. Created on every writable open
+# of a store, so stores made before these tables existed get them too.
+SUBSCRIPTIONS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS subscriptions (
+    name TEXT NOT NULL,
+    member INTEGER NOT NULL,
+    group_size INTEGER NOT NULL,
+    position INTEGER NOT NULL,
+    types TEXT,
+    aggregate_type TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    failed_position INTEGER,
+    failure TEXT,
+    PRIMARY KEY (name, member)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS parked_events (
+    name TEXT NOT NULL,
+    position INTEGER NOT NULL,
+    event_id TEXT NOT NULL,
+    type TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    parked_at TEXT NOT NULL,
+    PRIMARY KEY (name, position)
+) WITHOUT ROWID;
+"""
+
 COLUMNS = (
     "position, event_id, aggregate_id, aggregate_type, version, type, schema_version, "
     "data, metadata, occurred_at, recorded_at, hash"
@@ -94,6 +122,8 @@ def ensure_schema(conn: sqlite3.Connection, location: str, readonly: bool) -> No
                 f"{location} was written by a newer version (format "
                 f"{meta['format_version']}); upgrade to read it"
             )
+        if not readonly and "subscriptions" not in tables:
+            _run_atomically(conn, SUBSCRIPTIONS_SCHEMA)
         return
     if tables - {"sqlite_sequence"}:
         raise CorruptStoreError(
@@ -106,7 +136,7 @@ def ensure_schema(conn: sqlite3.Connection, location: str, readonly: bool) -> No
     try:
         # executescript() would commit on its own; run statement by statement
         # so the schema and its meta rows appear atomically.
-        for statement in SCHEMA.split(";\n"):
+        for statement in (SCHEMA + SUBSCRIPTIONS_SCHEMA).split(";\n"):
             if statement.strip():
                 conn.execute(statement)
         conn.executemany(
@@ -118,6 +148,19 @@ def ensure_schema(conn: sqlite3.Connection, location: str, readonly: bool) -> No
                 ("created_at", format_time(datetime.now(UTC))),
             ],
         )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _run_atomically(conn: sqlite3.Connection, script: str) -> None:
+    """Run the statements of ``script`` in one write transaction."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        for statement in script.split(";\n"):
+            if statement.strip():
+                conn.execute(statement)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .common import CliError, load_user_object, open_store, read_filters
+from workbench.inputs import load_user_object, open_store
+
+from .common import CliError, read_filters
 
 EPILOG = (
     "Example: sss export shop.db --format sqlite -o analysis.db, then "

@@ -36,6 +36,7 @@ from .fmt import event_json
 from .panes import AggregatesPane, DetailPane
 from .query import Filters
 from .replay import ReplayScreen
+from .subscriptions import SubscriptionsScreen
 from .timeline import Timeline, TimelineTable
 from .verifying import verify_elsewhere
 
@@ -402,6 +403,15 @@ class WorkbenchApp(App[int]):
     def action_toggle_time(self) -> None:
         timeline = self.timeline
         timeline.time_column = "occurred" if timeline.time_column == "recorded" else "recorded"
+
+    def action_subscriptions(self) -> None:
+        """Which consumer is behind or stuck; Enter jumps to its first unhandled event."""
+        self.push_screen(SubscriptionsScreen(self.side_store), self._subscription_chosen)
+
+    def _subscription_chosen(self, position: int | None) -> None:
+        if position is not None:
+            self.timeline.jump_to_position(position)
+            self.timeline.table.focus()
 
     def action_replay(self) -> None:
         aggregate_id: str | None = None

@@ -40,6 +40,11 @@ class WorkbenchCommands(Provider):
             partial(run, "toggle_tail"),
         )
         yield ("Seek…", "Jump to a position or a time (s)", partial(run, "seek"))
+        yield (
+            "Subscriptions",
+            "Each consumer's position, lag and failure; jump to its first unhandled event",
+            partial(run, "subscriptions"),
+        )
         yield ("Jump to newest", "The end of the log (G)", partial(run, "jump('newest')"))
         yield ("Jump to oldest", "The start of the log (g)", partial(run, "jump('oldest')"))
         yield (

@@ -15,9 +15,9 @@ place in the log is not their place in business time.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
-__all__ = ["LATE_AFTER", "LATE_MARK", "is_late", "lateness", "lateness_text"]
+__all__ = ["LATE_AFTER", "LATE_MARK", "is_late", "late_note", "lateness", "lateness_text"]
 
 LATE_AFTER = timedelta(hours=1)
 """How much later than it occurred an event must be recorded to count as late."""
@@ -50,3 +50,16 @@ def lateness_text(occurred_at: datetime, recorded_at: datetime) -> str:
     if mins and not days:
         parts.append(f"{mins} min")
     return " ".join(parts) or "under a minute"
+
+
+def late_note(occurred_at: datetime, recorded_at: datetime) -> str | None:
+    """For a late event, what reports say next to its recorded time; else None.
+
+    >>> from datetime import UTC, datetime
+    >>> late_note(datetime(2024, 5, 30, tzinfo=UTC), datetime(2024, 6, 25, 3, tzinfo=UTC))
+    '↶ late: occurred 2024-05-30 00:00:00 UTC, 26 d 3 h earlier'
+    """
+    if not is_late(occurred_at, recorded_at):
+        return None
+    when = occurred_at.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    return f"{LATE_MARK} late: occurred {when}, {lateness_text(occurred_at, recorded_at)} earlier"

@@ -34,7 +34,7 @@ def corrected(tmp_path: Path) -> Path:
 
 
 def test_the_threshold_is_an_hour_and_exclusive() -> None:
-    assert LATE_AFTER == timedelta(hours=1)
+    assert timedelta(hours=1) == LATE_AFTER
     assert late_note(PLACED, PLACED + LATE_AFTER) is None
     assert late_note(PLACED, PLACED + LATE_AFTER + timedelta(seconds=1)) is not None
 

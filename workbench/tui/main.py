@@ -436,6 +436,7 @@ class MainScreen(Background):
         self.follow_log(message.events)
         if not self.timeline.following:
             self.timeline.jump_to_position(event.position)
+            self.timeline.recount()
 
     # -- help and palette ------------------------------------------------------------
 

@@ -72,7 +72,7 @@ class ReplayScreen(Screen[None], ReportWorkerErrors):
     ReplayScreen #replay-status { height: auto; padding: 0 1; background: $boost; }
     ReplayScreen #replay-note { height: auto; padding: 0 1; color: $text-accent; }
     ReplayScreen #replay-body { height: 1fr; }
-    ReplayScreen #replay-versions { width: 46; }
+    ReplayScreen #replay-versions { width: 51; }
     ReplayScreen #replay-state-box { width: 1fr; min-width: 30; }
     ReplayScreen #replay-state-box { border-left: solid $primary-background; }
     ReplayScreen #replay-side { width: 2fr; max-width: 70; border-left: solid $primary-background; }

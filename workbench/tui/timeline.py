@@ -481,6 +481,10 @@ class Timeline(Vertical, ReportWorkerErrors):
         def settle() -> None:
             if keep_offset:
                 table.scroll_to(y=max(0, row - screen_offset), animate=False, immediate=True)
+            elif self.window.events and table.row_count > row:
+                # Once laid out: a table whose columns were just rebuilt could not
+                # scroll to a row it did not have the height for yet.
+                table.move_cursor(row=row, animate=False, scroll=True)
             table.suppress_edges = False
 
         table.call_after_refresh(settle)
@@ -502,6 +506,10 @@ class Timeline(Vertical, ReportWorkerErrors):
             note=self._note,
         )
         self.query_one("#timeline-status", Static).update(status_line(state))
+
+    def recount(self) -> None:
+        """Count the matching events again (after a write of this screen's own)."""
+        self._count(self.filters)
 
     @work(thread=True, exclusive=True, group="timeline-count", exit_on_error=False)
     def _count(self, filters: Filters) -> None:

@@ -102,8 +102,9 @@ class AppendDialog(ModalScreen[AppendRequest | None]):
     DEFAULT_CSS = (
         _DIALOG_CSS.format(name="AppendDialog")
         + """
-    AppendDialog TextArea { height: 8; }
-    AppendDialog #append-metadata { height: 3; }
+    AppendDialog #append-data { height: 4; }
+    AppendDialog #append-metadata { height: 2; }
+    AppendDialog .label { margin-top: 1; color: $text-muted; }
     """
     )
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -124,16 +125,21 @@ class AppendDialog(ModalScreen[AppendRequest | None]):
                 f"Append an event to {self.aggregate_id} ({kind}, at version {self.version})",
                 classes="title",
             )
-            yield Static("Event type", classes="label")
-            yield Input(placeholder="e.g. OrderNoteAdded", id="append-type")
-            yield Static("Data (a JSON object)", classes="label")
-            yield TextArea("{}", language=None, id="append-data")
-            yield Static("Metadata (a JSON object)", classes="label")
+            yield Input(
+                placeholder="event type, e.g. OrderNoteAdded", compact=True, id="append-type"
+            )
+            yield Static("Data: a JSON object (empty: {})", classes="label")
             yield TextArea(
-                json.dumps({"actor": default_actor()}, ensure_ascii=False), id="append-metadata"
+                compact=True, placeholder='{"note": "checked by hand"}', id="append-data"
+            )
+            yield Static("Metadata: a JSON object", classes="label")
+            yield TextArea(
+                json.dumps({"actor": default_actor()}, ensure_ascii=False),
+                compact=True,
+                id="append-metadata",
             )
             yield Static("", classes="error", id="append-error")
-            yield Static("Ctrl+S checks and asks to confirm · Esc cancels", classes="hint")
+            yield Static("Ctrl+S checks it and asks to confirm · Esc cancels", classes="hint")
             with Horizontal(classes="buttons"):
                 yield Button("Cancel", id="cancel", compact=True)
                 yield Button("Append…", variant="primary", id="append", compact=True)

@@ -142,6 +142,7 @@ async def test_append_asks_for_a_valid_event_then_for_confirmation(shop: Path) -
         assert str(stored.actor).startswith("user:")
         assert app.main.selected is not None and app.main.selected.position == head + 1
         assert f"{head + 1} events" in app.main.sub_title
+        assert f"{head + 1} matching" in text_of(app.query_one("#timeline-status", Static))
 
 
 async def test_append_after_another_writer_is_refused_and_writes_nothing(shop: Path) -> None:

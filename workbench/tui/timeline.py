@@ -443,9 +443,9 @@ class Timeline(Vertical, ReportWorkerErrors):
     def _row(self, event: RecordedEvent) -> tuple[Any, ...]:
         when = event.recorded_at if self.time_column == "recorded" else event.occurred_at
         widths = self.widths
-        time = Text(short_time(when)[-(widths["time"] - 2) :])
+        time: str | Text = short_time(when)[-(widths["time"] - 2) :]
         if event.recorded_at - event.occurred_at > LATE_AFTER:
-            time.append(f" {LATE_MARK}", style="bold yellow")
+            time = Text.assemble(time, (f" {LATE_MARK}", "bold yellow"))
         return (
             Text(str(event.position), justify="right"),
             time,

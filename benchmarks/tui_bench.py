@@ -78,7 +78,7 @@ async def one_run(path: Path | str) -> dict[str, float]:
     app = WorkbenchApp(es)
     timings: dict[str, float] = {}
     async with app.run_test(size=SIZE) as pilot:
-        timeline = app.timeline
+        timeline = app.main.timeline
 
         def at(position: int) -> Callable[[], bool]:
             def check() -> bool:
@@ -187,7 +187,7 @@ async def aggregate_run(path: Path) -> dict[str, float]:
     async with app.run_test(size=SIZE):
         await app.workers.wait_for_complete([w for w in app.workers if w.group != "verify"])
         started = time.perf_counter()
-        await app.push_screen(ReplayScreen(BIG))
+        await app.push_screen(ReplayScreen(es, BIG))
         screen = app.screen
         await wait_until(lambda: getattr(screen, "version", 0) == info.version)
         timings["open replay at the last version"] = time.perf_counter() - started

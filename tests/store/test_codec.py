@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from store import EventStore, NewEvent, ValidationError
+from store import MAX_NESTING, EventStore, NewEvent, ValidationError
 from store.codec import chain_middle, encode_checked, encode_object
 
 
@@ -36,7 +36,7 @@ def nested(depth: int) -> list[Any]:
         # The checking walk passes the integers at the ends of 64 bits.
         ({"lo": -(2**63), "hi": 2**64 - 1, "f": 1.5, "t": (1,)}, "data/t holds a tuple"),
         ({"s": "\ud800"}, "data holds a lone surrogate"),
-        ({"deep": nested(300)}, "data is nested too deeply to store (over 250 levels)"),
+        ({"deep": nested(300)}, f"data is nested more than {MAX_NESTING} levels deep"),
     ],
 )
 def test_a_bad_payload_is_named_by_its_path(

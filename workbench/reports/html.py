@@ -13,7 +13,8 @@ from datetime import UTC, datetime
 from html import escape
 from typing import Any, TextIO
 
-from store import Change
+from store import Change, RecordedEvent
+from workbench.late import late_note
 
 from ..safetext import shown
 from .model import Entry, Report, json_text, leaves, time_text, timeline_headings
@@ -56,6 +57,7 @@ table.changes td, table.changes th { border: none; padding: 1px 4px; font-size: 
 .old { color: var(--bad); }
 .new { color: var(--ok); }
 .none { color: var(--muted); font-style: italic; }
+.late { color: #9a6700; font-weight: bold; }
 footer { color: var(--muted); margin-top: 32px; font-size: 12px; }
 @page { size: A4 landscape; margin: 12mm; }
 @media print {
@@ -136,11 +138,16 @@ def _when(value: datetime) -> str:
     return f"{utc:%Y-%m-%d}<br>{utc:%H:%M:%S.%f}"
 
 
+def _late(e: RecordedEvent) -> str:
+    note = late_note(e.occurred_at, e.recorded_at)
+    return "" if note is None else f'<br><span class="late">{_e(note)}</span>'
+
+
 def _row(entry: Entry, aggregate: bool) -> str:
     e = entry.event
     cells = [
         f'<td class="num">{e.position}</td>',
-        f'<td class="mono when">{_when(e.recorded_at)}</td>',
+        f'<td class="mono when">{_when(e.recorded_at)}{_late(e)}</td>',
         f"<td>{_e(e.actor) if e.actor is not None else '<span class=none>none</span>'}</td>",
     ]
     if not aggregate:

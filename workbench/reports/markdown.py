@@ -13,6 +13,7 @@ import re
 from typing import Any, TextIO
 
 from store import Change
+from workbench.late import late_note
 
 from ..safetext import shown
 from .model import Entry, Report, json_text, leaves, time_text, timeline_headings
@@ -53,7 +54,9 @@ def _change(c: Change) -> str:
 
 def _row(entry: Entry, aggregate: bool) -> list[str]:
     e = entry.event
-    row = [str(e.position), time_text(e.recorded_at), md_escape(e.actor or "")]
+    note = late_note(e.occurred_at, e.recorded_at)
+    when = time_text(e.recorded_at) + ("" if note is None else f"<br>{md_escape(note)}")
+    row = [str(e.position), when, md_escape(e.actor or "")]
     if not aggregate:
         row.append(md_escape(e.aggregate_id or ""))
     row += ["" if e.version is None else str(e.version), md_escape(e.type)]

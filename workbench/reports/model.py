@@ -75,7 +75,7 @@ class Scope:
         if self.filters:
             text = ", ".join(f"{key}={_filter_text(v)}" for key, v in self.filters.items())
             rows.append(("Filters", text))
-        else:
+        elif self.aggregate_id is None:  # an aggregate's report covers its events, not all
             rows.append(("Filters", "none (every event)"))
         since, until = self.filters.get("since"), self.filters.get("until")
         window = f"{time_text(since) or 'the first event'} to {time_text(until) or 'the head'}"

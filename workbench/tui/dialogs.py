@@ -38,6 +38,7 @@ _DIALOG_CSS = """
 {name} > Vertical {{
     width: 80; max-width: 95%; height: auto; max-height: 95%;
     border: thick $primary; background: $surface; padding: 1 2;
+    overflow-y: auto;  /* a short terminal scrolls the dialog rather than cut it */
 }}
 {name} .title {{ text-style: bold; margin-bottom: 1; }}
 {name} .error {{ color: $error; height: auto; }}

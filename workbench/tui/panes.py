@@ -1,29 +1,32 @@
-"""The aggregates pane (left) and the event detail pane (right)."""
+"""The aggregates pane (left) and the event detail pane (right).
+
+Both are given what they show: the aggregates pane its store handles, the
+detail pane each event. Worker results come back as :mod:`.messages`.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from itertools import islice
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from rich.table import Table
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Vertical
-from textual.message import Message
 from textual.widgets import Input, Static, Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import get_current_worker
 
 from store import AggregateInfo, EventStore, RecordedEvent
+from workbench.late import LATE_MARK, lateness, lateness_text
 
 from .errors import ReportWorkerErrors
 from .fmt import shown, time_text, truncate
+from .handles import StoreHandles
 from .jsonview import JsonTree
-
-if TYPE_CHECKING:
-    from .app import WorkbenchApp
+from .messages import AggregateChosen, AggregatesListed, AggregateTypesCounted, SearchFound
 
 __all__ = ["AggregatesPane", "DetailPane"]
 
@@ -43,22 +46,15 @@ class AggregatesPane(Vertical, ReportWorkerErrors):
     AggregatesPane Tree { height: 1fr; }
     """
 
-    class Chosen(Message):
-        """An aggregate (``aggregate_id``) or a whole type (``aggregate_type``) was selected."""
-
-        def __init__(self, kind: str, value: Any) -> None:
-            self.kind = kind
-            self.value = value
-            super().__init__()
-
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, handles: StoreHandles, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.handles = handles
         self.known_ids: list[str] = []
+        self.type_counts: dict[str | None, int] = {}
 
     @property
     def store(self) -> EventStore:
-        app: WorkbenchApp = self.app  # type: ignore[assignment]
-        return app.store
+        return self.handles.store
 
     def compose(self) -> ComposeResult:
         yield Input(placeholder="/ search by id…", id="aggregate-search")
@@ -75,11 +71,12 @@ class AggregatesPane(Vertical, ReportWorkerErrors):
 
     @work(thread=True, exclusive=True, group="aggregates", exit_on_error=False)
     def load_types(self) -> None:
-        app: WorkbenchApp = self.app  # type: ignore[assignment]
-        counts = app.side_store.aggregate_types()  # a pass over every aggregate
-        self.app.call_from_thread(self._show_types, counts)
+        counts = self.handles.side.aggregate_types()  # a pass over every aggregate
+        self.post_message(AggregateTypesCounted(counts))
 
-    def _show_types(self, counts: dict[str | None, int]) -> None:
+    @on(AggregateTypesCounted)
+    def _show_types(self, message: AggregateTypesCounted) -> None:
+        counts = self.type_counts = message.counts
         tree = self.aggregate_tree
         tree.clear()
         tree.root.expand()
@@ -87,7 +84,7 @@ class AggregatesPane(Vertical, ReportWorkerErrors):
             tree.root.add_leaf(Text("no aggregates", style="dim"))
             return
         for name, count in sorted(counts.items(), key=lambda item: (item[0] is None, item[0])):
-            label = Text.assemble((shown(name or UNTYPED), "bold"), (f"  {count:,}", "dim"))
+            label = self._type_label(name, count)
             node = tree.root.add(label, data=("type", name), allow_expand=True)
             node.add_leaf(Text("loading…", style="dim"))
 
@@ -106,9 +103,11 @@ class AggregatesPane(Vertical, ReportWorkerErrors):
         else:
             found = self.store.aggregates(aggregate_type=aggregate_type)
         infos = list(islice(found, LIST_LIMIT + 1))
-        self.app.call_from_thread(self._fill, node, infos)
+        self.post_message(AggregatesListed(node, infos))
 
-    def _fill(self, node: TreeNode[NodeData], infos: list[AggregateInfo]) -> None:
+    @on(AggregatesListed)
+    def _fill(self, message: AggregatesListed) -> None:
+        node, infos = message.node, message.infos
         node.remove_children()
         for info in infos[:LIST_LIMIT]:
             node.add_leaf(self._label(info), data=("aggregate", info.aggregate_id))
@@ -118,7 +117,49 @@ class AggregatesPane(Vertical, ReportWorkerErrors):
 
     @staticmethod
     def _label(info: AggregateInfo) -> Text:
-        return Text.assemble(truncate(info.aggregate_id, 22), (f"  v{info.version}", "dim"))
+        return AggregatesPane._aggregate_label(info.aggregate_id, info.version)
+
+    @staticmethod
+    def _aggregate_label(aggregate_id: str, version: int) -> Text:
+        return Text.assemble(truncate(aggregate_id, 22), (f"  v{version}", "dim"))
+
+    @staticmethod
+    def _type_label(name: str | None, count: int) -> Text:
+        return Text.assemble((shown(name or UNTYPED), "bold"), (f"  {count:,}", "dim"))
+
+    def follow(self, events: list[RecordedEvent]) -> None:
+        """Show what live tail read: new versions on the aggregates listed, and
+        new aggregates in their type's count."""
+        latest: dict[str, RecordedEvent] = {}
+        for event in events:
+            if event.aggregate_id is not None:
+                latest[event.aggregate_id] = event
+        if not latest:
+            return
+        tree = self.aggregate_tree
+        types: dict[str | None, TreeNode[NodeData]] = {}
+        for node in tree.root.children:
+            if node.data and node.data[0] == "type":
+                types[node.data[1]] = node
+                for leaf in node.children:
+                    newest = latest.get(leaf.data[1]) if leaf.data else None
+                    if newest is not None and newest.version is not None:
+                        leaf.set_label(
+                            self._aggregate_label(newest.aggregate_id or "", newest.version)
+                        )
+        for event in latest.values():
+            if event.version != 1:
+                continue
+            name = event.aggregate_type
+            count = self.type_counts[name] = self.type_counts.get(name, 0) + 1
+            group = types.get(name)
+            if group is not None:
+                group.set_label(self._type_label(name, count))
+                if getattr(group, "_sss_loaded", False):
+                    group.add_leaf(
+                        self._aggregate_label(event.aggregate_id or "", 1),
+                        data=("aggregate", event.aggregate_id),
+                    )
 
     @on(Input.Changed, "#aggregate-search")
     def _search_changed(self, message: Input.Changed) -> None:
@@ -146,9 +187,11 @@ class AggregatesPane(Vertical, ReportWorkerErrors):
                 matches.append(info)
                 if len(matches) > LIST_LIMIT:
                     break
-        self.app.call_from_thread(self._show_matches, text, matches)
+        self.post_message(SearchFound(text, matches))
 
-    def _show_matches(self, text: str, matches: list[AggregateInfo]) -> None:
+    @on(SearchFound)
+    def _show_matches(self, message: SearchFound) -> None:
+        text, matches = message.text, message.matches
         tree = self.aggregate_tree
         tree.clear()
         tree.root.expand()
@@ -178,7 +221,7 @@ class AggregatesPane(Vertical, ReportWorkerErrors):
         if data is None:
             return
         kind, value = data
-        self.post_message(self.Chosen("aggregate_id" if kind == "aggregate" else kind, value))
+        self.post_message(AggregateChosen("aggregate_id" if kind == "aggregate" else kind, value))
 
     @property
     def highlighted_aggregate(self) -> str | None:
@@ -229,7 +272,7 @@ class DetailPane(Vertical):
             ("event id", shown(event.event_id)),
             ("schema", f"v{event.schema_version}"),
             ("occurred", time_text(event.occurred_at)),
-            ("recorded", time_text(event.recorded_at)),
+            ("recorded", self._recorded(event)),
             ("actor", shown(event.actor or "—")),
             ("correlation", shown(event.correlation_id or "—")),
             ("causation", shown(event.causation_id or "—")),
@@ -239,3 +282,13 @@ class DetailPane(Vertical):
             grid.add_row(key, value)
         header.update(grid)
         tree.show_documents({"data": event.data, "metadata": event.metadata})
+
+    @staticmethod
+    def _recorded(event: RecordedEvent) -> Text:
+        text = Text(time_text(event.recorded_at))
+        if lateness(event.occurred_at, event.recorded_at) is not None:
+            lag = lateness_text(event.occurred_at, event.recorded_at)
+            text.append(
+                f"\n{LATE_MARK} late: recorded {lag} after it occurred", style="bold yellow"
+            )
+        return text

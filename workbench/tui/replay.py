@@ -1,10 +1,18 @@
-"""Replay one aggregate: step through its versions, seek, play, blame a field."""
+"""Replay one aggregate: step through its versions, seek, play, blame a field.
+
+The screen is given the store it replays from. Below :data:`NARROW` columns
+the versions list shrinks to version and type and the diff/blame pane is
+hidden (F3 shows it in place of the versions), so the state keeps most of the
+width at any size from 80x24 up.
+"""
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from collections.abc import Iterator
+from functools import partial
+from typing import Any, ClassVar
 
 from rich.table import Table
 from rich.text import Text
@@ -12,6 +20,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.events import Resize
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import DataTable, Footer, Header, Static
@@ -19,15 +28,18 @@ from textual.widgets import DataTable, Footer, Header, Static
 from store import AggregateInfo, EventStore, RecordedEvent, Step
 from workbench.inputs import InputError, parse_position, parse_time
 
-from .dialogs import PromptDialog
+from .blame import BlameEntry, blame
+from .commands import Command
+from .dialogs import HelpScreen, PromptDialog
 from .errors import ReportWorkerErrors
 from .fmt import short_time, shown, truncate, value_text
 from .jsonview import JsonTree, resolve_pointer
+from .messages import AggregateOpened, BlameFound, SeekLanded, VersionLoaded
 
-if TYPE_CHECKING:
-    from .app import WorkbenchApp
+__all__ = ["NARROW", "BlameEntry", "ReplayScreen", "blame", "parse_seek"]
 
-__all__ = ["BlameEntry", "ReplayScreen", "blame", "parse_seek"]
+NARROW = 140
+"""Below this width the diff/blame pane is a toggle (F3) rather than a column."""
 
 VERSIONS_AROUND = 300
 PLAY_INTERVAL = 0.6
@@ -46,32 +58,11 @@ def parse_seek(text: str) -> tuple[str, Any]:
     return "time", parse_time(value, "seek")
 
 
-@dataclass(frozen=True)
-class BlameEntry:
-    """An event that set (or removed) a field, and the field's value after it."""
-
-    event: RecordedEvent
-    present: bool
-    value: Any
-
-
-def _touches(path: str, changed: str) -> bool:
-    return changed == path or changed.startswith(path + "/") or path.startswith(changed + "/")
-
-
-def blame(es: EventStore, aggregate_id: str, path: str, to_version: int) -> list[BlameEntry]:
-    """Every event up to ``to_version`` that changed the field at ``path``.
-
-    The last entry is the event that last set it; the list is its history of values.
-    """
-    entries: list[BlameEntry] = []
-    if to_version < 1:
-        return entries
-    for step in es.history(aggregate_id, 1, to_version):
-        if any(_touches(path, change.path) for change in step.changes):
-            present, value = resolve_pointer(step.after, path)
-            entries.append(BlameEntry(step.event, present, value))
-    return entries
+REPLAY_HELP = (
+    "Replay shows one aggregate's state as of any of its versions: the versions on the "
+    "left, the state in the middle (fields the step changed are marked ●), the step's "
+    "before/after table and a field's blame on the right (F3 below 140 columns).\n"
+)
 
 
 class ReplayScreen(Screen[None], ReportWorkerErrors):
@@ -81,9 +72,15 @@ class ReplayScreen(Screen[None], ReportWorkerErrors):
     ReplayScreen #replay-status { height: auto; padding: 0 1; background: $boost; }
     ReplayScreen #replay-note { height: auto; padding: 0 1; color: $text-accent; }
     ReplayScreen #replay-body { height: 1fr; }
-    ReplayScreen #replay-versions { width: 50; }
-    ReplayScreen #replay-state-box { width: 1fr; border-left: solid $primary-background; }
-    ReplayScreen #replay-side { width: 60; border-left: solid $primary-background; }
+    ReplayScreen #replay-versions { width: 51; }
+    ReplayScreen #replay-state-box { width: 1fr; min-width: 30; }
+    ReplayScreen #replay-state-box { border-left: solid $primary-background; }
+    ReplayScreen #replay-side { width: 2fr; max-width: 70; border-left: solid $primary-background; }
+    ReplayScreen.-narrow #replay-versions { width: 32; }
+    ReplayScreen #replay-note.-empty { display: none; }
+    ReplayScreen.-narrow #replay-side { display: none; width: 1fr; max-width: 100%; }
+    ReplayScreen.-narrow.-side #replay-side { display: block; }
+    ReplayScreen.-narrow.-side #replay-versions { display: none; }
     ReplayScreen .pane-title { text-style: bold; padding: 0 1; background: $panel; }
     ReplayScreen #replay-state { height: 1fr; }
     ReplayScreen #replay-diff, ReplayScreen #replay-blame { height: auto; padding: 0 1; }
@@ -97,11 +94,23 @@ class ReplayScreen(Screen[None], ReportWorkerErrors):
         Binding("s", "seek", "Seek"),
         Binding("p", "play", "Play/pause"),
         Binding("b", "blame", "Blame field"),
+        Binding("f3", "toggle_side", "Diff/blame", tooltip="Show the diff and blame pane (narrow)"),
+        Binding("y", "copy", "Copy JSON", show=False, tooltip="Copy the state as JSON"),
+        Binding("f1,question_mark", "help", "Help", show=False),
         Binding("escape,q", "close", "Back to timeline"),
     ]
 
-    def __init__(self, aggregate_id: str, version: int | None = None) -> None:
+    def __init__(
+        self,
+        store: EventStore,
+        aggregate_id: str,
+        version: int | None = None,
+        *,
+        help_sections: list[tuple[str, list[BindingType]]] | None = None,
+    ) -> None:
         super().__init__()
+        self.store = store
+        self.help_sections = help_sections or [("Replay", list(self.BINDINGS))]
         self.aggregate_id = aggregate_id
         self.info: AggregateInfo | None = None
         self.version = 0
@@ -114,11 +123,7 @@ class ReplayScreen(Screen[None], ReportWorkerErrors):
         self.blame_entries: list[BlameEntry] | None = None
         self._timer: Timer | None = None
         self._loaded: tuple[int, int] = (0, -1)
-
-    @property
-    def store(self) -> EventStore:
-        app: WorkbenchApp = self.app  # type: ignore[assignment]
-        return app.store
+        self._rows: list[RecordedEvent] = []
 
     @property
     def playing(self) -> bool:
@@ -130,10 +135,7 @@ class ReplayScreen(Screen[None], ReportWorkerErrors):
         yield Static("", id="replay-note")
         with Horizontal(id="replay-body"):
             table = DataTable[Any](id="replay-versions", cursor_type="row", zebra_stripes=True)
-            table.add_column("Ver", key="ver", width=5)
-            table.add_column("Pos", key="pos", width=8)
-            table.add_column("Type", key="type", width=18)
-            table.add_column("Actor", key="actor", width=8)
+            self._add_columns(table)
             yield table
             with Vertical(id="replay-state-box"):
                 yield Static("State", classes="pane-title", id="replay-state-title")
@@ -152,13 +154,88 @@ class ReplayScreen(Screen[None], ReportWorkerErrors):
         self.title = f"Replay {shown(self.aggregate_id)}"
         self._open()
 
+    def on_resize(self, event: Resize) -> None:
+        narrow = event.size.width < NARROW
+        if narrow != self.has_class("-narrow"):
+            self.set_class(narrow, "-narrow")
+            table = self.query_one("#replay-versions", DataTable)
+            table.clear(columns=True)
+            self._add_columns(table)
+            self._fill_versions()
+
+    def _columns(self) -> dict[str, int]:
+        # Narrow: no actor column, so version, position and type fit in 30 cells.
+        if self.has_class("-narrow"):
+            return {"ver": 4, "pos": 6, "type": 14}
+        return {"ver": 5, "pos": 8, "type": 18, "actor": 10}
+
+    def _add_columns(self, table: DataTable[Any]) -> None:
+        for key, width in self._columns().items():
+            table.add_column(key.capitalize(), key=key, width=width)
+
+    def _fill_versions(self) -> None:
+        table = self.query_one("#replay-versions", DataTable)
+        widths = self._columns()
+        table.clear()
+        for event in self._rows:
+            cells: list[Any] = [
+                Text(str(event.version), justify="right"),
+                Text(str(event.position), justify="right"),
+                truncate(event.type, widths["type"]),
+            ]
+            if "actor" in widths:
+                cells.append(truncate(event.actor, widths["actor"]))
+            table.add_row(*cells, key=str(event.version))
+        self._move_to_version()
+
+    def _move_to_version(self) -> None:
+        table = self.query_one("#replay-versions", DataTable)
+        version = self.version
+        if version >= 1 and self._loaded[0] <= version <= self._loaded[1]:
+            row = version - self._loaded[0]
+            if table.cursor_row != row:
+                table.move_cursor(row=row, animate=False)
+
+    def action_toggle_side(self) -> None:
+        if not self.has_class("-narrow"):
+            self.notify("The diff and blame pane is already shown at this width.", timeout=2)
+            return
+        self.toggle_class("-side")
+
+    def action_copy(self) -> None:
+        self.app.copy_to_clipboard(json.dumps(self.state, indent=2, ensure_ascii=False))
+        self.notify(f"Copied the state as of version {self.version} as JSON.", timeout=2)
+
+    def action_help(self) -> None:
+        self.app.push_screen(HelpScreen(self.help_sections, REPLAY_HELP))
+
+    def palette_commands(self) -> Iterator[Command]:
+        yield ("Replay: next version", "Step forward (])", partial(self.action_step, 1))
+        yield ("Replay: previous version", "Step back ([)", partial(self.action_step, -1))
+        yield ("Replay: first version", "Version 1 (home)", self.action_goto_first)
+        yield ("Replay: last version", "The latest state (end)", self.action_goto_last)
+        yield ("Replay: seek…", "A version, position or time (s)", self.action_seek)
+        yield ("Replay: play / pause", "Step every half second (p)", self.action_play)
+        yield (
+            "Replay: blame field",
+            "Which event last set the field under the cursor (b)",
+            self.action_blame,
+        )
+        yield ("Replay: diff and blame pane", "Show or hide it (F3)", self.action_toggle_side)
+        yield ("Replay: copy state JSON", "Copy the state to the clipboard (y)", self.action_copy)
+        yield ("Replay: back to the timeline", "Close the replay (esc)", self.action_close)
+
+    def palette_fallback(self, query: str) -> Command | None:
+        return None
+
     @work(thread=True, exclusive=True, group="replay", exit_on_error=False)
     def _open(self) -> None:
         info = self.store.aggregate(self.aggregate_id)
-        self.app.call_from_thread(self._opened, info)
+        self.post_message(AggregateOpened(info))
 
-    def _opened(self, info: AggregateInfo) -> None:
-        self.info = info
+    @on(AggregateOpened)
+    def _opened(self, message: AggregateOpened) -> None:
+        info = self.info = message.info
         target = info.version if self.start_version is None else self.start_version
         self.goto(max(0, min(target, info.version)))
         self.query_one("#replay-state", JsonTree).focus()
@@ -183,7 +260,11 @@ class ReplayScreen(Screen[None], ReportWorkerErrors):
         if not low <= version <= high:
             first = max(1, version - VERSIONS_AROUND)
             rows = list(self.store.stream(self.aggregate_id, first, version + VERSIONS_AROUND))
-        self.app.call_from_thread(self._show, version, step, state, rows)
+        self.post_message(VersionLoaded(version, step, state, rows))
+
+    @on(VersionLoaded)
+    def _version_loaded(self, message: VersionLoaded) -> None:
+        self._show(message.version, message.step, message.state, message.rows)
 
     def _show(
         self,
@@ -193,22 +274,12 @@ class ReplayScreen(Screen[None], ReportWorkerErrors):
         rows: list[RecordedEvent] | None,
     ) -> None:
         self.version, self.step, self.state = version, step, state
-        table = self.query_one("#replay-versions", DataTable)
         if rows is not None:
-            table.clear()
-            for event in rows:
-                table.add_row(
-                    Text(str(event.version), justify="right"),
-                    Text(str(event.position), justify="right"),
-                    truncate(event.type, 18),
-                    truncate(event.actor, 8),
-                    key=str(event.version),
-                )
+            self._rows = rows
             self._loaded = (rows[0].version or 0, rows[-1].version or 0) if rows else (0, -1)
-        if version >= 1 and self._loaded[0] <= version <= self._loaded[1]:
-            row = version - self._loaded[0]
-            if table.cursor_row != row:
-                table.move_cursor(row=row, animate=False)
+            self._fill_versions()
+        else:
+            self._move_to_version()
         changed = [change.path for change in step.changes] if step else []
         self.query_one("#replay-state", JsonTree).show_documents({"state": state}, marked=changed)
         total = self.info.version if self.info else 0
@@ -237,7 +308,9 @@ class ReplayScreen(Screen[None], ReportWorkerErrors):
         if self.playing:
             text.append("  ▶ playing (p pauses)", style="bold green")
         self.query_one("#replay-status", Static).update(text)
-        self.query_one("#replay-note", Static).update(self.note)
+        note = self.query_one("#replay-note", Static)
+        note.update(self.note)
+        note.set_class(not self.note, "-empty")
 
     def _render_diff(self) -> None:
         diff = self.query_one("#replay-diff", Static)
@@ -363,7 +436,11 @@ class ReplayScreen(Screen[None], ReportWorkerErrors):
                 f"{state.version} (#{state.position:,}, {short_time(state.recorded_at)}), "
                 "the closest earlier event"
             )
-        self.app.call_from_thread(self.goto, state.version, note)
+        self.post_message(SeekLanded(state.version, note))
+
+    @on(SeekLanded)
+    def _landed(self, message: SeekLanded) -> None:
+        self.goto(message.version, message.note)
 
     # -- blame ------------------------------------------------------------------
 
@@ -376,6 +453,8 @@ class ReplayScreen(Screen[None], ReportWorkerErrors):
             return
         self.blame_path = node.data
         self._run_blame(node.data)
+        if self.has_class("-narrow"):
+            self.add_class("-side")  # the answer is in the side pane: show it
 
     def blame_field(self, path: str) -> None:
         self.blame_path = path
@@ -384,9 +463,11 @@ class ReplayScreen(Screen[None], ReportWorkerErrors):
     @work(thread=True, exclusive=True, group="replay-blame", exit_on_error=False)
     def _run_blame(self, path: str) -> None:
         entries = blame(self.store, self.aggregate_id, path, self.version)
-        self.app.call_from_thread(self._show_blame, path, entries)
+        self.post_message(BlameFound(path, entries))
 
-    def _show_blame(self, path: str, entries: list[BlameEntry]) -> None:
+    @on(BlameFound)
+    def _show_blame(self, message: BlameFound) -> None:
+        path, entries = message.path, message.entries
         self.blame_entries = entries
         widget = self.query_one("#replay-blame", Static)
         if not entries:

@@ -5,6 +5,10 @@ cursor near either edge loads the next page in a thread worker and drops rows
 from the far end, so memory is bounded on any size of log. Jumps (oldest,
 newest, a position, a time) replace the window. Live tail appends events that
 other processes write, and only moves the cursor when it was on the newest row.
+
+The timeline is given its store handles; thread workers post their results
+as messages (:mod:`.messages`) back to it. Column widths follow the width the
+timeline is given (:mod:`.columns`).
 """
 
 from __future__ import annotations
@@ -12,31 +16,41 @@ from __future__ import annotations
 import threading
 from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.markup import escape
-from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey
 from textual.worker import Worker, get_current_worker
 
 from store import EventStore, RecordedEvent
+from workbench.late import LATE_AFTER, LATE_MARK
 
+from . import columns
 from .errors import ReportWorkerErrors
-from .fmt import short_time, shown, truncate
-from .query import Filters, Page, fetch_page
+from .fmt import short_time, truncate
+from .handles import StoreHandles
+from .messages import (
+    Anchor,
+    Direction,
+    EdgeLoaded,
+    EventHighlighted,
+    LogGrew,
+    MatchesCounted,
+    NearEdge,
+    PageLoaded,
+    PartialPage,
+    ScanProgress,
+)
+from .query import Filters, fetch_page
+from .status import TimelineState, filter_bar, status_line
 from .window import Window
-
-if TYPE_CHECKING:
-    from .app import WorkbenchApp
 
 __all__ = ["Timeline", "TimelineTable"]
 
@@ -45,16 +59,7 @@ WINDOW = 450
 EDGE = 25
 FIRST = -1  # an anchor meaning "the oldest row"
 
-Direction = Literal["older", "newer"]
 TimeColumn = Literal["recorded", "occurred"]
-
-
-@dataclass
-class _Anchor:
-    """Where the cursor should land after the window is replaced."""
-
-    position: int | None  # None: the newest row
-    note: str | None = None
 
 
 class TimelineTable(DataTable[Any]):
@@ -63,33 +68,28 @@ class TimelineTable(DataTable[Any]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding(
             "g,ctrl+home",
-            "app.jump('oldest')",
+            "screen.jump('oldest')",
             "Oldest",
             show=False,
             tooltip="Jump to the oldest matching event",
         ),
         Binding(
             "G,ctrl+end",
-            "app.jump('newest')",
+            "screen.jump('newest')",
             "Newest",
             show=False,
             tooltip="Jump to the newest matching event",
         ),
     ]
 
-    class NearEdge(Message):
-        def __init__(self, direction: Direction) -> None:
-            self.direction = direction
-            super().__init__()
-
     def action_cursor_down(self) -> None:
         if self.cursor_row >= self.row_count - 1:
-            self.post_message(self.NearEdge("newer"))
+            self.post_message(NearEdge("newer"))
         super().action_cursor_down()
 
     def action_cursor_up(self) -> None:
         if self.cursor_row <= 0:
-            self.post_message(self.NearEdge("older"))
+            self.post_message(NearEdge("older"))
         super().action_cursor_up()
 
     suppress_edges = False
@@ -100,9 +100,9 @@ class TimelineTable(DataTable[Any]):
             return
         # Wheel scrolling moves the view without the cursor: page in at the edges too.
         if new >= self.max_scroll_y - 2 and new > old:
-            self.post_message(self.NearEdge("newer"))
+            self.post_message(NearEdge("newer"))
         elif new <= 2 and new < old:
-            self.post_message(self.NearEdge("older"))
+            self.post_message(NearEdge("older"))
 
 
 class Timeline(Vertical, ReportWorkerErrors):
@@ -119,15 +119,9 @@ class Timeline(Vertical, ReportWorkerErrors):
     following: reactive[bool] = reactive(False, init=False)
     time_column: reactive[TimeColumn] = reactive("recorded", init=False)
 
-    class Highlighted(Message):
-        """The event under the cursor changed (None: the timeline is empty)."""
-
-        def __init__(self, event: RecordedEvent | None) -> None:
-            self.event = event
-            super().__init__()
-
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, handles: StoreHandles, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.handles = handles
         self.window = Window(WINDOW)
         self._generation = 0
         self._loading: set[Direction] = set()
@@ -138,26 +132,62 @@ class Timeline(Vertical, ReportWorkerErrors):
         self._tail_stop: threading.Event | None = None
         self._tail_buffer: deque[RecordedEvent] = deque()
         self._table: TimelineTable | None = None
+        self.widths: dict[str, int] = columns.fit(80, {})
 
     @property
     def store(self) -> EventStore:
-        return self._app.store
-
-    @property
-    def _app(self) -> WorkbenchApp:
-        return self.app  # type: ignore[return-value]
+        return self.handles.store
 
     def compose(self) -> ComposeResult:
         yield Static(id="filter-bar")
         table = TimelineTable(id="timeline-table", cursor_type="row", zebra_stripes=True)
-        table.add_column("Pos", key="pos", width=7)
-        table.add_column("Recorded (UTC)", key="time", width=19)
-        table.add_column("Aggregate", key="aggregate", width=12)
-        table.add_column("Ver", key="ver", width=4)
-        table.add_column("Type", key="type", width=18)
-        table.add_column("Actor", key="actor", width=12)
+        self._add_columns(table)
         yield table
         yield Static(id="timeline-status")
+
+    _LABELS: ClassVar[dict[str, str]] = {
+        "pos": "Pos",
+        "aggregate": "Aggregate",
+        "ver": "Ver",
+        "type": "Type",
+        "actor": "Actor",
+    }
+
+    def _add_columns(self, table: DataTable[Any]) -> None:
+        for key, width in self.widths.items():
+            label = self._LABELS.get(key) or self._time_label()
+            table.add_column(label, key=key, width=width)
+
+    def _time_label(self) -> str:
+        name = "Recorded" if self.time_column == "recorded" else "Occurred"
+        return f"{name} (UTC)" if self.widths["time"] > 16 else name
+
+    def _fit_columns(self) -> bool:
+        """Share the table's width out again; True when a width changed."""
+        table = self.table
+        # The timeline's own width (the table's may not have followed a resize yet),
+        # less the scrollbar the rows will need.
+        width = self.size.width - table.styles.scrollbar_size_vertical
+        if width <= 0:
+            return False
+        events = self.window.events
+        natural = {
+            "aggregate": max((len(e.aggregate_id or "") for e in events), default=0),
+            "type": max((len(e.type) for e in events), default=0),
+            "actor": max((len(e.actor or "") for e in events), default=0),
+        }
+        widths = columns.fit(width, natural)
+        if widths == self.widths:
+            return False
+        self.widths = widths
+        table.clear(columns=True)
+        self._add_columns(table)
+        return True
+
+    def on_resize(self) -> None:
+        selected = self.selected  # before the columns go: clearing them moves the cursor
+        if self._fit_columns():
+            self._rebuild(selected.position if selected else None, fit=False)
 
     def on_mount(self) -> None:
         self._render_filter_bar()
@@ -199,8 +229,7 @@ class Timeline(Vertical, ReportWorkerErrors):
         self._render_status()
 
     def watch_time_column(self, column: TimeColumn) -> None:
-        label = "Recorded (UTC)" if column == "recorded" else "Occurred (UTC)"
-        self.table.columns[ColumnKey("time")].label = Text(label)
+        self.table.columns[ColumnKey("time")].label = Text(self._time_label())
         self._rebuild(self.selected.position if self.selected else None)
 
     # -- jumps ------------------------------------------------------------
@@ -252,10 +281,10 @@ class Timeline(Vertical, ReportWorkerErrors):
             scan["partial"] = self._partial_callback(generation, where)
         if where == "oldest":
             page = fetch_page(es, filters, limit=PAGE, **scan)
-            result = (page.events, True, page.complete, _Anchor(FIRST, note))
+            result = (page.events, True, page.complete, Anchor(FIRST, note))
         elif where == "newest":
             page = fetch_page(es, filters, limit=PAGE, backwards=True, **scan)
-            result = (page.events, page.complete, True, _Anchor(None, note))
+            result = (page.events, page.complete, True, Anchor(None, note))
         else:
             position = int(target)
             older = fetch_page(
@@ -285,15 +314,15 @@ class Timeline(Vertical, ReportWorkerErrors):
                 older.events + newer.events,
                 older.complete,
                 newer.complete,
-                _Anchor(position, note),
+                Anchor(position, note),
             )
         if worker.is_cancelled:
             return
-        self.app.call_from_thread(self._apply_load, generation, *result)
+        self.post_message(PageLoaded(generation, *result))
 
     def _progress_callback(self, generation: int) -> Callable[[int], None]:
         def report(position: int) -> None:
-            self.app.call_from_thread(self._show_progress, generation, position)
+            self.post_message(ScanProgress(generation, position))
 
         return report
 
@@ -301,14 +330,16 @@ class Timeline(Vertical, ReportWorkerErrors):
         self, generation: int, where: str
     ) -> Callable[[list[RecordedEvent]], None]:
         def report(events: list[RecordedEvent]) -> None:
-            self.app.call_from_thread(self._apply_partial, generation, where, events)
+            self.post_message(PartialPage(generation, where, events))
 
         return report
 
-    def _apply_partial(self, generation: int, where: str, events: list[RecordedEvent]) -> None:
+    @on(PartialPage)
+    def _apply_partial(self, message: PartialPage) -> None:
         """Show the matches a slow scan has found so far; the finished page replaces them."""
-        if generation != self._generation:
+        if message.generation != self._generation:
             return
+        where, events = message.where, message.events
         selected = self.selected
         # Both ends closed: no edge paging may race the scan that is still running.
         self.window.reset(events, at_start=True, at_end=True)
@@ -318,24 +349,20 @@ class Timeline(Vertical, ReportWorkerErrors):
             target = None if where == "newest" else events[0].position
         self._rebuild(target)
 
-    def _show_progress(self, generation: int, position: int) -> None:
-        if generation == self._generation:
-            self._scanning = position
+    @on(ScanProgress)
+    def _show_progress(self, message: ScanProgress) -> None:
+        if message.generation == self._generation:
+            self._scanning = message.position
             self._render_status()
 
-    def _apply_load(
-        self,
-        generation: int,
-        events: list[RecordedEvent],
-        at_start: bool,
-        at_end: bool,
-        anchor: _Anchor,
-    ) -> None:
-        if generation != self._generation:
+    @on(PageLoaded)
+    def _apply_load(self, message: PageLoaded) -> None:
+        if message.generation != self._generation:
             return
         self._scanning = None
         self._pending_new = 0
-        self.window.reset(events, at_start=at_start, at_end=at_end)
+        self.window.reset(message.events, at_start=message.at_start, at_end=message.at_end)
+        anchor = message.anchor
         self._note = anchor.note
         target = self.window.first_position if anchor.position == FIRST else anchor.position
         self._rebuild(target)
@@ -348,8 +375,8 @@ class Timeline(Vertical, ReportWorkerErrors):
 
     # -- paging at the edges ---------------------------------------------
 
-    @on(TimelineTable.NearEdge)
-    def _near_edge(self, message: TimelineTable.NearEdge) -> None:
+    @on(NearEdge)
+    def _near_edge(self, message: NearEdge) -> None:
         message.stop()
         self._extend(message.direction)
 
@@ -363,8 +390,8 @@ class Timeline(Vertical, ReportWorkerErrors):
             self._extend("older")
         if row >= len(self.window) - 1:
             self._pending_new = 0
-            self._render_status()
-        self.post_message(self.Highlighted(self.selected))
+        self._render_status()  # "row N of M" follows the cursor
+        self.post_message(EventHighlighted(self.selected))
 
     def _extend(self, direction: Direction) -> None:
         window = self.window
@@ -400,11 +427,13 @@ class Timeline(Vertical, ReportWorkerErrors):
                 backwards=True,
                 cancelled=lambda: worker.is_cancelled or generation != self._generation,
             )
-        self.app.call_from_thread(self._apply_edge, generation, direction, page)
+        self.post_message(EdgeLoaded(generation, direction, page))
 
-    def _apply_edge(self, generation: int, direction: Direction, page: Page) -> None:
+    @on(EdgeLoaded)
+    def _apply_edge(self, message: EdgeLoaded) -> None:
+        direction, page = message.direction, message.page
         self._loading.discard(direction)
-        if generation != self._generation:
+        if message.generation != self._generation:
             return
         selected = self.selected
         if direction == "newer":
@@ -417,16 +446,22 @@ class Timeline(Vertical, ReportWorkerErrors):
 
     def _row(self, event: RecordedEvent) -> tuple[Any, ...]:
         when = event.recorded_at if self.time_column == "recorded" else event.occurred_at
+        widths = self.widths
+        time: str | Text = short_time(when)[-(widths["time"] - 2) :]
+        if event.recorded_at - event.occurred_at > LATE_AFTER:
+            time = Text.assemble(time, (f" {LATE_MARK}", "bold yellow"))
         return (
             Text(str(event.position), justify="right"),
-            short_time(when),
-            truncate(event.aggregate_id, 12),
+            time,
+            truncate(event.aggregate_id, widths["aggregate"]),
             Text("" if event.version is None else str(event.version), justify="right"),
-            truncate(event.type, 18),
-            truncate(event.actor, 12),
+            truncate(event.type, widths["type"]),
+            truncate(event.actor, widths["actor"]),
         )
 
-    def _rebuild(self, position: int | None, *, keep_offset: bool = False) -> None:
+    def _rebuild(
+        self, position: int | None, *, keep_offset: bool = False, fit: bool = True
+    ) -> None:
         """Redraw the table from the window with the cursor on ``position``.
 
         ``None`` puts the cursor on the newest row. With ``keep_offset`` the
@@ -435,7 +470,8 @@ class Timeline(Vertical, ReportWorkerErrors):
         table = self.table
         screen_offset = table.cursor_row - round(table.scroll_y)
         table.suppress_edges = True
-        table.clear()
+        if not (fit and self._fit_columns()):
+            table.clear()
         for event in self.window.events:
             table.add_row(*self._row(event), key=str(event.position))
         row = 0
@@ -449,61 +485,47 @@ class Timeline(Vertical, ReportWorkerErrors):
         def settle() -> None:
             if keep_offset:
                 table.scroll_to(y=max(0, row - screen_offset), animate=False, immediate=True)
+            elif self.window.events and table.row_count > row:
+                # Once laid out: a table whose columns were just rebuilt could not
+                # scroll to a row it did not have the height for yet.
+                table.move_cursor(row=row, animate=False, scroll=True)
             table.suppress_edges = False
 
         table.call_after_refresh(settle)
         self._render_status()
-        self.post_message(self.Highlighted(self.selected))
+        self.post_message(EventHighlighted(self.selected))
 
     def _render_filter_bar(self) -> None:
-        bar = self.query_one("#filter-bar", Static)
-        chips = self.filters.chips()
-        if not chips:
-            bar.update("[b]All events[/b]   [dim]f filter · x clear · t live tail[/dim]")
-            return
-        # Each chip is a link: a click drops that one filter.
-        parts = [
-            f"[reverse @click=app.remove_filter('{name}')] {escape(shown(label))} ✕ [/]"
-            for name, label in chips
-        ]
-        bar.update("[b]Filters[/b]  " + "  ".join(parts) + "   [dim]x clears all[/dim]")
+        self.query_one("#filter-bar", Static).update(filter_bar(self.filters))
 
     def _render_status(self) -> None:
-        status = self.query_one("#timeline-status", Static)
-        window = self.window
-        text = Text()
-        if self.following:
-            text.append("● LIVE ", style="bold green")
-        if self._scanning == 0:
-            text.append("searching…  ", style="yellow")
-        elif self._scanning is not None:
-            text.append(f"searching… at #{self._scanning:,}  ", style="yellow")
-        if window.events:
-            row = self.table.cursor_row + 1
-            text.append(f"row {row} of {len(window)} in view, #{window.first_position:,}")
-            text.append(f"–#{window.last_position:,}")
-            if self._matching is not None:
-                text.append(f" · {self._matching:,} matching")
-            if not window.at_end:
-                text.append("  more below ↓", style="dim")
-        elif self._scanning is None:
-            text.append("No events match." if not self.filters.is_empty else "The store is empty.")
-        if self._pending_new:
-            text.append(f"  ▼ {self._pending_new} new (G to see)", style="bold yellow")
-        if self._note:
-            text.append(f"\n{self._note}", style="italic cyan")
-        status.update(text)
+        state = TimelineState(
+            self.window,
+            self.table.cursor_row,
+            following=self.following,
+            scanning=self._scanning,
+            matching=self._matching,
+            filtered=not self.filters.is_empty,
+            pending_new=self._pending_new,
+            note=self._note,
+        )
+        self.query_one("#timeline-status", Static).update(status_line(state))
+
+    def recount(self) -> None:
+        """Count the matching events again (after a write of this screen's own)."""
+        self._count(self.filters)
 
     @work(thread=True, exclusive=True, group="timeline-count", exit_on_error=False)
     def _count(self, filters: Filters) -> None:
         if filters.needs_scan:
             return
-        total = self._app.side_store.count(**filters.store_kwargs())
-        self.app.call_from_thread(self._apply_count, filters, total)
+        total = self.handles.side.count(**filters.store_kwargs())
+        self.post_message(MatchesCounted(filters, total))
 
-    def _apply_count(self, filters: Filters, total: int) -> None:
-        if filters == self.filters:
-            self._matching = total
+    @on(MatchesCounted)
+    def _apply_count(self, message: MatchesCounted) -> None:
+        if message.filters == self.filters:
+            self._matching = message.total
             self._render_status()
 
     # -- live tail --------------------------------------------------------
@@ -531,6 +553,7 @@ class Timeline(Vertical, ReportWorkerErrors):
             fresh.append(self._tail_buffer.popleft())
         if not self.following:
             return
+        self.post_message(LogGrew(fresh))  # the header and the aggregates follow the log
         fresh = [event for event in fresh if self.filters.matches_all(event)]
         if not fresh:
             return

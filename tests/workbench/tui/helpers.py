@@ -33,11 +33,11 @@ async def settle(pilot: Pilot[int], *, errors_ok: bool = False) -> None:
 
 def rows(app: WorkbenchApp) -> list[int]:
     """Positions of the events the timeline holds, in order."""
-    return list(app.timeline.window.positions)
+    return list(app.main.timeline.window.positions)
 
 
 def visible_types(app: WorkbenchApp) -> set[str]:
-    return {e.type for e in app.timeline.window.events}
+    return {e.type for e in app.main.timeline.window.events}
 
 
 def text_of(widget: Widget) -> str:

@@ -34,14 +34,16 @@ async def test_opens_on_the_newest_event_with_its_detail(shop: Path) -> None:
         await settle(pilot)
         head = app.store.head()
         assert rows(app)[-1] == head
-        assert app.timeline.selected is not None and app.timeline.selected.position == head
+        assert (
+            app.main.timeline.selected is not None and app.main.timeline.selected.position == head
+        )
         detail = app.query_one(DetailPane)
         assert detail.event is not None and detail.event.position == head
         assert "order-5" in text_of(app.query_one("#detail-header", Static))
-        assert app.verify_report is not None and app.verify_report.ok
+        assert app.main.verify_report is not None and app.main.verify_report.ok
         assert (
-            f"chain ✓ through #{app.store.head():,}" in app.sub_title
-            and "read-only" in app.sub_title
+            f"chain ✓ through #{app.store.head():,}" in app.main.sub_title
+            and "read-only" in app.main.sub_title
         )
         status = text_of(app.query_one("#timeline-status", Static))
         assert f"{head} matching" in status
@@ -60,15 +62,15 @@ async def test_filter_dialog_combines_types_and_actor_then_x_clears(shop: Path) 
         dialog.query_one("#f-actor", Input).value = "bob"
         await pilot.press("ctrl+s")
         await settle(pilot)
-        f = app.timeline.filters
+        f = app.main.timeline.filters
         assert f.types == {"OrderShipped", "ItemAdded"} and f.actor == "bob"
         assert visible_types(app) == {"OrderShipped", "ItemAdded"}
-        assert {e.actor for e in app.timeline.window.events} == {"bob"}
+        assert {e.actor for e in app.main.timeline.window.events} == {"bob"}
         bar = text_of(app.query_one("#filter-bar", Static))
         assert "event:ItemAdded,OrderShipped" in bar and "actor:bob" in bar
         await pilot.press("x")
         await settle(pilot)
-        assert app.timeline.filters.is_empty
+        assert app.main.timeline.filters.is_empty
         assert len(rows(app)) == app.store.head()
 
 
@@ -76,7 +78,7 @@ async def test_clicking_a_chip_drops_that_filter(shop: Path) -> None:
     app = open_app(shop)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        app.filter_by_type("OrderShipped")
+        app.main.filter_by_type("OrderShipped")
         await settle(pilot)
         await pilot.press("a")
         await settle(pilot)
@@ -85,10 +87,10 @@ async def test_clicking_a_chip_drops_that_filter(shop: Path) -> None:
         )
         await pilot.click("#filter-bar", offset=(14, 0))
         await settle(pilot)
-        assert app.timeline.filters.types == frozenset()
-        assert app.timeline.filters.actor == "carol"
-        assert {e.actor for e in app.timeline.window.events} == {"carol"}
-        assert len({e.type for e in app.timeline.window.events}) > 1
+        assert app.main.timeline.filters.types == frozenset()
+        assert app.main.timeline.filters.actor == "carol"
+        assert {e.actor for e in app.main.timeline.window.events} == {"carol"}
+        assert len({e.type for e in app.main.timeline.window.events}) > 1
 
 
 async def test_filter_dialog_rejects_a_bad_time_and_keeps_the_dialog(tmp_path: Path) -> None:
@@ -107,7 +109,7 @@ async def test_filter_dialog_rejects_a_bad_time_and_keeps_the_dialog(tmp_path: P
         await pilot.press("ctrl+s")
         await settle(pilot)
         # Every event was recorded in the last 30 minutes, so the last hour holds them all.
-        assert app.timeline.filters.since_text == "-1h"
+        assert app.main.timeline.filters.since_text == "-1h"
         assert len(rows(app)) == app.store.head()
         assert "since:-1h" in text_of(app.query_one("#filter-bar", Static))
 
@@ -135,7 +137,7 @@ async def test_full_text_filter_scans_payloads(shop: Path) -> None:
         app.screen.query_one("#f-text", Input).focus()
         await pilot.press(*"pen-4", "enter")
         await settle(pilot)
-        events = app.timeline.window.events
+        events = app.main.timeline.window.events
         assert [(e.aggregate_id, e.type) for e in events] == [("order-4", "ItemAdded")]
 
 
@@ -143,17 +145,19 @@ async def test_correlation_and_actor_from_the_detail_pane(shop: Path) -> None:
     app = open_app(shop)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        selected = app.timeline.selected
+        selected = app.main.timeline.selected
         assert selected is not None
         await pilot.press("c")
         await settle(pilot)
-        assert app.timeline.filters.correlation_id == selected.correlation_id
-        assert {e.correlation_id for e in app.timeline.window.events} == {selected.correlation_id}
+        assert app.main.timeline.filters.correlation_id == selected.correlation_id
+        assert {e.correlation_id for e in app.main.timeline.window.events} == {
+            selected.correlation_id
+        }
         assert len(rows(app)) == 4
         await pilot.press("x", "a")
         await settle(pilot)
-        assert app.timeline.filters.actor == selected.actor
-        assert {e.actor for e in app.timeline.window.events} == {selected.actor}
+        assert app.main.timeline.filters.actor == selected.actor
+        assert {e.actor for e in app.main.timeline.window.events} == {selected.actor}
 
 
 async def test_aggregate_pane_opens_an_aggregate_timeline(shop: Path) -> None:
@@ -170,8 +174,8 @@ async def test_aggregate_pane_opens_an_aggregate_timeline(shop: Path) -> None:
         assert app.focused is tree
         await pilot.press("enter")
         await settle(pilot)
-        assert app.timeline.filters.aggregate_id == "order-2"
-        assert [e.version for e in app.timeline.window.events] == [1, 2, 3, 4]
+        assert app.main.timeline.filters.aggregate_id == "order-2"
+        assert [e.version for e in app.main.timeline.window.events] == [1, 2, 3, 4]
 
 
 async def test_paging_keeps_the_window_bounded(tmp_path: Path, monkeypatch) -> None:
@@ -179,24 +183,24 @@ async def test_paging_keeps_the_window_bounded(tmp_path: Path, monkeypatch) -> N
     monkeypatch.setattr(timeline_module, "EDGE", 3)
     path = build_store(tmp_path / "big.db", orders=30)  # 122 events
     app = open_app(path)
-    app.timeline_window = 25
+    app.main.timeline_window = 25
     async with app.run_test(size=SIZE) as pilot:
-        app.timeline.window.max_size = 25
+        app.main.timeline.window.max_size = 25
         await settle(pilot)
         assert rows(app) == list(range(113, 123))
         for _ in range(40):
             await pilot.press("up")
             await settle(pilot)
-        assert app.timeline.selected is not None
-        assert app.timeline.selected.position == 122 - 40
-        assert len(app.timeline.window) <= 25
+        assert app.main.timeline.selected is not None
+        assert app.main.timeline.selected.position == 122 - 40
+        assert len(app.main.timeline.window) <= 25
         assert rows(app) == list(range(rows(app)[0], rows(app)[0] + len(rows(app))))
         await pilot.press("g")
         await settle(pilot)
-        assert rows(app)[0] == 1 and app.timeline.selected.position == 1
+        assert rows(app)[0] == 1 and app.main.timeline.selected.position == 1
         await pilot.press("G")
         await settle(pilot)
-        assert app.timeline.selected.position == 122
+        assert app.main.timeline.selected.position == 122
 
 
 async def test_seek_to_a_position_and_to_a_time(shop: Path) -> None:
@@ -207,18 +211,18 @@ async def test_seek_to_a_position_and_to_a_time(shop: Path) -> None:
         assert isinstance(app.screen, PromptDialog)
         await pilot.press(*"#7", "enter")
         await settle(pilot)
-        assert app.timeline.selected is not None and app.timeline.selected.position == 7
+        assert app.main.timeline.selected is not None and app.main.timeline.selected.position == 7
 
         target = app.store.get(12).recorded_at
-        app.seek(target.isoformat())
+        app.main.seek(target.isoformat())
         await settle(pilot)
-        assert app.timeline.selected.position == 12
+        assert app.main.timeline.selected.position == 12
         status = text_of(app.query_one("#timeline-status", Static))
         assert "landed on #12" in status and "closest earlier" not in status
 
-        app.seek("2000-01-01Z")
+        app.main.seek("2000-01-01Z")
         await settle(pilot)
-        assert app.timeline.selected.position == 1
+        assert app.main.timeline.selected.position == 1
         assert "nothing was recorded" in text_of(app.query_one("#timeline-status", Static))
 
 
@@ -237,9 +241,9 @@ async def test_seek_between_events_lands_on_the_closest_earlier(tmp_path: Path) 
     app = open_app(path)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        app.seek(middle.isoformat())
+        app.main.seek(middle.isoformat())
         await settle(pilot)
-        assert app.timeline.selected is not None and app.timeline.selected.position == 1
+        assert app.main.timeline.selected is not None and app.main.timeline.selected.position == 1
         assert "closest earlier event" in text_of(app.query_one("#timeline-status", Static))
 
 
@@ -249,7 +253,7 @@ async def test_export_writes_the_filtered_timeline(shop: Path, tmp_path: Path, f
     target = tmp_path / f"out.{fmt}"
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        app.filter_by_type("OrderShipped")
+        app.main.filter_by_type("OrderShipped")
         await settle(pilot)
         await pilot.press("e")
         dialog = app.screen
@@ -290,8 +294,8 @@ async def test_audit_report_of_the_current_aggregate(shop: Path, tmp_path: Path)
     target = tmp_path / "order-2.html"
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        assert app.reports is not None
-        app.open_aggregate("order-2")
+        assert app.main.reports is not None
+        app.main.open_aggregate("order-2")
         await settle(pilot)
         await pilot.press("e")
         await pilot.click("#fmt-report")
@@ -321,10 +325,10 @@ async def test_long_background_reads_use_a_second_handle(shop: Path) -> None:
     app = open_app(shop)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        side = app.side_store
+        side = app.handles.side
         assert side is not app.store and side.readonly and side.path == app.store.path
-        assert app.event_type_counts == side.event_types() == app.store.event_types()
-    assert app._side is None  # closed with the app
+        assert app.main.event_type_counts == side.event_types() == app.store.event_types()
+    assert app.handles._side is None  # closed with the app
     with pytest.raises(StoreError, match="closed"):
         side.head()
 
@@ -337,7 +341,7 @@ async def test_help_lists_every_binding(shop: Path) -> None:
         help_screen = app.screen
         assert isinstance(help_screen, HelpScreen)
         described = {description for _, _, description in help_screen.rows()}
-        for binding in app.BINDINGS:
+        for binding in app.main.BINDINGS:
             assert binding.tooltip in described  # type: ignore[union-attr]
         for name in ["Previous version", "Next version", "Seek", "Play/pause", "Blame field"]:
             assert name in described
@@ -363,7 +367,8 @@ async def test_command_palette_offers_every_action(shop: Path) -> None:
             "Replay aggregate",
             "Export timeline as JSONL",
             "Export timeline as CSV",
-            "Show this correlation id",
+            "Add this correlation id to the filters",
+            "Show only this correlation id",
             "Filter by type: OrderShipped",
             "Theme: textual-dark",
             "Help",
@@ -391,7 +396,7 @@ async def test_broken_chain_shows_a_banner(shop: Path) -> None:
         banner = app.query_one("#banner", Static)
         assert banner.has_class("shown") and banner.display
         assert "position 9" in text_of(banner)
-        assert "CHAIN BROKEN" in app.sub_title
+        assert "CHAIN BROKEN" in app.main.sub_title
 
 
 def test_run_reports_bad_files_in_one_line(tmp_path: Path, capsys) -> None:

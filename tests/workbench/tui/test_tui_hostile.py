@@ -62,12 +62,12 @@ async def test_every_pane_shows_hostile_text_escaped(hostile_db: Path) -> None:
         text = assert_screen_safe(app)
         assert "=Order\\x1b]0;PWNED\\x07" in text and "a\\x1b[2Jb" in text
         assert AGGREGATE in pane.known_ids
-        app.timeline.table.focus()
-        app.timeline.table.move_cursor(row=0)  # the first event: every field hostile
+        app.main.timeline.table.focus()
+        app.main.timeline.table.move_cursor(row=0)  # the first event: every field hostile
         await settle(pilot)
         text = assert_screen_safe(app)
         assert "\\u202e" in text and "\\x1b[2J" in text
-        app.open_aggregate(AGGREGATE)  # a chip quoting the id
+        app.main.open_aggregate(AGGREGATE)  # a chip quoting the id
         await settle(pilot)
         text = assert_screen_safe(app)
         assert "aggregate:a\\x1b[2Jb" in text

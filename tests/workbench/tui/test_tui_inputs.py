@@ -62,7 +62,7 @@ async def test_seek_prompt_refuses_bad_input_and_stays_open(
         assert app.screen is dialog
         assert fragment in text_of(dialog.query_one("#prompt-error", Static))
         # Called directly (as a command would), it is a notification, not a crash.
-        app.seek(typed)
+        app.main.seek(typed)
         await settle(pilot)
         assert any(fragment in note for note in notes(app))
 
@@ -95,7 +95,7 @@ async def test_replay_seek_refuses_absurd_times(shop: Path) -> None:
     app = open_app(shop)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        app.open_aggregate("order-2")
+        app.main.open_aggregate("order-2")
         await settle(pilot)
         await pilot.press("r")
         await settle(pilot)
@@ -111,10 +111,12 @@ async def test_seek_past_the_end_says_so(shop: Path) -> None:
     app = open_app(shop)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        app.seek("#99999")
+        app.main.seek("#99999")
         await settle(pilot)
         head = app.store.head()
-        assert app.timeline.selected is not None and app.timeline.selected.position == head
+        assert (
+            app.main.timeline.selected is not None and app.main.timeline.selected.position == head
+        )
         status = text_of(app.query_one("#timeline-status", Static))
         assert "past the newest event" in status and "does not match" not in status
 
@@ -140,7 +142,7 @@ async def test_export_onto_the_store_is_refused(shop: Path, suffix: str) -> None
     app = open_app(shop)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        app.export_now("jsonl", str(shop) + suffix)
+        app.main.export_now("jsonl", str(shop) + suffix)
         await settle(pilot)
         assert any("store being read" in note for note in notes(app))
     assert digest(shop) == before
@@ -153,7 +155,7 @@ async def test_tui_and_cli_exports_are_the_same_bytes(
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         for fmt in ("csv", "jsonl"):
-            app.export_now(fmt, str(tmp_path / f"tui.{fmt}"))
+            app.main.export_now(fmt, str(tmp_path / f"tui.{fmt}"))
             await settle(pilot)
     for fmt in ("csv", "jsonl"):
         assert main(["export", str(shop), "--format", fmt, "-o", str(tmp_path / f"cli.{fmt}")]) == 0

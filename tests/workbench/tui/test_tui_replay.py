@@ -27,7 +27,7 @@ def open_app(path: Path) -> WorkbenchApp:
 
 async def open_replay(pilot, aggregate_id: str) -> ReplayScreen:  # type: ignore[no-untyped-def]
     app = pilot.app
-    app.open_aggregate(aggregate_id)
+    app.main.open_aggregate(aggregate_id)
     await settle(pilot)
     await pilot.press("r")
     await settle(pilot)
@@ -239,13 +239,16 @@ async def test_tail_follows_when_at_the_newest_row(shop: Path) -> None:
         await settle(pilot)
         head = app.store.head()
         await pilot.press("t")
-        assert app.timeline.following
+        assert app.main.timeline.following
         _append_later(shop, 3).join()
         await _wait_for(pilot, lambda: rows(app)[-1] == head + 3)
-        assert app.timeline.selected is not None and app.timeline.selected.position == head + 3
+        assert (
+            app.main.timeline.selected is not None
+            and app.main.timeline.selected.position == head + 3
+        )
         assert "LIVE" in text_of(app.query_one("#timeline-status", Static))
         await pilot.press("t")
-        assert not app.timeline.following
+        assert not app.main.timeline.following
 
 
 async def test_tail_does_not_steal_the_cursor_when_reading_above(shop: Path) -> None:
@@ -255,7 +258,7 @@ async def test_tail_does_not_steal_the_cursor_when_reading_above(shop: Path) -> 
         head = app.store.head()
         await pilot.press("t", "up", "up", "up")
         await settle(pilot)
-        reading = app.timeline.selected
+        reading = app.main.timeline.selected
         assert reading is not None and reading.position == head - 3
         # Another process appends.
         script = (
@@ -266,13 +269,13 @@ async def test_tail_does_not_steal_the_cursor_when_reading_above(shop: Path) -> 
         )
         subprocess.run([sys.executable, "-c", script, str(shop)], check=True)
         await _wait_for(pilot, lambda: rows(app)[-1] == head + 2)
-        assert app.timeline.selected is not None
-        assert app.timeline.selected.position == reading.position
+        assert app.main.timeline.selected is not None
+        assert app.main.timeline.selected.position == reading.position
         status = text_of(app.query_one("#timeline-status", Static))
         assert "2 new" in status
         await pilot.press("G")
         await settle(pilot)
-        assert app.timeline.selected.position == head + 2
+        assert app.main.timeline.selected.position == head + 2
         assert "new" not in text_of(app.query_one("#timeline-status", Static))
 
 
@@ -280,7 +283,7 @@ async def test_tail_respects_filters(shop: Path) -> None:
     app = open_app(shop)
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        app.filter_by_type("OrderShipped")
+        app.main.filter_by_type("OrderShipped")
         await settle(pilot)
         before = rows(app)
         await pilot.press("t")
@@ -288,4 +291,4 @@ async def test_tail_respects_filters(shop: Path) -> None:
         with EventStore(str(shop)) as writer:
             writer.append([NewEvent("OrderShipped", {"late": True})], aggregate_id="order-9")
         await _wait_for(pilot, lambda: len(rows(app)) == len(before) + 1)
-        assert {e.type for e in app.timeline.window.events} == {"OrderShipped"}
+        assert {e.type for e in app.main.timeline.window.events} == {"OrderShipped"}

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Input
 
@@ -36,8 +37,31 @@ async def still(pilot: Pilot[int]) -> None:
     await pilot.pause()
 
 
+# The smallest size laid out for, a common laptop terminal, and a large screen.
+SIZES = [(80, 24), (120, 30), (200, 50)]
+SIZE_IDS = ["80x24", "120x30", "200x50"]
+
+
 def test_main_screen(shop: Path, snap_compare) -> None:
     assert snap_compare(frozen_app(shop), terminal_size=SIZE, run_before=still)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+def test_main_screen_fits(shop: Path, snap_compare, size: tuple[int, int]) -> None:
+    assert snap_compare(frozen_app(shop), terminal_size=size, run_before=still)
+
+
+@pytest.mark.parametrize("size", SIZES, ids=SIZE_IDS)
+def test_replay_screen_fits(shop: Path, snap_compare, size: tuple[int, int]) -> None:
+    async def run_before(pilot: Pilot[int]) -> None:
+        await settle(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        assert isinstance(pilot.app.screen, ReplayScreen)
+        await pilot.press("[")
+        await still(pilot)
+
+    assert snap_compare(frozen_app(shop), terminal_size=size, run_before=run_before)
 
 
 def test_filtered_by_correlation(shop: Path, snap_compare) -> None:
@@ -61,7 +85,7 @@ def test_filter_dialog(shop: Path, snap_compare) -> None:
 def test_replay_screen(shop: Path, snap_compare) -> None:
     async def run_before(pilot: Pilot[int]) -> None:
         await settle(pilot)
-        pilot.app.open_aggregate("order-1")  # type: ignore[attr-defined]
+        pilot.app.main.open_aggregate("order-1")  # type: ignore[attr-defined]
         await settle(pilot)
         await pilot.press("r")
         await settle(pilot)

@@ -41,7 +41,7 @@ async def test_lists_consumers_and_jumps_to_the_first_unhandled_event(shop: Path
     app = WorkbenchApp(EventStore(str(shop), readonly=True))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        app.action_subscriptions()
+        app.main.action_subscriptions()
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, SubscriptionsScreen)
@@ -67,14 +67,14 @@ async def test_lists_consumers_and_jumps_to_the_first_unhandled_event(shop: Path
         await pilot.press("up", "enter")
         await settle(pilot)
         assert not isinstance(app.screen, SubscriptionsScreen)
-        assert app.timeline.selected is not None and app.timeline.selected.position == 9
+        assert app.main.timeline.selected is not None and app.main.timeline.selected.position == 9
 
 
 async def test_a_store_without_subscriptions_says_so(shop: Path) -> None:
     app = WorkbenchApp(EventStore(str(shop), readonly=True))
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
-        app.action_subscriptions()
+        app.main.action_subscriptions()
         await settle(pilot)
         await app.workers.wait_for_complete()
         await settle(pilot)

@@ -215,15 +215,19 @@ def mutants(source: str) -> Iterator[Mutant]:
 
 def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> int | None:
     """pytest's exit status; None for a timeout. A mutant that breaks the
-    import of a conftest makes pytest exit 4 (usage error): that is exit 2."""
+    import of a conftest or of a named test module makes pytest exit 4 (usage
+    error): that counts as exit 2."""
     try:
         result = subprocess.run(
             cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
         )  # fmt: skip
     except subprocess.TimeoutExpired:
         return None
-    if result.returncode == 4 and "while loading conftest" in result.stdout + result.stderr:
-        return 2
+    output = result.stdout + result.stderr
+    if result.returncode == 4 and (
+        "while loading conftest" in output or "ERROR collecting" in output
+    ):
+        return 2  # the mutant breaks an import: named tests are then "not found"
     return result.returncode
 
 
@@ -297,6 +301,8 @@ def run_module(
     target = work / module
     original = target.read_text()
     contexts = data.contexts_by_lineno(str(target))  # type: ignore[attr-defined]
+    # The snapshot plugin imports textual at start-up: seconds per mutant.
+    quiet = [] if any("tui" in t for t in args.tests) else ["-p", "no:textual-snapshot"]
     killed = 0
     survived: list[str] = []
     errors: list[str] = []
@@ -316,7 +322,7 @@ def run_module(
                 continue
             target.write_text(ast.unparse(mutant.tree))
             cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
-            cmd += ["-p", "no:xdist", "-p", "no:randomly", *tests]
+            cmd += ["-p", "no:xdist", "-p", "no:randomly", *quiet, *tests]
             code = run(cmd, work, env, args.timeout)
             if code not in (None, 0, 1, 2):  # internal error, usage error, nothing collected
                 errors.append(f"{label} (pytest exit {code})")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
 from store import EventStore, ValidationError
-from store.checks import check_int, check_types
+from store.checks import check_event_id, check_int, check_types
 from store.codec import MAX_INT
 
 
@@ -29,3 +31,21 @@ def test_types_are_sorted_and_deduplicated() -> None:
     assert check_types("A") == ("A",)
     assert check_types(["b", "a", "b"]) == ("a", "b")
     assert check_types(iter(["z", "y"])) == ("y", "z")
+
+
+def test_types_must_be_names() -> None:
+    for bad in ([None], ["A", ""], [5]):
+        with pytest.raises(ValidationError, match="event type must be a non-empty string"):
+            check_types(bad)
+
+
+def test_event_ids_are_uuid_strings_in_canonical_form() -> None:
+    canonical = "6f1c2d9e-0000-4000-8000-0000000000ab"
+    assert check_event_id(canonical) == canonical
+    assert check_event_id(canonical.upper()) == canonical
+    assert check_event_id("{" + canonical.replace("-", "") + "}") == canonical
+    for bad in (5, None, uuid.UUID(canonical), b"x"):
+        with pytest.raises(ValidationError, match="event_id must be a UUID string"):
+            check_event_id(bad)
+    with pytest.raises(ValidationError, match="is not a UUID"):
+        check_event_id("order-1")

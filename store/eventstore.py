@@ -947,13 +947,27 @@ class EventStore:
         version: int | None = None,
         position: int | None = None,
         at: datetime | None = None,
+        *,
+        occurred: datetime | None = None,
+        known_at: datetime | None = None,
     ) -> AggregateState:
         """The aggregate's state as of a version, a global position or a time.
 
         Give at most one of ``version``, ``position`` and ``at`` (matched against
         ``recorded_at``, inclusive); none means the latest state. A point before
         the aggregate's first event gives version 0 and ``{}``.
+
+        Or the two clocks: ``occurred`` (business time B) and ``known_at``
+        (system time K), either or both: the events recorded at or before K
+        with ``occurred_at`` at or before B, folded in (occurred_at, position)
+        order (:mod:`store.bitemporal` says when snapshots can be used).
         """
+        if occurred is not None or known_at is not None:
+            from .bitemporal import bitemporal_state, check_point
+
+            check_point(version, position, at, True)
+            check_name(aggregate_id, "aggregate_id", optional=False)
+            return bitemporal_state(self, aggregate_id, occurred, known_at)
         given = [
             name
             for name, value in (("version", version), ("position", position), ("at", at))

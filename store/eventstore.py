@@ -1038,6 +1038,26 @@ class EventStore:
             yield Step(event, before, after, diff(before, after))
             before = after
 
+    def bisect(self, aggregate_id: str, where: Any) -> Step | None:
+        """The first step after which ``where`` holds on the aggregate's state
+        (an expression such as ``/status == "cancelled"``, or a callable on
+        the state dict), or None; see :mod:`store.search`."""
+        from .search import first_step
+
+        check_name(aggregate_id, "aggregate_id", optional=False)
+        return first_step(self, aggregate_id, where)
+
+    def bisect_type(
+        self,
+        aggregate_type: str | None,
+        where: Any,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Iterator[Step]:
+        """:meth:`bisect` for every aggregate of a type, streamed as found."""
+        from .search import first_steps
+
+        return first_steps(self, check_name(aggregate_type, "aggregate_type"), where, progress)
+
     # -- integrity -----------------------------------------------------------
 
     def verify(self, progress: Callable[[int, int], None] | None = None) -> VerifyReport:

@@ -20,12 +20,12 @@ from typing import NoReturn
 
 from store import StoreError
 
-from . import app, audit, migrate, read, replay, report, write
+from . import app, audit, migrate, read, replay, report, twoclocks, write
 from .common import CliError, join_relative_times
 
 __all__ = ["build_parser", "main"]
 
-_COMMAND_MODULES = [app, write, read, replay, audit, report, migrate]
+_COMMAND_MODULES = [app, write, read, replay, twoclocks, audit, report, migrate]
 
 
 class _Parser(argparse.ArgumentParser):

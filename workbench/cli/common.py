@@ -55,7 +55,7 @@ _UNITS = {
     "w": "weeks",
 }
 
-TIME_OPTIONS = ("--since", "--until", "--at", "--occurred-at")
+TIME_OPTIONS = ("--since", "--until", "--at", "--occurred-at", "--occurred", "--known-at")
 """Options whose value may be a relative time such as ``-2h``."""
 
 _TIME_HELP = "ISO-8601 with a zone (2024-05-01T12:00Z) or relative to now (-2h, -3d, -30m)"

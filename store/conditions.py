@@ -34,6 +34,7 @@ Example:
 from __future__ import annotations
 
 import json
+import operator as op
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -45,6 +46,7 @@ __all__ = ["Condition", "ExpressionError", "parse", "resolve"]
 
 _MISSING = object()
 _OPERATORS = ("==", "!=", "<=", ">=", "<", ">")
+_ORDER: dict[str, Callable[[Any, Any], bool]] = {"<": op.lt, "<=": op.le, ">": op.gt, ">=": op.ge}
 _WORDS = ("exists", "missing")
 _POINTER_END = re.compile(r"[\s()=!<>]")
 
@@ -131,6 +133,20 @@ _TESTS: dict[str, Callable[[Any, Any], bool]] = {
 }
 
 
+def _compiled(operator: str, literal: Any) -> Callable[[Any], bool]:
+    """The operator's test on a value, specialised for the literal's kind
+    (a search calls it once per changed state, so it is kept cheap)."""
+    test = _TESTS[operator]
+    if operator in ("==", "!=") and isinstance(literal, str):
+        if operator == "==":
+            return lambda v: type(v) is str and v == literal
+        return lambda v: type(v) is not str or v != literal
+    if operator in _ORDER and _kind(literal) == "number":
+        compare = _ORDER[operator]  # Python compares ints and floats exactly
+        return lambda v: (type(v) is int or type(v) is float) and compare(v, literal)
+    return lambda v: test(v, literal)
+
+
 @dataclass(frozen=True, slots=True)
 class Condition:
     """A parsed expression: call it on a state dict.
@@ -212,8 +228,11 @@ class _Parser:
             self.at += len(operator)
             literal = self.literal()
         self.pointers.append(tokens)
-        check = _TESTS[operator]
-        return lambda state: check(resolve(state, tokens), literal)
+        check = _compiled(operator, literal)
+        if len(tokens) == 1:  # the common case, a top-level field: one dict lookup
+            key = tokens[0]
+            return lambda state: check(state.get(key, _MISSING))
+        return lambda state: check(resolve(state, tokens))
 
     def pointer(self) -> tuple[str, ...]:
         start = self.at

@@ -17,7 +17,8 @@ stored text, keeps only those top-level keys of the state, decodes a
 payload only when its text contains one of the keys (as the store writes
 it; a false hit merely costs a decode), and tests the condition only when
 they change. The full state before the matching event is then folded from
-the rows already read. With other reducers, upcasters or a callable, it
+the rows already read (from the nearest stored snapshot below it, if any).
+With other reducers, upcasters or a callable, it
 folds every event with the store's reducers.
 
 Across a type the scan is one pass over the type's events in log order,
@@ -48,6 +49,7 @@ __all__ = ["Where", "first_step", "first_steps"]
 Where = str | Condition | Callable[[dict[str, Any]], bool]
 Progress = Callable[[int, int], None]
 _PAGE = 10_000
+_ABSENT = object()
 
 
 def condition(where: Where) -> Condition | Callable[[dict[str, Any]], bool]:
@@ -83,20 +85,23 @@ class _Projection:
         if not hits:
             return False
         data = loads_stored(text)
-        touched = False
+        changed = False
         for key in hits:
             if key not in data:
                 continue
-            touched = True
             value = data[key]
+            current = state.get(key, _ABSENT)
             if value is None:
-                state.pop(key, None)
-            elif isinstance(value, dict):
-                current = state.get(key)
-                state[key] = merge_patch(current if isinstance(current, dict) else {}, value)
-            else:
+                if current is not _ABSENT:
+                    del state[key]
+                    changed = True
+                continue
+            if isinstance(value, dict):
+                value = merge_patch(current if isinstance(current, dict) else {}, value)
+            if type(value) is not type(current) or value != current:
                 state[key] = value
-        return touched
+                changed = True
+        return changed
 
 
 def _step(es: EventStore, aggregate_id: str, version: int) -> Step:
@@ -129,12 +134,34 @@ def _built_step(es: EventStore, aggregate_id: str, texts: list[str]) -> Step:
     """The step at version ``len(texts)``, its state before folded from the
     payloads read (a merge patch each: the fast path's reducer)."""
     version = len(texts)
-    before: dict[str, Any] = {}
-    for text in texts[:-1]:
-        before = merge_patch(before, loads_stored(text))
+    # Start from a stored snapshot below the match when there is one (its
+    # state is freshly decoded, so it may be changed in place).
+    snapshot = es._call(es.backend.snapshot, aggregate_id, es._fingerprint, version - 1)
+    start = 0 if snapshot is None else snapshot.version
+    before: dict[str, Any] = {} if snapshot is None else snapshot.state
+    for text in texts[start : version - 1]:
+        _merge_into(before, loads_stored(text))
     event = next(es.stream(aggregate_id, version, version))
     after = merge_patch(before, event.data)
     return Step(event, before, after, diff(before, after))
+
+
+def _merge_into(target: dict[str, Any], patch: dict[str, Any]) -> None:
+    """A merge patch applied in place, for a state only this module holds:
+    every object in it comes from a payload decoded for it alone."""
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, dict):
+            current = target.get(key)
+            if isinstance(current, dict):
+                _merge_into(current, value)
+            else:
+                fresh: dict[str, Any] = {}
+                _merge_into(fresh, value)  # drops the nulls inside, as RFC 7396 does
+                target[key] = fresh
+        else:
+            target[key] = value
 
 
 def _first_folded(

@@ -90,9 +90,13 @@ def peer_type(es: EventStore, aggregate_type: str, test: Callable[[dict[str, Any
     return len(done)
 
 
-def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
+def count_type(es: EventStore, expression: str) -> int:
+    return sum(1 for _ in es.bisect_type("Order", expression))
+
+
+def timed(fn: Callable[..., Any], *args: Any) -> tuple[float, Any]:
     started = time.perf_counter()
-    value = fn()
+    value = fn(*args)
     return time.perf_counter() - started, value
 
 
@@ -127,7 +131,7 @@ def part_long(directory: str, events: int, rounds: int) -> None:
     print(f"one aggregate of {events:,} events, {rounds} rounds:")
     for label, expression, expected in (
         ("last event matches", '/status == "cancelled"', events),
-        ("middle event matches", '/flag exists and /total >= 0', events // 2),
+        ("middle event matches", "/flag exists and /total >= 0", events // 2),
     ):
         test = parse(expression)
         api: list[float] = []
@@ -136,17 +140,17 @@ def part_long(directory: str, events: int, rounds: int) -> None:
         peer: list[float] = []
         for _ in range(rounds):
             with EventStore(path, readonly=True) as es:
-                seconds, step = timed(lambda: es.bisect(AGGREGATE, expression))
+                seconds, step = timed(es.bisect, AGGREGATE, expression)
                 assert step is not None and step.event.version == expected, step
                 api.append(seconds)
             with EventStore(path, readonly=True) as es:
-                seconds, version = timed(lambda: peer_first(es, AGGREGATE, test))
+                seconds, version = timed(peer_first, es, AGGREGATE, test)
                 assert version == expected
                 peer.append(seconds)
-            seconds, code = timed(lambda: cli_in_process(path, AGGREGATE, "--where", expression))
+            seconds, code = timed(cli_in_process, path, AGGREGATE, "--where", expression)
             assert code == 0
             inproc.append(seconds)
-            seconds, code = timed(lambda: cli_process(path, AGGREGATE, "--where", expression))
+            seconds, code = timed(cli_process, path, AGGREGATE, "--where", expression)
             assert code == 0
             proc.append(seconds)
         print(f" {label} ({expression}):")
@@ -172,10 +176,10 @@ def part_type(directory: str, events: int, rounds: int, store: str | None) -> No
         peer: list[float] = []
         for _ in range(rounds):
             with EventStore(path, readonly=True) as es:
-                seconds, found = timed(lambda: sum(1 for _ in es.bisect_type("Order", expression)))
+                seconds, found = timed(count_type, es, expression)
                 ours.append(seconds)
             with EventStore(path, readonly=True) as es:
-                seconds, expected = timed(lambda: peer_type(es, "Order", test))
+                seconds, expected = timed(peer_type, es, "Order", test)
                 peer.append(seconds)
             assert found == expected, (found, expected)
         print(f" {expression}: {found:,} orders match")

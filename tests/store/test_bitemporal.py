@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import itertools
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -68,8 +68,30 @@ def _hours(epoch: datetime, h: float | None) -> datetime | None:
     return None if h is None else epoch + timedelta(hours=h)
 
 
+@pytest.fixture
+def opened(location: str) -> Iterator[Callable[[int | None, bool], tuple[EventStore, Clock]]]:
+    """Stores on this test's location, one per (snapshot_every, counting
+    reducer), opened once and shared by the examples (a connection per
+    example would cost most of the test on a server)."""
+    stores: dict[tuple[int | None, bool], tuple[EventStore, Clock]] = {}
+
+    def get(every: int | None, counting: bool) -> tuple[EventStore, Clock]:
+        if (every, counting) not in stores:
+            reducers = Reducers()
+            if counting:  # a reducer whose result depends on order, not a merge patch
+                reducers.register(None, "Count", lambda s, e: {**s, "n": s.get("n", 0) * 2 + 1})
+            clock = Clock(BASE)
+            es = EventStore(location, snapshot_every=every, clock=clock, reducers=reducers)
+            stores[(every, counting)] = (es, clock)
+        return stores[(every, counting)]
+
+    yield get
+    for es, _ in stores.values():
+        es.close()
+
+
 @settings(
-    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     events=events_st,
@@ -81,7 +103,7 @@ def _hours(epoch: datetime, h: float | None) -> datetime | None:
     counting=st.booleans(),
 )
 def test_two_clocks_equal_a_plain_fold(
-    location: str,
+    opened: Callable[[int | None, bool], tuple[EventStore, Clock]],
     events: list[tuple[dict[str, Any], int, int]],
     every: int | None,
     batch: int,
@@ -91,41 +113,39 @@ def test_two_clocks_equal_a_plain_fold(
     counting: bool,
 ) -> None:
     # Every example appends to the same store under a fresh aggregate, a
-    # month after the previous one, so recorded_at keeps rising.
+    # month after the previous one, so recorded_at keeps rising. The memory
+    # backend gives each EventStore a database of its own; the others share one.
     epoch = BASE + timedelta(days=31 * next(_epochs))
-    clock = Clock(epoch)
-    reducers = Reducers()
-    if counting:  # a reducer whose result depends on order, not a merge patch
-        reducers.register(None, "Count", lambda s, e: {**s, "n": s.get("n", 0) * 2 + 1})
-    with EventStore(location, snapshot_every=every, clock=clock, reducers=reducers) as es:
-        aggregate = f"agg-{uuid.uuid4().hex[:8]}"
-        pending: list[NewEvent] = []
-        for index, (patch, when, step) in enumerate(events):
-            kind = "Count" if counting and index % 2 else "P"
-            pending.append(NewEvent(kind, patch, occurred_at=epoch + timedelta(hours=when)))
-            if len(pending) >= batch:
-                clock.now += timedelta(hours=step)
-                es.append(pending, aggregate_id=aggregate, aggregate_type="T")
-                pending = []
-        if pending:
+    es, clock = opened(every, counting)
+    clock.now = epoch
+    aggregate = f"agg-{uuid.uuid4().hex[:8]}"
+    pending: list[NewEvent] = []
+    for index, (patch, when, step) in enumerate(events):
+        kind = "Count" if counting and index % 2 else "P"
+        pending.append(NewEvent(kind, patch, occurred_at=epoch + timedelta(hours=when)))
+        if len(pending) >= batch:
+            clock.now += timedelta(hours=step)
             es.append(pending, aggregate_id=aggregate, aggregate_type="T")
-        if warm:  # in-memory checkpoints of every version
-            for v in range(1, es.aggregate(aggregate).version + 1):
-                es.state_at(aggregate, version=v)
-        b, k = _hours(epoch, occurred), _hours(epoch, known)
-        expected, version = reference(es, aggregate, b, k)
-        if b is None and k is None:
-            b = epoch + timedelta(days=30)  # no bound at all: give one past everything
-        got = es.state_at(aggregate, occurred=b, known_at=k)
-        assert got.state == expected
-        assert got.version == version
-        assert (got.position == 0) == (version == 0)
-        whole = bitemporal_states(es, "T", b, k)
-        if version:
-            assert whole[aggregate].state == expected
-            assert whole[aggregate].version == version
-        else:
-            assert aggregate not in whole
+            pending = []
+    if pending:
+        es.append(pending, aggregate_id=aggregate, aggregate_type="T")
+    if warm:  # in-memory checkpoints of every version
+        for v in range(1, es.aggregate(aggregate).version + 1):
+            es.state_at(aggregate, version=v)
+    b, k = _hours(epoch, occurred), _hours(epoch, known)
+    expected, version = reference(es, aggregate, b, k)
+    if b is None and k is None:
+        b = epoch + timedelta(days=30)  # no bound at all: give one past everything
+    got = es.state_at(aggregate, occurred=b, known_at=k)
+    assert got.state == expected
+    assert got.version == version
+    assert (got.position == 0) == (version == 0)
+    whole = bitemporal_states(es, "T", b, k)
+    if version:
+        assert whole[aggregate].state == expected
+        assert whole[aggregate].version == version
+    else:
+        assert aggregate not in whole
 
 
 @given(st.lists(st.integers(0, 5), max_size=10), st.one_of(st.none(), st.integers(0, 5)))

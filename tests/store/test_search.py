@@ -128,7 +128,7 @@ expressions = st.lists(
 
 
 @settings(
-    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(
     batches=st.lists(st.lists(patches, min_size=1, max_size=4), min_size=1, max_size=6),

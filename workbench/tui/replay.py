@@ -18,6 +18,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 
 from store import AggregateInfo, EventStore, RecordedEvent, Step
 
+from .bisecting import FindFirst
 from .dialogs import PromptDialog
 from .errors import ReportWorkerErrors
 from .fmt import short_time, truncate, value_text
@@ -74,7 +75,7 @@ def blame(es: EventStore, aggregate_id: str, path: str, to_version: int) -> list
     return entries
 
 
-class ReplayScreen(Screen[None], ReportWorkerErrors):
+class ReplayScreen(FindFirst, Screen[None], ReportWorkerErrors):
     """The state of one aggregate as of any of its versions."""
 
     DEFAULT_CSS = """
@@ -97,6 +98,7 @@ class ReplayScreen(Screen[None], ReportWorkerErrors):
         Binding("s", "seek", "Seek"),
         Binding("p", "play", "Play/pause"),
         Binding("b", "blame", "Blame field"),
+        Binding("w", "find_first", "Find first version where…", show=False),
         Binding("escape,q", "close", "Back to timeline"),
     ]
 

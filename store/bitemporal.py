@@ -169,12 +169,13 @@ def bitemporal_states(
     """
     business = moment(occurred, "occurred")
     moment(known_at, "known_at")
+    head = es.head()  # both passes stop here: events appended meanwhile are not seen
     last: dict[str, str] = {}
     disordered: set[str] = set()
     for page in es.read_rows(aggregate_type=aggregate_type, until=known_at, page_size=10_000):
         for row in page:
             aggregate, text = row[2], row[9]
-            if aggregate is None or (business is not None and text > business):
+            if row[0] > head or aggregate is None or (business is not None and text > business):
                 continue
             if text < last.get(aggregate, ""):
                 disordered.add(aggregate)
@@ -185,6 +186,8 @@ def bitemporal_states(
     held: dict[str, list[RecordedEvent]] = {}
     for event in es.read(aggregate_type=aggregate_type, until=known_at):
         aggregate = event.aggregate_id
+        if event.position > head:
+            break
         if aggregate is None:
             continue
         if business is not None and format_time(event.occurred_at) > business:

@@ -241,13 +241,27 @@ class EventStore(StoreCore):
         version: int | None = None,
         position: int | None = None,
         at: datetime | None = None,
+        *,
+        occurred: datetime | None = None,
+        known_at: datetime | None = None,
     ) -> AggregateState:
         """The aggregate's state as of a version, a global position or a time.
 
         Give at most one of ``version``, ``position`` and ``at`` (matched against
         ``recorded_at``, inclusive); none means the latest state. A point before
         the aggregate's first event gives version 0 and ``{}``.
+
+        Or the two clocks: ``occurred`` (business time B) and ``known_at``
+        (system time K), either or both: the events recorded at or before K
+        with ``occurred_at`` at or before B, folded in (occurred_at, position)
+        order (:mod:`store.bitemporal` says when snapshots can be used).
         """
+        if occurred is not None or known_at is not None:
+            from .bitemporal import bitemporal_state, check_point
+
+            check_point(version, position, at, True)
+            check_name(aggregate_id, "aggregate_id", optional=False)
+            return bitemporal_state(self, aggregate_id, occurred, known_at)
         return replay.state_at(self, aggregate_id, version, position, at)
 
     def history(
@@ -256,6 +270,26 @@ class EventStore(StoreCore):
         """Each step of an aggregate's history: event, state before and after,
         and the fields it changed."""
         return replay.history(self, aggregate_id, from_version, to_version)
+
+    def bisect(self, aggregate_id: str, where: Any) -> Step | None:
+        """The first step after which ``where`` holds on the aggregate's state
+        (an expression such as ``/status == "cancelled"``, or a callable on
+        the state dict), or None; see :mod:`store.search`."""
+        from .search import first_step
+
+        check_name(aggregate_id, "aggregate_id", optional=False)
+        return first_step(self, aggregate_id, where)
+
+    def bisect_type(
+        self,
+        aggregate_type: str | None,
+        where: Any,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> Iterator[Step]:
+        """:meth:`bisect` for every aggregate of a type, streamed as found."""
+        from .search import first_steps
+
+        return first_steps(self, check_name(aggregate_type, "aggregate_type"), where, progress)
 
     # -- integrity -----------------------------------------------------------
 

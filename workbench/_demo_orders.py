@@ -3,6 +3,7 @@ returns and late corrections. See :mod:`workbench._demo_world` for the rest."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 from ._demo_world import AGENTS, CARRIERS, DAY, TIERS, Customer, Item, Order, ShopBase, money
@@ -349,6 +350,7 @@ class Shop(ShopBase):
         )
         self.emit(corr, order.id, "OrderDelivered", "svc:checkout", delivered, status="delivered")
         order.status = "delivered"
+        order.delivered_at = sim.now
         customer = order.customer
         customer.delivered += 1
         if customer.delivered in TIERS:
@@ -365,8 +367,11 @@ class Shop(ShopBase):
         if not self.correction_planned:  # the first comes soon, so small stores have one
             self.correction_planned = True
             sim.spawn(self.late_correction(order), sim.days(1, 3))
-        elif self.chance(0.015):
-            sim.spawn(self.late_correction(order), sim.days(4, 25))
+        elif self.chance(0.12 if _near_quarter_end(sim.time(order.placed_at)) else 0.04):
+            # Finance reviews orders in the weeks after they close, and more
+            # closely at a quarter's end, so corrections land well after the
+            # business date they fix: restatements of a quarter have material.
+            sim.spawn(self.late_correction(order), sim.days(4, 40))
         if self.chance(0.05):
             yield sim.days(1, 12)
             yield from self.return_flow(order)
@@ -422,7 +427,7 @@ class Shop(ShopBase):
         order.status = "returned"
 
     def late_correction(self, order: Order) -> Flow:
-        """Finance finds a wrong total weeks later; the correction is dated to the order."""
+        """Finance finds a wrong total weeks later; the correction is dated back."""
         yield 0.0
         if order.status != "delivered":
             self.correction_planned = False  # try again with another order
@@ -430,7 +435,11 @@ class Shop(ShopBase):
         sim, corr, previous = self.sim, self.sim.uuid(), order.total
         change = -money(self.rng.uniform(0.5, max(0.6, min(12.0, previous * 0.2))))
         order.total = money(previous + change)
-        effective = order.placed_at + 1.0
+        # Dated back to the delivery, the last fact of the order: a business-time
+        # replay then shows the corrected total from that day on (dated to the
+        # placement, the invoice and payment events after it would restate the
+        # old amount in occurred_at order).
+        effective = order.delivered_at + 1.0
         reason = self.pick(("wrong VAT rate", "shipping fee charged twice", "coupon not applied"))
         fixed = self.emit(
             corr,
@@ -466,6 +475,10 @@ class Shop(ShopBase):
             status="partially_refunded",
             refunded_amount=-change,
         )
+
+
+def _near_quarter_end(day: datetime) -> bool:
+    return day.month in (3, 6, 9, 12) and day.day >= 10
 
 
 def start(sim: Simulation) -> None:

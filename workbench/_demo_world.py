@@ -142,6 +142,7 @@ class Order:
     payment: str = ""
     invoice: str = ""
     shipment: str = ""
+    delivered_at: float = 0.0
 
 
 def money(value: float) -> float:

@@ -133,8 +133,11 @@ def test_late_corrections_are_dated_back(demo) -> None:
     for fix in corrections:
         placed = next(e for e in events if e.event_id == fix.causation_id)
         assert placed.type == "OrderPlaced" and placed.aggregate_id == fix.aggregate_id
-        # Recorded days later, but effective from the order's own time.
-        assert fix.occurred_at - placed.occurred_at < timedelta(minutes=1)
+        # Recorded days later, but dated back to the order's delivery.
+        delivered = next(
+            e for e in events if e.aggregate_id == fix.aggregate_id and e.type == "OrderDelivered"
+        )
+        assert timedelta(0) < fix.occurred_at - delivered.occurred_at < timedelta(minutes=1)
         assert fix.occurred_at < events[fix.position - 2].occurred_at - timedelta(days=1)
         assert fix.data["total"] == round(fix.data["previous_total"] + fix.data["correction"], 2)
     # Events recorded after others that happened later: corrections and late webhooks.

@@ -15,7 +15,7 @@ NOTEBOOKS = sorted((Path(__file__).parents[2] / "notebooks").glob("*.ipynb"))
 
 def test_there_are_example_notebooks() -> None:
     names = {path.stem for path in NOTEBOOKS}
-    assert {"audit_analysis", "point_in_time", "integrity_and_reports"} <= names
+    assert {"audit_analysis", "point_in_time", "integrity_and_reports", "restatements"} <= names
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

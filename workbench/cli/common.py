@@ -43,7 +43,7 @@ class CliError(Exception):
 # ---------------------------------------------------------------------------
 # Times
 
-TIME_OPTIONS = ("--since", "--until", "--at", "--occurred-at")
+TIME_OPTIONS = ("--since", "--until", "--at", "--occurred-at", "--occurred", "--known-at")
 """Options whose value may be a relative time such as ``-2h``."""
 
 _TIME_HELP = TIME_HINT

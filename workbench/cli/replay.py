@@ -12,12 +12,16 @@ from workbench.inputs import open_store, parse_time
 from workbench.safetext import shown
 
 from .common import CliError, add_reducer_arguments, dumps, format_table_time, user_code
+from .twoclocks import add_clock_arguments, clock_state
 
 REPLAY_EPILOG = """\
 Output: one JSON object on stdout,
   {"aggregate_id", "aggregate_type", "version", "position", "recorded_at", "state"}
 where version/position/recorded_at are those of the last event folded in (0, 0 and
 null before the aggregate's first event). --state-only prints just the state.
+--occurred T folds the events that occurred by business time T, in occurred_at
+order, and --known-at K only those recorded by K (either or both; not with
+--version, --position or --at): what was known at K about the state as of T.
 --history prints each step instead: the event and the fields it changed
 (+ added, - removed, ~ changed), or JSON Lines with --json.
 """
@@ -39,6 +43,7 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     point.add_argument(
         "--at", metavar="TIME", help="as recorded at this time (ISO-8601 with a zone, or -2h)"
     )
+    add_clock_arguments(replay)
     replay.add_argument("--history", action="store_true", help="print each step's changes")
     replay.add_argument("--json", action="store_true", help="with --history: JSON Lines")
     replay.add_argument("--state-only", action="store_true", help="print only the state object")
@@ -99,6 +104,9 @@ def format_step(step: Step) -> list[str]:
 
 
 def _target(es: EventStore, args: argparse.Namespace) -> AggregateState:
+    two_clocks = clock_state(es, args)
+    if two_clocks is not None:
+        return two_clocks
     if args.version is not None and args.version < 0:
         raise CliError("--version must not be negative")
     if args.position is not None and args.position < 0:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from workbench.inputs import open_store
+from workbench.inputs import open_store, parse_time
 from workbench.safetext import shown
 
 from .common import (
@@ -67,6 +67,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         action="store_true",
         help="skip walking the hash chain (the report then says it was not verified)",
     )
+    report.add_argument(
+        "--occurred",
+        metavar="TIME",
+        help="with --known-at: add the restatements of the state as of this business time",
+    )
+    report.add_argument(
+        "--known-at",
+        metavar="TIME",
+        help="the cut-off: what events recorded after it changed about --occurred",
+    )
     add_reducer_arguments(report)
     add_filter_arguments(report)
     report.set_defaults(func=run_report)
@@ -85,6 +95,12 @@ def run_report(args: argparse.Namespace) -> int:
                 f"({', '.join(_FORMATS)})",
                 code=2,
             ) from None
+    if (args.occurred is None) != (args.known_at is None):
+        raise CliError("--occurred and --known-at go together (restatements need both)")
+    clocks = {
+        "occurred": None if args.occurred is None else parse_time(args.occurred, "--occurred"),
+        "known_at": None if args.known_at is None else parse_time(args.known_at, "--known-at"),
+    }
     filters = read_filters(args)
     aggregate_id = filters.pop("aggregate_id")
     reducers, upcasters = user_code(args)
@@ -96,6 +112,7 @@ def run_report(args: argparse.Namespace) -> int:
             aggregate_id=aggregate_id,
             verify=not args.no_verify,
             title=args.title,
+            **clocks,
             **filters,
         )
     integrity = report.integrity

@@ -57,6 +57,7 @@ from ._columns import (
     payload_array,
     to_frame,
 )
+from .twoclocks import RESTATEMENT_COLUMNS, restatement_frame, restatement_rows, state_rows
 
 _Page = tuple[list[tuple[Any, ...]], bool]
 _CHUNK = 50_000  # rows converted at a time by events()
@@ -64,6 +65,7 @@ _CHUNK = 50_000  # rows converted at a time by events()
 __all__ = [
     "CHANGE_COLUMNS",
     "EVENT_COLUMNS",
+    "RESTATEMENT_COLUMNS",
     "AuditAccessor",
     "Source",
     "TimeLike",
@@ -72,6 +74,7 @@ __all__ = [
     "changes",
     "events",
     "iter_events",
+    "restatements",
     "states",
     "to_datetime",
 ]
@@ -395,20 +398,28 @@ def _replay_changes(
 def as_of(
     source: Source,
     aggregate_type: str | None,
-    at: TimeLike,
+    at: TimeLike | None = None,
     *,
+    occurred: TimeLike | None = None,
+    known_at: TimeLike | None = None,
     time: str = "recorded_at",
     flatten: bool = True,
 ) -> pd.DataFrame:
     """Every aggregate of a type as it stood at ``at``: one row each.
 
-    With ``time="recorded_at"`` (the default) this is what the store knew at
-    ``at``: the events recorded at or before it, a prefix of the log read in one
-    pass; aggregates created later are absent. With ``time="occurred_at"`` it
-    is what had happened by ``at`` in business time as known now: late
-    arrivals dated back before ``at`` count, events dated after it do not.
-    States are rebuilt with the store's reducers, in log order. Rows are in
-    order of creation; ``aggregate_type=None`` takes every aggregate.
+    With ``at`` (and ``time="recorded_at"``, the default) this is what the
+    store knew at ``at``: the events recorded at or before it, a prefix of the
+    log read in one pass, folded in log order; aggregates created later are
+    absent. ``at=None`` and no other time means now.
+
+    With the two clocks, ``occurred`` (business time) and ``known_at`` (system
+    time), either or both, it is the state as of business time ``occurred``
+    using only the events recorded by ``known_at`` (default: all known now),
+    folded in (occurred_at, position) order: a late correction dated back
+    before ``occurred`` counts once it is known, an event dated after it does
+    not. ``time="occurred_at"`` reads ``at`` as ``occurred``. States are
+    rebuilt with the store's reducers. Rows are in order of creation;
+    ``aggregate_type=None`` takes every aggregate.
 
     Columns: ``aggregate_id``, ``aggregate_type``, ``version``, ``position``
     and ``updated_at`` (recorded_at) of its last event counted, ``state``, and
@@ -416,29 +427,68 @@ def as_of(
 
     Example:
         >>> as_of("shop.db", "Order", "2024-10-01T00:00Z")["state.status"].value_counts()
+        >>> as_of("shop.db", "Order", occurred="2024-03-31T23:59Z", known_at="2024-04-01Z")
     """
-    moment = to_datetime(at, "at")
-    assert moment is not None
     if time not in ("recorded_at", "occurred_at"):
         raise ValueError(f"time must be 'recorded_at' or 'occurred_at', not {time!r}")
+    if at is not None and (occurred is not None or known_at is not None):
+        raise ValueError("give either at or the two clocks (occurred, known_at), not both")
+    columns = ["aggregate_id", "aggregate_type", "version", "position", "updated_at"]
+    if time == "occurred_at" and at is not None:
+        occurred, at = at, None
+    if occurred is not None or known_at is not None:
+        with opened(source) as es, bulk():
+            rows, found = state_rows(
+                es, aggregate_type, to_datetime(occurred, "occurred"),
+                to_datetime(known_at, "known_at"),
+            )  # fmt: skip
+        return _state_columns(_typed(pd.DataFrame(rows, columns=columns)), found, flatten)
+    moment = to_datetime(at, "at")
     latest: dict[str, tuple[Any, ...]] = {}
     states_now: dict[str, dict[str, Any]] = {}
     with opened(source) as es, bulk():
-        if time == "recorded_at":
-            selected: Iterable[RecordedEvent] = es.read(aggregate_type=aggregate_type, until=moment)
-        else:
-            every = es.read(aggregate_type=aggregate_type)
-            selected = (e for e in every if e.occurred_at <= moment)
+        selected = es.read(aggregate_type=aggregate_type, until=moment)
         for e, _, after in _replay(es, selected):
             aggregate = e.aggregate_id
             assert aggregate is not None
             latest[aggregate] = (aggregate, e.aggregate_type, e.version, e.position, e.recorded_at)
             states_now[aggregate] = after
-    frame = pd.DataFrame(
-        list(latest.values()),
-        columns=["aggregate_id", "aggregate_type", "version", "position", "updated_at"],
-    )
+    frame = pd.DataFrame(list(latest.values()), columns=columns)
     return _state_columns(_typed(frame), list(states_now.values()), flatten)
+
+
+def restatements(
+    source: Source,
+    aggregate_type: str | None,
+    occurred: TimeLike,
+    known_at: TimeLike,
+    compared_to: TimeLike | None = None,
+) -> pd.DataFrame:
+    """What changed about business time ``occurred`` after the cut-off
+    ``known_at``: one row per changed field of each aggregate whose state as
+    of ``occurred`` differs between what was known at ``known_at`` and what
+    was known at ``compared_to`` (default: now).
+
+    Columns (:data:`RESTATEMENT_COLUMNS`): ``aggregate_id``,
+    ``aggregate_type``, ``path`` (a JSON Pointer), ``then`` and ``now`` (the
+    values; ``None`` where the field was absent), ``positions`` (the late
+    events that changed the field: recorded after ``known_at``, occurred by
+    ``occurred``), and ``recorded_at``, ``occurred_at`` and ``actor`` of the
+    latest of them. An event "changed" a field when its step in the fold as
+    known at ``compared_to`` changed that path or one inside or around it;
+    where a reducer's effect cannot be traced so, every late event of the
+    aggregate is named.
+
+    Example:
+        >>> restatements("shop.db", "Order", "2024-03-31T23:59:59Z", "2024-04-05Z")
+    """
+    b = to_datetime(occurred, "occurred")
+    k = to_datetime(known_at, "known_at")
+    if b is None or k is None:
+        raise ValueError("restatements needs both occurred and known_at")
+    with opened(source) as es, bulk():
+        rows = restatement_rows(es, aggregate_type, b, k, to_datetime(compared_to, "compared_to"))
+    return restatement_frame(rows)
 
 
 # The audit views register the ``df.sss`` accessor on import.

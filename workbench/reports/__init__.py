@@ -100,6 +100,8 @@ def write_report(
     verify: bool = True,
     title: str | None = None,
     generated_at: datetime | None = None,
+    occurred: TimeLike | None = None,
+    known_at: TimeLike | None = None,
 ) -> Report:
     """Write an audit report of ``source`` (a store or its path) to ``path``.
 
@@ -107,6 +109,9 @@ def write_report(
     ``aggregate_id`` the report is that aggregate's history with before/after
     values; the filters are those of :meth:`store.EventStore.read`.
     ``verify=False`` skips the hash-chain walk (the report then says so).
+    ``occurred`` (a business date) with ``known_at`` (a cut-off) adds a
+    restatements section: what events recorded after the cut-off changed
+    about the state as of that date.
     The file appears only once complete, and is never a store, a device or a
     directory (:mod:`workbench.outputs`; ``"-"`` writes to standard output).
     Returns the :class:`Report` written.
@@ -134,6 +139,8 @@ def write_report(
             verify=verify,
             generated_at=generated_at,
             title=title,
+            occurred=to_datetime(occurred, "occurred"),
+            known_at=to_datetime(known_at, "known_at"),
         )
         with open_output(target, binary=fmt in ("parquet", "xlsx"), protect=[es.path]) as out:
             _write(report, fmt, out)

@@ -14,10 +14,17 @@ from html import escape
 from typing import Any, TextIO
 
 from store import Change, RecordedEvent
-from workbench.late import late_note
+from workbench.late import LATE_MARK
 
 from ..safetext import shown
 from .model import Entry, Report, json_text, leaves, time_text, timeline_headings
+from .twoclocks import (
+    RESTATEMENT_HEADINGS,
+    Restatements,
+    back_dated,
+    delay_text,
+    restatement_cells,
+)
 
 __all__ = ["write_html"]
 
@@ -25,6 +32,7 @@ _CSS = """
 :root { --ink: #1f2328; --muted: #59636e; --line: #d1d9e0; --soft: #f6f8fa;
         --ok: #1a7f37; --bad: #cf222e; --warn: #9a6700; }
 * { box-sizing: border-box; }
+span.late { color: var(--warn); font-weight: 600; }
 body { font: 14px/1.45 -apple-system, "Segoe UI", "DejaVu Sans", Helvetica, Arial, sans-serif;
        color: var(--ink); margin: 0 auto; max-width: 1240px; padding: 24px; }
 h1 { font-size: 24px; margin: 0 0 4px; }
@@ -138,16 +146,38 @@ def _when(value: datetime) -> str:
     return f"{utc:%Y-%m-%d}<br>{utc:%H:%M:%S.%f}"
 
 
-def _late(e: RecordedEvent) -> str:
-    note = late_note(e.occurred_at, e.recorded_at)
-    return "" if note is None else f'<br><span class="late">{_e(note)}</span>'
+def _occurred_cell(e: RecordedEvent) -> str:
+    delay = back_dated(e)
+    if delay is None:
+        return f'<td class="mono when">{_when(e.occurred_at)}</td>'
+    return (
+        f'<td class="mono when late">{_when(e.occurred_at)}'
+        f'<br><span class="late">{LATE_MARK} {_e(delay_text(delay))}</span></td>'
+    )
+
+
+def _restatements(restated: Restatements) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in RESTATEMENT_HEADINGS)
+    body = (
+        "".join(
+            "<tr>" + "".join(f"<td>{_e(c)}</td>" for c in restatement_cells(r, json_text)) + "</tr>"
+            for r in restated.rows
+        )
+        or f'<tr><td colspan="{len(RESTATEMENT_HEADINGS)}" class="none">none</td></tr>'
+    )
+    return (
+        f"<section><h2>Restatements</h2><p>{_e(restated.intro())}</p>"
+        f'<table class="restatements"><thead><tr>{head}</tr></thead><tbody>{body}</tbody>'
+        "</table></section>\n"
+    )
 
 
 def _row(entry: Entry, aggregate: bool) -> str:
     e = entry.event
     cells = [
         f'<td class="num">{e.position}</td>',
-        f'<td class="mono when">{_when(e.recorded_at)}{_late(e)}</td>',
+        f'<td class="mono when">{_when(e.recorded_at)}</td>',
+        _occurred_cell(e),
         f"<td>{_e(e.actor) if e.actor is not None else '<span class=none>none</span>'}</td>",
     ]
     if not aggregate:
@@ -195,6 +225,8 @@ def write_html(report: Report, out: TextIO) -> int:
         "<section><h2>Integrity attestation</h2>"
         f"{_kv(integrity.rows(), mono=('Chain head hash',))}</section>\n"
     )
+    if report.restatements is not None:
+        out.write(_restatements(report.restatements))
     headings = timeline_headings(aggregate)
     head = "".join(
         f"<th{' class=num' if h in ('Position', 'Version') else ''}>{_e(h)}</th>" for h in headings

@@ -12,11 +12,12 @@ from __future__ import annotations
 import re
 from typing import Any, TextIO
 
-from store import Change
-from workbench.late import late_note
+from store import Change, RecordedEvent
+from workbench.late import LATE_MARK
 
 from ..safetext import shown
 from .model import Entry, Report, json_text, leaves, time_text, timeline_headings
+from .twoclocks import RESTATEMENT_HEADINGS, back_dated, delay_text, restatement_cells
 
 __all__ = ["md_escape", "write_markdown"]
 
@@ -54,9 +55,7 @@ def _change(c: Change) -> str:
 
 def _row(entry: Entry, aggregate: bool) -> list[str]:
     e = entry.event
-    note = late_note(e.occurred_at, e.recorded_at)
-    when = time_text(e.recorded_at) + ("" if note is None else f"<br>{md_escape(note)}")
-    row = [str(e.position), when, md_escape(e.actor or "")]
+    row = [str(e.position), time_text(e.recorded_at), occurred_text(e), md_escape(e.actor or "")]
     if not aggregate:
         row.append(md_escape(e.aggregate_id or ""))
     row += ["" if e.version is None else str(e.version), md_escape(e.type)]
@@ -64,6 +63,13 @@ def _row(entry: Entry, aggregate: bool) -> list[str]:
     if aggregate:
         row.append("<br>".join(_change(c) for c in entry.changes or []) or "no change")
     return row
+
+
+def occurred_text(e: RecordedEvent) -> str:
+    """The business time, with a mark when the event was back-dated."""
+    delay = back_dated(e)
+    text = time_text(e.occurred_at)
+    return text if delay is None else f"{text} **{LATE_MARK} {delay_text(delay)}**"
 
 
 def write_markdown(report: Report, out: TextIO) -> int:
@@ -84,6 +90,11 @@ def write_markdown(report: Report, out: TextIO) -> int:
         ]
         out.write(_table(["Field", "Value"], rows or [["(empty)", ""]]) + "\n")
     out.write("## Integrity attestation\n\n" + _kv(integrity.rows()) + "\n")
+    if report.restatements is not None:
+        restated = report.restatements
+        rows = [[md_escape(c) for c in restatement_cells(r, json_text)] for r in restated.rows]
+        out.write(f"## Restatements\n\n{md_escape(restated.intro())}\n\n")
+        out.write(_table(RESTATEMENT_HEADINGS, rows or [["none"] + [""] * 7]) + "\n")
     headings = timeline_headings(aggregate)
     out.write("## Timeline\n\n")
     out.write("| " + " | ".join(headings) + " |\n|" + "|".join("---" for _ in headings) + "|\n")

@@ -15,10 +15,13 @@ from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import store
 from store import Change, EventStore, RecordedEvent
+
+if TYPE_CHECKING:
+    from .twoclocks import Restatements
 
 __all__ = [
     "Entry",
@@ -253,6 +256,7 @@ class Report:
     summary: Summary
     integrity: Integrity
     _entries: Any = field(repr=False)
+    restatements: Restatements | None = None
 
     @property
     def is_aggregate(self) -> bool:
@@ -264,16 +268,19 @@ class Report:
 
     def header(self) -> dict[str, Any]:
         """Scope, summary and integrity as one JSON-ready object."""
-        return {
+        header = {
             "scope": self.scope.to_dict(),
             "summary": self.summary.to_dict(),
             "integrity": self.integrity.to_dict(),
         }
+        if self.restatements is not None:
+            header["restatements"] = self.restatements.to_dict()
+        return header
 
 
 def timeline_headings(aggregate: bool) -> list[str]:
     """Column headings of the human-readable timeline."""
-    headings = ["Position", "Recorded at (UTC)", "Actor"]
+    headings = ["Position", "Recorded at (UTC)", "Occurred at (UTC)", "Actor"]
     headings += [] if aggregate else ["Aggregate"]
     headings += ["Version", "Event", "Payload"]
     return headings + (["Changes (before → after)"] if aggregate else [])
@@ -335,13 +342,16 @@ def build_report(
     verify: bool = True,
     generated_at: datetime | None = None,
     title: str | None = None,
+    occurred: datetime | None = None,
+    known_at: datetime | None = None,
 ) -> Report:
     """Compute a report's scope, summary and attestation over an open store.
 
     ``filters`` are :meth:`store.EventStore.read` arguments. With
     ``aggregate_id`` the timeline is that aggregate's history (the other
     filters narrow it) with the fields each event changed, and the summary
-    carries the state after the last event shown.
+    carries the state after the last event shown. ``occurred`` with
+    ``known_at`` adds the restatements section (:mod:`.twoclocks`).
     """
     filters = {key: value for key, value in (filters or {}).items() if value not in (None, False)}
     filters.pop("aggregate_id", None)
@@ -411,4 +421,12 @@ def build_report(
         covered_last=summary.last_position,
         covered_events=summary.events,
     )
-    return Report(scope, summary, integrity, entries)
+    restated = None
+    if occurred is not None or known_at is not None:
+        from .twoclocks import build_restatements
+
+        if occurred is None or known_at is None:
+            raise ValueError("restatements need both occurred and known_at")
+        kind = filters.get("aggregate_type")
+        restated = build_restatements(es, kind, occurred, known_at, aggregate_id)
+    return Report(scope, summary, integrity, entries, restated)

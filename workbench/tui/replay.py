@@ -28,6 +28,7 @@ from textual.widgets import DataTable, Footer, Header, Static
 from store import AggregateInfo, EventStore, RecordedEvent, Step
 from workbench.inputs import InputError, parse_position, parse_time
 
+from .bisecting import FindFirst
 from .blame import BlameEntry, blame
 from .commands import Command
 from .dialogs import HelpScreen, PromptDialog
@@ -65,7 +66,7 @@ REPLAY_HELP = (
 )
 
 
-class ReplayScreen(Screen[None], ReportWorkerErrors):
+class ReplayScreen(FindFirst, Screen[None], ReportWorkerErrors):
     """The state of one aggregate as of any of its versions."""
 
     DEFAULT_CSS = """
@@ -97,6 +98,7 @@ class ReplayScreen(Screen[None], ReportWorkerErrors):
         Binding("f3", "toggle_side", "Diff/blame", tooltip="Show the diff and blame pane (narrow)"),
         Binding("y", "copy", "Copy JSON", show=False, tooltip="Copy the state as JSON"),
         Binding("f1,question_mark", "help", "Help", show=False),
+        Binding("w", "find_first", "Find first version where…", show=False),
         Binding("escape,q", "close", "Back to timeline"),
     ]
 

@@ -134,6 +134,7 @@ def test_demo_builds_a_store_and_opens_it_read_only(capsys, tui: FakeTui, tmp_pa
     code, out, err = run(capsys, "demo", path, "--events", 400, "--seed", 3)
     assert (code, err) == (0, "")
     assert f"demo store {path}: 400 events (seed 3)" in out
+    assert "\\n" not in out and len(out.splitlines()) == 3  # its summary lines, each on its own
     assert tui.calls == [(str(path), {"readonly": True})]
     with EventStore(str(path), readonly=True) as es:
         assert es.head() == 400 and es.verify().ok

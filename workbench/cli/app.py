@@ -85,7 +85,7 @@ def run_demo(args: argparse.Namespace) -> int:
             return _reopen_demo(args)
         _remove_store(args.path)
     summary = generate(args.path, events=args.events, seed=args.seed)
-    sys.stdout.write(shown(summary.describe()) + "\n")
+    sys.stdout.write(shown(summary.describe(), multiline=True) + "\n")
     if args.no_open or args.path == ":memory:":
         return 0
     return _open_read_only(args.path)

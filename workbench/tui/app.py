@@ -49,13 +49,16 @@ class WorkbenchApp(App[int]):
         markup: bool = True,
     ) -> None:
         """Every notification (the app's and its screens') may quote a name from
-        the store, so each is shown safely here, once."""
+        the store, so each is shown safely here, once: control characters
+        escaped, and never read as markup (a stored ``[@click=...]`` would
+        otherwise become a link that runs an action). ``markup`` is accepted
+        for the signature's sake and ignored."""
         super().notify(
             shown(message, multiline=True),
             title=shown(title),
             severity=severity,
             timeout=timeout,
-            markup=markup,
+            markup=False,
         )
 
     def get_default_screen(self) -> MainScreen:

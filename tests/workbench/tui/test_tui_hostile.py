@@ -90,6 +90,12 @@ async def test_every_pane_shows_hostile_text_escaped(hostile_db: Path) -> None:
         assert_screen_safe(app)
         shown = [(str(n.message), n.title) for n in app._notifications]
         assert ("about a\\x1b[2Jb\\u202e", "T\\x1b]0;PWNED\\x07") in shown
+        app.notify("[@click=app.quit]order[/] [b]x[/b]")
+        await pilot.pause()
+        last = app._notifications
+        assert any(
+            n.message == "[@click=app.quit]order[/] [b]x[/b]" and not n.markup for n in last
+        ), "stored text in a notification must stay text, never markup"
         names = [name for name, _, _ in WorkbenchCommands(app.screen).commands()]
         for name in names:
             assert_safe(name)

@@ -1,6 +1,7 @@
-"""The store's shape: no import cycle between its modules (imports under
-TYPE_CHECKING count), no module over the size a reader takes in at once, and
-the one-way boundary (store imports nothing of workbench or UI libraries)."""
+"""The project's shape: no import cycle between the modules of ``store`` or of
+``workbench`` (imports under TYPE_CHECKING count), no module over the size a
+reader takes in at once, and the one-way boundary (store imports nothing of
+workbench or UI libraries)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 STORE = ROOT / "store"
+PACKAGES = ("store", "workbench")
 MAX_LINES = 600
 
 
@@ -20,14 +24,14 @@ def _module(path: Path) -> str:
 
 
 def _imports(path: Path) -> set[str]:
-    """Every store module this file imports, wherever the import statement is
+    """Every project module this file imports, wherever the import statement is
     (module level, inside TYPE_CHECKING, inside a function)."""
     name = _module(path)
     package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
     found: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
-            found.update(a.name for a in node.names if a.name.split(".")[0] == "store")
+            found.update(a.name for a in node.names if a.name.split(".")[0] in PACKAGES)
         elif isinstance(node, ast.ImportFrom):
             if node.level:
                 base = package.split(".")
@@ -35,7 +39,7 @@ def _imports(path: Path) -> set[str]:
                 target = ".".join([*base, *([node.module] if node.module else [])])
             else:
                 target = node.module or ""
-            if target.split(".")[0] != "store":
+            if target.split(".")[0] not in PACKAGES:
                 continue
             modules = {f"{target}.{alias.name}" for alias in node.names}
             modules = {m for m in modules if _exists(m)}  # "from . import paging"
@@ -49,8 +53,8 @@ def _exists(module: str) -> bool:
     return path.with_suffix(".py").exists() or (path / "__init__.py").exists()
 
 
-def _graph() -> dict[str, set[str]]:
-    files = sorted(STORE.rglob("*.py"))
+def _graph(package: str = "store") -> dict[str, set[str]]:
+    files = sorted((ROOT / package).rglob("*.py"))
     modules = {_module(f) for f in files}
     graph = {}
     for f in files:
@@ -60,9 +64,14 @@ def _graph() -> dict[str, set[str]]:
     return graph
 
 
-def test_store_modules_import_no_cycle() -> None:
-    graph = _graph()
-    assert "store.appending" in graph and "store.postgres.backend" in graph
+@pytest.mark.parametrize(
+    ("package", "known"),
+    [("store", ("store.appending", "store.postgres.backend")),
+     ("workbench", ("workbench.demo.world", "workbench.tui.main"))],
+)  # fmt: skip
+def test_modules_import_no_cycle(package: str, known: tuple[str, ...]) -> None:
+    graph = _graph(package)
+    assert all(name in graph for name in known)
     state: dict[str, int] = {}
     path: list[str] = []
 
@@ -93,8 +102,10 @@ def test_the_cycle_check_sees_type_checking_imports(tmp_path: Path) -> None:
         probe.unlink()
 
 
-def test_no_store_module_is_over_600_lines() -> None:
-    sizes = {_module(f): len(f.read_text().splitlines()) for f in STORE.rglob("*.py")}
+@pytest.mark.parametrize("package", PACKAGES)
+def test_no_module_is_over_600_lines(package: str) -> None:
+    files = (ROOT / package).rglob("*.py")
+    sizes = {_module(f): len(f.read_text().splitlines()) for f in files}
     assert len(sizes) > 15
     assert {m: n for m, n in sizes.items() if n > MAX_LINES} == {}
 

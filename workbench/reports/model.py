@@ -10,7 +10,6 @@ report, whose history is replayed once.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -19,6 +18,8 @@ from typing import TYPE_CHECKING, Any
 
 import store
 from store import Change, EventStore, RecordedEvent
+
+from .texts import json_text, time_text
 
 if TYPE_CHECKING:
     from .twoclocks import Restatements
@@ -35,17 +36,6 @@ __all__ = [
     "time_text",
     "timeline_headings",
 ]
-
-
-def time_text(value: datetime | None) -> str:
-    """ISO-8601 UTC with microseconds, as in every export of the store."""
-    return "" if value is None else value.astimezone(UTC).isoformat(timespec="microseconds")
-
-
-def json_text(value: Any, *, spaced: bool = False) -> str:
-    """Compact JSON; ``spaced`` puts a space after commas and colons, so long
-    values wrap at natural points when read by people."""
-    return json.dumps(value, ensure_ascii=False, separators=(", ", ": ") if spaced else (",", ":"))
 
 
 def leaves(state: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:

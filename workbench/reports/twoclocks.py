@@ -19,7 +19,7 @@ from typing import Any
 from store import EventStore, RecordedEvent
 from workbench.late import LATE_AFTER, lateness
 
-from .model import time_text
+from .texts import time_text
 
 __all__ = [
     "BACK_DATED",

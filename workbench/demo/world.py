@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .demo import Flow, Simulation
+    from .simulation import Flow, Simulation
 
 __all__ = ["AGGREGATE_TYPES", "EVENT_TYPES", "Customer", "Item", "Order", "ShopBase", "money"]
 
@@ -545,5 +545,5 @@ class ShopBase:
             )
 
     def order_flow(self, customer: Customer) -> Flow:
-        """A customer's order from placement to delivery (see ``_demo_orders``)."""
+        """A customer's order from placement to delivery (see :mod:`.orders`)."""
         raise NotImplementedError

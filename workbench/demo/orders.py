@@ -1,15 +1,15 @@
 """Orders in the simulated shop: placement, stock, payment, invoicing, shipping,
-returns and late corrections. See :mod:`workbench._demo_world` for the rest."""
+returns and late corrections. See :mod:`workbench.demo.world` for the rest."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-from ._demo_world import AGENTS, CARRIERS, DAY, TIERS, Customer, Item, Order, ShopBase, money
+from .world import AGENTS, CARRIERS, DAY, TIERS, Customer, Item, Order, ShopBase, money
 
 if TYPE_CHECKING:
-    from .demo import Flow, Simulation
+    from .simulation import Flow, Simulation
 
 __all__ = ["Shop", "start"]
 

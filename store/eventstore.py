@@ -297,7 +297,9 @@ class EventStore(StoreCore):
         self,
         progress: Callable[[int, int], None] | None = None,
         *,
-        storage: str = "full",
+        storage: str | None = None,
+        from_position: int | None = None,
+        head_hash: str | None = None,
     ) -> VerifyReport:
         """Walk the hash chain and the position and version sequences, then
         have the database check its own files.
@@ -312,8 +314,18 @@ class EventStore(StoreCore):
         its table, since a damaged index makes filtered reads wrong),
         ``"quick"`` (``quick_check``: the pages but not the indexes' content)
         or ``"off"``. See the README for what each costs.
+
+        Incremental: given ``from_position`` N and the ``head_hash`` trusted
+        there (an earlier report's ``head_position`` and ``head_hash``), only
+        the events after N are walked, chained on from that hash, with the
+        versions of the aggregates they touch going on from where each stood
+        at N, and those aggregates' rows and the snapshots taken after N. The
+        storage check then defaults to ``"off"`` (it reads every page of the
+        database); otherwise it defaults to ``"full"``.
         """
-        return verifying.verify(self, progress, storage=storage)
+        return verifying.verify(
+            self, progress, storage=storage, from_position=from_position, head_hash=head_hash
+        )
 
     # -- live ----------------------------------------------------------------
 

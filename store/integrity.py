@@ -3,7 +3,7 @@ aggregate's version sequence, time order, and the aggregates table."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from .backend import ChainRow
 from .codec import GENESIS_HASH, chain_hash, data_digest, format_time, loads_stored
@@ -55,9 +55,20 @@ class ChainVerifier:
         True
     """
 
-    def __init__(self) -> None:
-        self.prev_hash = GENESIS_HASH
-        self.next_position = 1
+    def __init__(
+        self,
+        after: int = 0,
+        head_hash: str = GENESIS_HASH,
+        before: Callable[[str], tuple[int, str | None]] | None = None,
+    ) -> None:
+        """A walk from position 1; or, given ``after`` and the ``head_hash``
+        trusted there, a walk of the positions after it only. ``before(id)``
+        then gives an aggregate's version and type as of ``after`` (0 when it
+        had no events yet), for the first of its events the walk meets."""
+        self.after = after
+        self.before = before
+        self.prev_hash = head_hash
+        self.next_position = after + 1
         self.checked = 0
         self.last_recorded_at = ""
         self.versions: dict[str, int] = {}
@@ -157,6 +168,12 @@ class ChainVerifier:
         if recorded_at < self.last_recorded_at:
             raise _Broken(position, "recorded_at goes back in time")
         if aggregate_id is not None:
+            if self.before is not None and aggregate_id not in self.versions:
+                earlier, earlier_type = self.before(aggregate_id)
+                if earlier:  # created before the trusted point: go on from there
+                    self.versions[aggregate_id] = earlier
+                    self.types[aggregate_id] = earlier_type
+                    self.first[aggregate_id] = (0, "")
             expected_version = self.versions.get(aggregate_id, 0) + 1
             if version != expected_version:
                 raise _Broken(
@@ -189,6 +206,8 @@ class ChainVerifier:
         for info in aggregates:
             if info.first_position > head:
                 continue  # created after the walk
+            if info.last_position <= self.after:
+                continue  # unchanged since the trusted point: not walked
             seen += 1
             problem = self._aggregate_problem(info, head)
             if problem is not None:
@@ -208,7 +227,15 @@ class ChainVerifier:
         says = f"the aggregates table says {name}"
         if info.aggregate_type != self.types[name]:
             return f"{says} is a {info.aggregate_type}, the log says {self.types[name]}"
-        if info.first_position != first_position or format_time(info.created_at) != first_recorded:
+        if first_position == 0:  # created before the trusted point
+            if info.first_position > self.after:
+                return (
+                    f"{says} was created at position {info.first_position}, "
+                    f"the log says before {self.after + 1}"
+                )
+        elif (
+            info.first_position != first_position or format_time(info.created_at) != first_recorded
+        ):
             return (
                 f"{says} was created at position {info.first_position}, "
                 f"the log says {first_position}"

@@ -12,7 +12,8 @@ from typing import Any
 from . import paging
 from ._core import PAGE, StoreCore, reducer_error
 from .backend import ChainRow, Snapshot
-from .codec import MAX_INT
+from .checks import check_int
+from .codec import GENESIS_HASH, MAX_INT
 from .errors import StoreError, ValidationError, describe
 from .integrity import ChainVerifier
 from .models import VerifyReport
@@ -29,19 +30,30 @@ def verify(
     es: StoreCore,
     progress: Callable[[int, int], None] | None = None,
     *,
-    storage: str = "full",
+    storage: str | None = None,
+    from_position: int | None = None,
+    head_hash: str | None = None,
 ) -> VerifyReport:
     """See :meth:`EventStore.verify <store.eventstore.EventStore.verify>`."""
+    if storage is None:
+        storage = "full" if from_position is None else "off"
     if not isinstance(storage, str) or storage not in STORAGE_CHECKS:
         raise ValidationError(
             f"storage must be one of {', '.join(STORAGE_CHECKS)}, not {describe(storage)}"
         )
-    verifier = ChainVerifier()
+    if (from_position is None) != (head_hash is None):
+        raise ValidationError("from_position and head_hash go together: give both or neither")
     try:
         # The walk stops at the head as it is now; writers may go on meanwhile.
         head = es._call(es._backend.head)
     except StoreError:
         head = MAX_INT  # a damaged file: walk as far as its rows can be read
+    if from_position is None or head_hash is None:
+        verifier = ChainVerifier()
+    else:
+        verifier = _trusted_start(es, check_int(from_position, "from_position"), head_hash, head)
+        if verifier.failure is not None:
+            return verifier.failure
     try:
         while verifier.next_position <= head:
             rows, broken = _chain_page(es, verifier.next_position - 1, head)
@@ -63,7 +75,11 @@ def verify(
         # A damaged file may fail in ways no row check foresees.
         verifier.fail(verifier.next_position, f"the store cannot be read here: {e}")
     try:
-        report = verifier.finish(paging.aggregates(es, None))
+        if verifier.after:  # only the aggregates the walk met
+            touched = (es._call(es._backend.aggregate, name) for name in sorted(verifier.versions))
+            report = verifier.finish(info for info in touched if info is not None)
+        else:
+            report = verifier.finish(paging.aggregates(es, None))
     except (StoreError, ValueError, TypeError) as e:
         report = verifier.failure or VerifyReport(
             False, verifier.checked, None, f"the aggregates table cannot be read: {e}",
@@ -71,7 +87,7 @@ def verify(
         )  # fmt: skip
     if report.ok:
         try:
-            problem = _verify_snapshots(es)
+            problem = _verify_snapshots(es, verifier.after)
         except (StoreError, ValueError, TypeError) as e:
             problem = None, f"the snapshots cannot be read: {e}"
         if problem is None and storage != "off":
@@ -79,6 +95,44 @@ def verify(
         if problem is not None:
             return replace(report, ok=False, first_bad_position=problem[0], reason=problem[1])
     return report
+
+
+def _trusted_start(es: StoreCore, after: int, head_hash: str, head: int) -> ChainVerifier:
+    """A verifier that goes on from position ``after``, whose hash the caller
+    trusts (an earlier verify's head_hash): a failure at once when the store
+    does not hold that hash there."""
+    if not isinstance(head_hash, str) or not head_hash:
+        raise ValidationError(f"head_hash must be a hash (text), not {describe(head_hash)}")
+
+    def before(aggregate_id: str) -> tuple[int, str | None]:
+        version = es._call(es._backend.version_at, aggregate_id, after)
+        found = es._call(es._backend.aggregate, aggregate_id) if version else None
+        return version, None if found is None else found.aggregate_type
+
+    verifier = ChainVerifier(after, head_hash, before)
+    if after == 0:
+        if head_hash != GENESIS_HASH:
+            verifier.fail(0, "the hash trusted at position 0 is not the chain's start")
+        return verifier
+    if after > head:
+        verifier.fail(head + 1, f"the store ends at position {head}, before position {after}")
+        return verifier
+    try:
+        rows = es._call(es._backend.chain_page, after - 1, 1)
+    except StoreError as e:
+        verifier.fail(after, f"the row cannot be read: {e}")
+        return verifier
+    if not rows or rows[0][0] != after:
+        verifier.fail(after, f"position {after} is missing")
+    elif rows[0][12] != head_hash:
+        verifier.fail(
+            after,
+            f"the hash at position {after} is not the one trusted: the event or one "
+            "before it was altered, or the store is another one",
+        )
+    else:
+        verifier.last_recorded_at = rows[0][10]
+    return verifier
 
 
 def _chain_page(
@@ -116,12 +170,15 @@ def _verify_storage(es: StoreCore, full: bool) -> tuple[int | None, str] | None:
     )
 
 
-def _verify_snapshots(es: StoreCore) -> tuple[int | None, str] | None:
-    """Re-fold every aggregate that has snapshots this store would use and
-    compare: a snapshot is a cache, but one that lies changes state_at."""
+def _verify_snapshots(es: StoreCore, after: int) -> tuple[int | None, str] | None:
+    """Re-fold every aggregate that has snapshots this store would use (taken
+    after position ``after``) and compare: a snapshot is a cache, but one that
+    lies changes state_at."""
     fingerprint = es._fingerprint
     by_aggregate: dict[str, list[Snapshot]] = {}
     for snapshot in es._call(es._backend.snapshots, fingerprint):
+        if snapshot.position <= after:
+            continue
         by_aggregate.setdefault(snapshot.aggregate_id, []).append(snapshot)
     for aggregate_id, snapshots in by_aggregate.items():
         wanted = {s.version: s for s in snapshots}

@@ -10,6 +10,7 @@ from typing import Any
 
 from store import EventStore
 from store.eventstore import STORAGE_CHECKS
+from workbench.cli.common import CliError, _positive_int
 from workbench.inputs import open_store
 from workbench.safetext import shown
 
@@ -21,7 +22,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description=(
             "Recompute the hash chain over every event. Exit 0 and print the number "
             "checked and the head hash when intact; exit 1 naming the first bad position "
-            "and the reason when not."
+            "and the reason when not. With --from-position N --head-hash H (the head "
+            "position and hash an earlier verify printed), check only the events after N, "
+            "chained on from H, and the aggregates they touch."
         ),
     )
     verify.add_argument("path", metavar="PATH", help="the store")
@@ -29,11 +32,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     verify.add_argument(
         "--storage",
         choices=STORAGE_CHECKS,
-        default="full",
+        default=None,
         help=(
             "the database's own check after the chain walk: full (every page and every "
-            "index against its table; the default), quick (pages only, faster) or off"
+            "index against its table; the default), quick (pages only, faster) or off "
+            "(the default with --from-position: the check reads the whole database)"
         ),
+    )
+    verify.add_argument(
+        "--from-position",
+        type=_positive_int,
+        metavar="N",
+        help="check only the events after position N (needs --head-hash)",
+    )
+    verify.add_argument(
+        "--head-hash",
+        metavar="H",
+        help="the hash at position N that you trust, from an earlier verify",
     )
     verify.set_defaults(func=run_verify)
 
@@ -48,8 +63,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
 
 def run_verify(args: argparse.Namespace) -> int:
+    if (args.from_position is None) != (args.head_hash is None):
+        raise CliError("--from-position and --head-hash go together: give both or neither", 2)
     with open_store(args.path) as es:
-        report = es.verify(storage=args.storage)
+        report = es.verify(
+            storage=args.storage, from_position=args.from_position, head_hash=args.head_hash
+        )
     if args.json:
         sys.stdout.write(
             json.dumps(

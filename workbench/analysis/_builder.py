@@ -105,11 +105,11 @@ class Builder:
 
     def _create(self) -> None:
         db = self.db
-        db[META].create({"key": "TEXT", "value": "TEXT"}, pk="key")
-        db[TABLES].create(
+        db.table(META).create({"key": "TEXT", "value": "TEXT"}, pk="key")
+        db.table(TABLES).create(
             {"name": "TEXT", "kind": "TEXT", "source": "TEXT", "description": "TEXT"}, pk="name"
         )
-        db[COLUMNS].create(
+        db.table(COLUMNS).create(
             {
                 "table_name": "TEXT",
                 "name": "TEXT",
@@ -119,8 +119,8 @@ class Builder:
             },
             pk=("table_name", "name"),
         )
-        db["events"].create(EVENT_COLUMNS, pk="position", not_null=["event_id", "type"])
-        db["changes"].create(
+        db.table("events").create(EVENT_COLUMNS, pk="position", not_null=["event_id", "type"])
+        db.table("changes").create(
             CHANGE_COLUMNS, foreign_keys=[("position", "events", "position")], not_null=["path"]
         )
         for name, kind in (("events", "events"), ("changes", "changes")):
@@ -179,13 +179,13 @@ class Builder:
         return f"{self.es.reducers.fingerprint} {self.es.upcasters.fingerprint}"
 
     def _meta(self, values: Mapping[str, str]) -> None:
-        self.db[META].upsert_all(
+        self.db.table(META).upsert_all(
             [{"key": key, "value": value} for key, value in values.items()], pk="key"
         )
 
     def _register(self, name: str, kind: str, key: str | None) -> None:
         self.tables[(kind, key)] = name
-        self.db[TABLES].upsert(
+        self.db.table(TABLES).upsert(
             {
                 "name": name,
                 "kind": kind,
@@ -202,7 +202,7 @@ class Builder:
                 assert key is not None
                 name = table_name(key, self.taken)
                 fixed: tuple[str, ...] = TYPE_FIXED
-                self.db[name].create(
+                self.db.table(name).create(
                     {"position": "INTEGER", "aggregate_id": "TEXT", "recorded_at": "TEXT",
                      "actor": "ANY"},
                     pk="position",
@@ -211,7 +211,7 @@ class Builder:
             else:
                 name = table_name(f"{key}_state" if key else "untyped_state", self.taken)
                 fixed = STATE_FIXED
-                self.db[name].create(
+                self.db.table(name).create(
                     {"aggregate_id": "TEXT", "version": "INTEGER", "position": "INTEGER",
                      "updated_at": "TEXT", "state": "TEXT"},
                     pk="aggregate_id",
@@ -223,7 +223,7 @@ class Builder:
 
     def _add_columns(self, table: str, columns: Columns) -> None:
         for name in columns.new:
-            self.db[table].add_column(name, "ANY")
+            self.db.table(table).add_column(name, "ANY")
         columns.new.clear()
 
     # -- rows -----------------------------------------------------------------
@@ -387,7 +387,7 @@ class Builder:
         self._write_states()
         kinds_of = {table: kind for (kind, _), table in self.tables.items()}
         for table, columns in self.columns.items():
-            db[COLUMNS].upsert_all(
+            db.table(COLUMNS).upsert_all(
                 [
                     {
                         "table_name": table,
@@ -404,12 +404,14 @@ class Builder:
             )
         for (kind, _key), table in self.tables.items():
             if kind == "type":
-                db[table].create_index(["aggregate_id"], if_not_exists=True, find_unique_name=True)
-        events = db["events"]
-        for columns in (["type"], ["aggregate_id", "version"], ["recorded_at"], ["actor"]):
-            events.create_index(columns, if_not_exists=True, find_unique_name=True)
-        for columns in (["aggregate_id", "version"], ["path"], ["position"]):
-            db["changes"].create_index(columns, if_not_exists=True, find_unique_name=True)
+                db.table(table).create_index(
+                    ["aggregate_id"], if_not_exists=True, find_unique_name=True
+                )
+        events = db.table("events")
+        for index in (["type"], ["aggregate_id", "version"], ["recorded_at"], ["actor"]):
+            events.create_index(index, if_not_exists=True, find_unique_name=True)
+        for index in (["aggregate_id", "version"], ["path"], ["position"]):
+            db.table("changes").create_index(index, if_not_exists=True, find_unique_name=True)
         if "events_fts" not in db.table_names():
             events.enable_fts(["data", "metadata"])
             db.execute("INSERT INTO events_fts (rowid, data, metadata) "

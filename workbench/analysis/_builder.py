@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ from store.codec import format_time, parse_time
 from store.models import recorded_event
 
 from . import _describe
-from ._shape import Columns, cell, table_name
+from ._shape import Columns, Path, cell, table_name
 from ._target import META, AnalysisError
 
 FORMAT = "sss-analysis"
@@ -226,6 +226,27 @@ class Builder:
             self.db.table(table).add_column(name, "ANY")
         columns.new.clear()
 
+    def _flattened(
+        self,
+        verb: str,
+        table: str,
+        columns: Columns,
+        fixed: Sequence[str],
+        payloads: Sequence[Mapping[str, Any]],
+    ) -> tuple[str, list[Path], list[dict[Path, Any]]]:
+        """Payloads as cells of ``table``'s columns, adding the columns new
+        paths need: the statement (``verb``, the ``fixed`` columns, then one
+        per path), the paths in column order, and each payload's cells."""
+        flat = [columns.add(payload) for payload in payloads]
+        self._add_columns(table, columns)
+        paths = list(columns.names)
+        names = [*fixed, *(columns.names[p] for p in paths)]
+        sql = (
+            f"{verb} INTO {_quote(table)} ({', '.join(map(_quote, names))}) "
+            f"VALUES ({', '.join('?' * len(names))})"
+        )
+        return sql, paths, flat
+
     # -- rows -----------------------------------------------------------------
 
     def _time(self, text: str) -> datetime:
@@ -303,13 +324,8 @@ class Builder:
 
     def _insert_payloads(self, type_: str, rows: list[tuple[Any, ...]]) -> None:
         table, columns = self._table("type", type_)
-        flat = [columns.add(row[4]) for row in rows]
-        self._add_columns(table, columns)
-        paths = list(columns.names)
-        names = [*TYPE_FIXED, *(columns.names[p] for p in paths)]
-        sql = (
-            f"INSERT INTO {_quote(table)} ({', '.join(map(_quote, names))}) "
-            f"VALUES ({', '.join('?' * len(names))})"
+        sql, paths, flat = self._flattened(
+            "INSERT", table, columns, TYPE_FIXED, [r[4] for r in rows]
         )
         self.db.conn.executemany(
             sql,
@@ -361,15 +377,10 @@ class Builder:
             grouped.setdefault(known[4], []).append((agg, known))
         for agg_type, items in grouped.items():
             table, columns = self._table("state", agg_type)
-            flat = [columns.add(known[1]) for _, known in items]
-            self._add_columns(table, columns)
-            paths = list(columns.names)
-            names = [*STATE_FIXED, *(columns.names[p] for p in paths)]
             # A state that lost a field must not keep its old column value: the
             # row is replaced whole.
-            sql = (
-                f"INSERT OR REPLACE INTO {_quote(table)} ({', '.join(map(_quote, names))}) "
-                f"VALUES ({', '.join('?' * len(names))})"
+            sql, paths, flat = self._flattened(
+                "INSERT OR REPLACE", table, columns, STATE_FIXED, [known[1] for _, known in items]
             )
             self.db.conn.executemany(
                 sql,

@@ -12,7 +12,7 @@ install: .venv ## Create the virtualenv with test and benchmark extras
 test: .venv ## Run the whole test suite on 2 cores
 	$(PY) -m pytest -n 2
 
-lint: .venv ## ruff (lint and format check) and mypy (strict on store/)
+lint: .venv ## ruff (lint and format check) and mypy (strict on store/, plain on workbench/)
 	.venv/bin/ruff check . && .venv/bin/ruff format --check . && .venv/bin/mypy
 
 format: .venv ## Format the code

@@ -6,6 +6,7 @@ import contextlib
 import os
 import shutil
 import sqlite3
+import stat
 import tempfile
 import time
 import urllib.parse
@@ -15,7 +16,7 @@ from typing import Any
 
 from ..backend import Backend, ChainRow, Query, Snapshot, WriteTransaction
 from ..codec import loads_stored
-from ..errors import CorruptStoreError, NotFoundError, ReadOnlyError
+from ..errors import CorruptStoreError, NotFoundError, ReadOnlyError, ValidationError
 from ..models import AggregateInfo, RecordedEvent
 from ..sql import SQLITE
 from .errors import busy, errorname, translated
@@ -23,6 +24,44 @@ from .rows import SQLiteWrite, aggregate_row, events, lenient_text
 from .schema import CHAIN_COLUMNS, COLUMNS, ensure_schema
 
 __all__ = ["SQLiteBackend"]
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "a special file"
+
+
+def check_file(path: str, readonly: bool) -> None:
+    """Refuse, before SQLite sees it, a path that cannot hold an event store.
+
+    One ``stat`` call: a missing file is NotFoundError when read-only (or when
+    its directory is missing); anything that exists and is not a regular file
+    is a ValidationError, because SQLite would block forever opening a FIFO,
+    read a device as if it were a file, or fail obscurely on a directory or
+    socket. Symbolic links are followed, so a link to a store file is fine.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        if readonly:
+            raise NotFoundError(f"no event store at {path}: the file does not exist") from None
+        parent = os.path.dirname(os.path.abspath(path))
+        if not os.path.isdir(parent):
+            raise NotFoundError(
+                f"cannot create {path}: directory {parent} does not exist"
+            ) from None
+        return
+    except OSError:
+        return  # unreadable metadata (permissions, a loop): SQLite's error says why
+    if not stat.S_ISREG(mode):
+        raise ValidationError(f"{path} is {_kind(mode)}, not an event store file")
 
 
 class SQLiteBackend(Backend):
@@ -48,13 +87,7 @@ class SQLiteBackend(Backend):
         self._private_copy: str | None = None
         memory = path == ":memory:" or path.startswith("file::memory:")
         if not memory:
-            if readonly and not os.path.exists(path):
-                raise NotFoundError(f"no event store at {path}: the file does not exist")
-            parent = os.path.dirname(os.path.abspath(path))
-            if not os.path.isdir(parent):
-                raise NotFoundError(f"cannot create {path}: directory {parent} does not exist")
-            if os.path.isdir(path):
-                raise NotFoundError(f"{path} is a directory, not an event store file")
+            check_file(path, readonly)
         if readonly and memory:
             raise ReadOnlyError("a read-only :memory: store would always be empty")
         if memory:

@@ -261,8 +261,6 @@ def test_missing_file(tmp_path: Path) -> None:
         EventStore(str(tmp_path / "nope.db"), readonly=True)
     with pytest.raises(NotFoundError, match="directory"):
         EventStore(str(tmp_path / "no-dir" / "x.db"))
-    with pytest.raises(NotFoundError, match="directory"):
-        EventStore(str(tmp_path))
     assert not (tmp_path / "nope.db").exists()
 
 

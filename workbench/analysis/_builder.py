@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,7 +15,7 @@ from store.codec import format_time, parse_time
 from store.models import recorded_event
 
 from . import _describe
-from ._shape import Columns, cell, table_name
+from ._shape import Columns, Path, cell, table_name
 from ._target import META, AnalysisError
 
 FORMAT = "sss-analysis"
@@ -105,11 +105,11 @@ class Builder:
 
     def _create(self) -> None:
         db = self.db
-        db[META].create({"key": "TEXT", "value": "TEXT"}, pk="key")
-        db[TABLES].create(
+        db.table(META).create({"key": "TEXT", "value": "TEXT"}, pk="key")
+        db.table(TABLES).create(
             {"name": "TEXT", "kind": "TEXT", "source": "TEXT", "description": "TEXT"}, pk="name"
         )
-        db[COLUMNS].create(
+        db.table(COLUMNS).create(
             {
                 "table_name": "TEXT",
                 "name": "TEXT",
@@ -119,8 +119,8 @@ class Builder:
             },
             pk=("table_name", "name"),
         )
-        db["events"].create(EVENT_COLUMNS, pk="position", not_null=["event_id", "type"])
-        db["changes"].create(
+        db.table("events").create(EVENT_COLUMNS, pk="position", not_null=["event_id", "type"])
+        db.table("changes").create(
             CHANGE_COLUMNS, foreign_keys=[("position", "events", "position")], not_null=["path"]
         )
         for name, kind in (("events", "events"), ("changes", "changes")):
@@ -179,13 +179,13 @@ class Builder:
         return f"{self.es.reducers.fingerprint} {self.es.upcasters.fingerprint}"
 
     def _meta(self, values: Mapping[str, str]) -> None:
-        self.db[META].upsert_all(
+        self.db.table(META).upsert_all(
             [{"key": key, "value": value} for key, value in values.items()], pk="key"
         )
 
     def _register(self, name: str, kind: str, key: str | None) -> None:
         self.tables[(kind, key)] = name
-        self.db[TABLES].upsert(
+        self.db.table(TABLES).upsert(
             {
                 "name": name,
                 "kind": kind,
@@ -202,7 +202,7 @@ class Builder:
                 assert key is not None
                 name = table_name(key, self.taken)
                 fixed: tuple[str, ...] = TYPE_FIXED
-                self.db[name].create(
+                self.db.table(name).create(
                     {"position": "INTEGER", "aggregate_id": "TEXT", "recorded_at": "TEXT",
                      "actor": "ANY"},
                     pk="position",
@@ -211,7 +211,7 @@ class Builder:
             else:
                 name = table_name(f"{key}_state" if key else "untyped_state", self.taken)
                 fixed = STATE_FIXED
-                self.db[name].create(
+                self.db.table(name).create(
                     {"aggregate_id": "TEXT", "version": "INTEGER", "position": "INTEGER",
                      "updated_at": "TEXT", "state": "TEXT"},
                     pk="aggregate_id",
@@ -223,8 +223,29 @@ class Builder:
 
     def _add_columns(self, table: str, columns: Columns) -> None:
         for name in columns.new:
-            self.db[table].add_column(name, "ANY")
+            self.db.table(table).add_column(name, "ANY")
         columns.new.clear()
+
+    def _flattened(
+        self,
+        verb: str,
+        table: str,
+        columns: Columns,
+        fixed: Sequence[str],
+        payloads: Sequence[Mapping[str, Any]],
+    ) -> tuple[str, list[Path], list[dict[Path, Any]]]:
+        """Payloads as cells of ``table``'s columns, adding the columns new
+        paths need: the statement (``verb``, the ``fixed`` columns, then one
+        per path), the paths in column order, and each payload's cells."""
+        flat = [columns.add(payload) for payload in payloads]
+        self._add_columns(table, columns)
+        paths = list(columns.names)
+        names = [*fixed, *(columns.names[p] for p in paths)]
+        sql = (
+            f"{verb} INTO {_quote(table)} ({', '.join(map(_quote, names))}) "
+            f"VALUES ({', '.join('?' * len(names))})"
+        )
+        return sql, paths, flat
 
     # -- rows -----------------------------------------------------------------
 
@@ -303,13 +324,8 @@ class Builder:
 
     def _insert_payloads(self, type_: str, rows: list[tuple[Any, ...]]) -> None:
         table, columns = self._table("type", type_)
-        flat = [columns.add(row[4]) for row in rows]
-        self._add_columns(table, columns)
-        paths = list(columns.names)
-        names = [*TYPE_FIXED, *(columns.names[p] for p in paths)]
-        sql = (
-            f"INSERT INTO {_quote(table)} ({', '.join(map(_quote, names))}) "
-            f"VALUES ({', '.join('?' * len(names))})"
+        sql, paths, flat = self._flattened(
+            "INSERT", table, columns, TYPE_FIXED, [r[4] for r in rows]
         )
         self.db.conn.executemany(
             sql,
@@ -361,15 +377,10 @@ class Builder:
             grouped.setdefault(known[4], []).append((agg, known))
         for agg_type, items in grouped.items():
             table, columns = self._table("state", agg_type)
-            flat = [columns.add(known[1]) for _, known in items]
-            self._add_columns(table, columns)
-            paths = list(columns.names)
-            names = [*STATE_FIXED, *(columns.names[p] for p in paths)]
             # A state that lost a field must not keep its old column value: the
             # row is replaced whole.
-            sql = (
-                f"INSERT OR REPLACE INTO {_quote(table)} ({', '.join(map(_quote, names))}) "
-                f"VALUES ({', '.join('?' * len(names))})"
+            sql, paths, flat = self._flattened(
+                "INSERT OR REPLACE", table, columns, STATE_FIXED, [known[1] for _, known in items]
             )
             self.db.conn.executemany(
                 sql,
@@ -387,7 +398,7 @@ class Builder:
         self._write_states()
         kinds_of = {table: kind for (kind, _), table in self.tables.items()}
         for table, columns in self.columns.items():
-            db[COLUMNS].upsert_all(
+            db.table(COLUMNS).upsert_all(
                 [
                     {
                         "table_name": table,
@@ -404,12 +415,14 @@ class Builder:
             )
         for (kind, _key), table in self.tables.items():
             if kind == "type":
-                db[table].create_index(["aggregate_id"], if_not_exists=True, find_unique_name=True)
-        events = db["events"]
-        for columns in (["type"], ["aggregate_id", "version"], ["recorded_at"], ["actor"]):
-            events.create_index(columns, if_not_exists=True, find_unique_name=True)
-        for columns in (["aggregate_id", "version"], ["path"], ["position"]):
-            db["changes"].create_index(columns, if_not_exists=True, find_unique_name=True)
+                db.table(table).create_index(
+                    ["aggregate_id"], if_not_exists=True, find_unique_name=True
+                )
+        events = db.table("events")
+        for index in (["type"], ["aggregate_id", "version"], ["recorded_at"], ["actor"]):
+            events.create_index(index, if_not_exists=True, find_unique_name=True)
+        for index in (["aggregate_id", "version"], ["path"], ["position"]):
+            db.table("changes").create_index(index, if_not_exists=True, find_unique_name=True)
         if "events_fts" not in db.table_names():
             events.enable_fts(["data", "metadata"])
             db.execute("INSERT INTO events_fts (rowid, data, metadata) "

@@ -97,10 +97,8 @@ def run_report(args: argparse.Namespace) -> int:
             ) from None
     if (args.occurred is None) != (args.known_at is None):
         raise CliError("--occurred and --known-at go together (restatements need both)")
-    clocks = {
-        "occurred": None if args.occurred is None else parse_time(args.occurred, "--occurred"),
-        "known_at": None if args.known_at is None else parse_time(args.known_at, "--known-at"),
-    }
+    occurred = None if args.occurred is None else parse_time(args.occurred, "--occurred")
+    known_at = None if args.known_at is None else parse_time(args.known_at, "--known-at")
     filters = read_filters(args)
     aggregate_id = filters.pop("aggregate_id")
     reducers, upcasters = user_code(args)
@@ -112,7 +110,8 @@ def run_report(args: argparse.Namespace) -> int:
             aggregate_id=aggregate_id,
             verify=not args.no_verify,
             title=args.title,
-            **clocks,
+            occurred=occurred,
+            known_at=known_at,
             **filters,
         )
     integrity = report.integrity

@@ -278,7 +278,8 @@ def _state_columns(frame: pd.DataFrame, state: list[dict[str, Any]], flatten: bo
         return frame
     try:
         array = pa.chunked_array([payload_array(state)])
-        flat = pa.table(dict(flat_arrays("state", array)))
+        # pa.table takes ChunkedArray columns; pyarrow-stubs list only Array.
+        flat = pa.table(dict(flat_arrays("state", array)))  # type: ignore[arg-type]
         columns = flat.to_pandas(types_mapper=pandas_type, coerce_temporal_nanoseconds=False)
     except MixedTypes:
         columns = pd.json_normalize(state, sep=".").rename(columns=lambda c: f"state.{c}")

@@ -109,7 +109,7 @@ def event_rows(chunk: Sequence[RecordedEvent]) -> list[tuple[Any, ...]]:
     ]
 
 
-def payload_array(values: Sequence[dict[str, Any]]) -> pa.Array:
+def payload_array(values: Sequence[dict[str, Any]]) -> pa.Array[Any]:
     """Dicts as one Arrow struct array; :class:`MixedTypes` when they do not fit one."""
     try:
         array = pa.array(values)
@@ -125,7 +125,9 @@ def _text(value: Any) -> str | None:
     return value if value is None or type(value) is str else str(value)
 
 
-def _meta_columns(dicts: Sequence[dict[str, Any]] | None, texts: Sequence[str]) -> list[pa.Array]:
+def _meta_columns(
+    dicts: Sequence[dict[str, Any]] | None, texts: Sequence[str]
+) -> list[pa.Array[Any]]:
     if dicts is None:
         try:
             # Only the three fields, typed as text: no per-row Python object.
@@ -156,7 +158,7 @@ def chunk_table(
     """
     cols: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [()] * len(ROW_FIELDS)
     column = dict(zip(ROW_FIELDS, cols, strict=True))
-    arrays: dict[str, pa.Array] = {
+    arrays: dict[str, pa.Array[Any]] = {
         "position": pa.array(column["position"], pa.int64()),
         "event_id": pa.array(column["event_id"], pa.string()),
         "aggregate_id": pa.array(column["aggregate_id"], pa.string()),
@@ -196,7 +198,9 @@ def concat(tables: list[pa.Table]) -> pa.Table:
         raise MixedTypes() from None
 
 
-def flat_arrays(name: str, array: pa.ChunkedArray) -> Iterator[tuple[str, pa.ChunkedArray]]:
+def flat_arrays(
+    name: str, array: pa.ChunkedArray[Any]
+) -> Iterator[tuple[str, pa.ChunkedArray[Any]]]:
     """A struct column's leaves as ``name.field`` columns, nested structs too."""
     if not pa.types.is_struct(array.type):
         yield name, array

@@ -7,7 +7,7 @@ Matplotlib is needed only by the ``plot_*`` methods.
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import pandas as pd
 
@@ -117,7 +117,9 @@ class AuditAccessor:
             top = table.sum().sort_values(ascending=False).index
             table = pd.concat([table[top[:9]], table[top[9:]].sum(axis=1).rename("other")], axis=1)
         fine = freq.lower().lstrip("0123456789") in ("h", "min", "s")
-        table.index = table.index.strftime("%Y-%m-%d %H:%M" if fine else "%Y-%m-%d")
+        table.index = cast(pd.DatetimeIndex, table.index).strftime(
+            "%Y-%m-%d %H:%M" if fine else "%Y-%m-%d"
+        )
         ax = table.plot.bar(stacked=True, ax=ax, width=0.9, title=f"Events per {freq} by {by}")
         ax.set_xlabel(time)
         ax.set_ylabel("events")

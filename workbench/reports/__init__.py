@@ -25,7 +25,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from datetime import datetime
-from typing import IO, Any
+from typing import IO, Any, BinaryIO, TextIO, cast
 
 from workbench.outputs import check_output, open_output
 
@@ -76,12 +76,13 @@ def format_for(path: str | os.PathLike[str]) -> str:
 
 
 def _write(report: Report, fmt: str, out: IO[Any]) -> int:
+    # open_output() gives a binary stream for these two formats, text for the rest.
     if fmt == "parquet":
-        return write_parquet(report, out)
+        return write_parquet(report, cast(BinaryIO, out))
     if fmt == "xlsx":
-        return write_xlsx(report, out)
+        return write_xlsx(report, cast(BinaryIO, out))
     writer = {"html": write_html, "md": write_markdown, "csv": write_csv, "jsonl": write_jsonl}[fmt]
-    return writer(report, out)
+    return writer(report, cast(TextIO, out))
 
 
 def write_report(

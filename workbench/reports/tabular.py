@@ -65,25 +65,24 @@ COLUMNS: tuple[str, ...] = (
 """Timeline columns of CSV and Parquet reports (plus ``changes`` for an aggregate)."""
 
 _TS = pa.timestamp("us", tz="UTC")
-PARQUET_SCHEMA = pa.schema(
-    [
-        ("position", pa.int64()),
-        ("recorded_at", _TS),
-        ("occurred_at", _TS),
-        ("actor", pa.string()),
-        ("aggregate_id", pa.string()),
-        ("aggregate_type", pa.string()),
-        ("version", pa.int64()),
-        ("type", pa.string()),
-        ("schema_version", pa.int64()),
-        ("event_id", pa.string()),
-        ("correlation_id", pa.string()),
-        ("causation_id", pa.string()),
-        pa.field("data", pa.string(), metadata={"format": "json"}),
-        pa.field("metadata", pa.string(), metadata={"format": "json"}),
-        ("hash", pa.string()),
-    ]
-)
+_FIELDS: list[pa.Field[Any]] = [
+    pa.field("position", pa.int64()),
+    pa.field("recorded_at", _TS),
+    pa.field("occurred_at", _TS),
+    pa.field("actor", pa.string()),
+    pa.field("aggregate_id", pa.string()),
+    pa.field("aggregate_type", pa.string()),
+    pa.field("version", pa.int64()),
+    pa.field("type", pa.string()),
+    pa.field("schema_version", pa.int64()),
+    pa.field("event_id", pa.string()),
+    pa.field("correlation_id", pa.string()),
+    pa.field("causation_id", pa.string()),
+    pa.field("data", pa.string(), metadata={"format": "json"}),
+    pa.field("metadata", pa.string(), metadata={"format": "json"}),
+    pa.field("hash", pa.string()),
+]
+PARQUET_SCHEMA = pa.schema(_FIELDS)
 _CHANGE = pa.struct([("path", pa.string()), ("old", pa.string()), ("new", pa.string())])
 _BATCH = 10_000
 

@@ -107,7 +107,7 @@ def build_restatements(
     known_at: datetime,
     aggregate_id: str | None = None,
 ) -> Restatements:
-    from workbench.frames import restatement_rows
+    from workbench.frames.twoclocks import restatement_rows
 
     rows = restatement_rows(es, aggregate_type, occurred, known_at, None)
     if aggregate_id is not None:

@@ -30,6 +30,7 @@ from typing import Any, BinaryIO
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import Cell
 from openpyxl.styles import Alignment, Font
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
@@ -86,7 +87,7 @@ def _text(value: str) -> str:
     return text[:keep] + marker.format(len(text) - keep)
 
 
-def _cell(sheet: WriteOnlyWorksheet, value: Any, *, bold: bool = False) -> WriteOnlyCell:
+def _cell(sheet: WriteOnlyWorksheet, value: Any, *, bold: bool = False) -> Cell:
     if isinstance(value, datetime):
         cell = WriteOnlyCell(sheet, value=value.astimezone(UTC).replace(tzinfo=None))
         cell.number_format = _TIME_FORMAT
@@ -141,13 +142,14 @@ class _Sheet:
         self.rows += 1
 
     def close(self) -> None:
-        self.sheet.auto_filter.ref = f"A1:{get_column_letter(self.width)}{self.rows}"
+        # A write-only sheet has its own auto_filter; types-openpyxl leaves it out.
+        self.sheet.auto_filter.ref = f"A1:{get_column_letter(self.width)}{self.rows}"  # type: ignore[attr-defined]
 
     def discard(self) -> None:
         """After a failure: finish the sheet's stream and remove its temporary file."""
         with contextlib.suppress(Exception):
             self.sheet.close()
-            self.sheet._writer.cleanup()
+            self.sheet._writer.cleanup()  # type: ignore[attr-defined]  # private, not in the stubs
 
 
 def _count(value: str) -> int | str:

@@ -107,40 +107,22 @@ class FilterDialog(ModalScreen[Filters | None]):
                     compact=True,
                     id="f-aggregate-type",
                 )
-                yield Static("Aggregate id", classes="label")
-                yield Input(
-                    f.aggregate_id or "", compact=True, highlighter=SAFE_INPUT, id="f-aggregate-id"
-                )
-                yield Static("Since (UTC)", classes="label")
-                yield Input(
-                    f.since_text or "",
-                    placeholder="-2h, -3d, 2024-05-01T12:00Z",
-                    compact=True,
-                    highlighter=SAFE_INPUT,
-                    id="f-since",
-                )
-                yield Static("Until (UTC)", classes="label")
-                yield Input(
-                    f.until_text or "",
-                    placeholder="-30m, now",
-                    compact=True,
-                    highlighter=SAFE_INPUT,
-                    id="f-until",
-                )
-                yield Static("Text", classes="label")
-                yield Input(
-                    f.text or "",
-                    placeholder="in ids, types, data or metadata",
-                    compact=True,
-                    highlighter=SAFE_INPUT,
-                    id="f-text",
-                )
-                yield Static("Actor", classes="label")
-                yield Input(f.actor or "", compact=True, highlighter=SAFE_INPUT, id="f-actor")
-                yield Static("Correlation id", classes="label")
-                yield Input(
-                    f.correlation_id or "", compact=True, highlighter=SAFE_INPUT, id="f-correlation"
-                )
+                for label, value, placeholder, widget_id in (
+                    ("Aggregate id", f.aggregate_id, "", "f-aggregate-id"),
+                    ("Since (UTC)", f.since_text, "-2h, -3d, 2024-05-01T12:00Z", "f-since"),
+                    ("Until (UTC)", f.until_text, "-30m, now", "f-until"),
+                    ("Text", f.text, "in ids, types, data or metadata", "f-text"),
+                    ("Actor", f.actor, "", "f-actor"),
+                    ("Correlation id", f.correlation_id, "", "f-correlation"),
+                ):
+                    yield Static(label, classes="label")
+                    yield Input(
+                        value or "",
+                        placeholder=placeholder,
+                        compact=True,
+                        highlighter=SAFE_INPUT,
+                        id=widget_id,
+                    )
             yield Static("", classes="error", id="f-error")
             yield Static(
                 "space ticks a type · Enter in a field or ctrl+s applies · Esc cancels",

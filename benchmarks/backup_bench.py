@@ -43,9 +43,7 @@ def build(path: str, events: int) -> None:
         for start in range(es.head(), events, 1000):
             with es.transaction():
                 for n in range(start, min(start + 1000, events)):
-                    es.append(
-                        [NewEvent(f"E{n % 8}", {"n": n, "note": "x" * 40})], f"a-{n % 10000}"
-                    )
+                    es.append([NewEvent(f"E{n % 8}", {"n": n, "note": "x" * 40})], f"a-{n % 10000}")
 
 
 def main() -> None:

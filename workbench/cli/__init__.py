@@ -26,6 +26,7 @@ from ..safetext import one_line
 from . import (
     app,
     audit,
+    correcting,
     migrate,
     read,
     recovery,
@@ -49,6 +50,7 @@ _COMMAND_MODULES = [
     report,
     migrate,
     recovery,
+    correcting,
     subscriptions,
 ]
 

@@ -17,7 +17,7 @@ kept under ``--dir``). Each round times, in rotating order:
 - ``row_copy``: ``copy_store`` into a new file, verified inside its
   transaction (no storage check), what ``sss backup`` does before its final
   check;
-- ``sss_backup``: the whole ``backup()``: row copy, the final full verify
+- ``sss_backup``: the whole ``backup()``: the backup API page copy, the final full verify
   (chain and ``integrity_check``), the rename into place.
 
 Ratios are each method / ``backup_api`` within a round, then the median.

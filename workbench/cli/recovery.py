@@ -195,7 +195,8 @@ def backup(
             last = until_position
         if is_url(target):
             return _backup_to_server(src, target, last, progress)
-        return _backup_to_file(src, target, last, progress)
+        whole = until is None and until_position is None and not is_url(source)
+        return _backup_to_file(src, source, target, None if whole else last, progress)
 
 
 def _check_copy(copy: EventStore, expected_hash: str | None, last: int, where: str) -> None:
@@ -224,18 +225,57 @@ def _one_file(path: str) -> None:
         connection.close()
 
 
+def _page_copy(source: str, partial: str, progress: Callable[[int, int], None] | None) -> int:
+    """SQLite's online backup of the whole file, in one step: one read
+    transaction, so a consistent cut while writers go on (WAL). Returns
+    the head position the copy holds."""
+    from urllib.parse import quote
+
+    src = sqlite3.connect(f"file:{quote(os.path.abspath(source))}?mode=ro", uri=True)
+    dst = sqlite3.connect(partial)
+    try:
+        say = progress or (lambda copied, total: None)
+        src.backup(dst, progress=lambda status, remaining, total: say(total - remaining, total))
+    finally:
+        src.close()
+        dst.close()
+    with EventStore(partial, readonly=True) as copy:
+        return copy.head()
+
+
+def _snapshots_in(path: str) -> int:
+    connection = sqlite3.connect(path)
+    try:
+        return int(connection.execute("SELECT count(*) FROM snapshots").fetchone()[0])
+    finally:
+        connection.close()
+
+
 def _backup_to_file(
-    src: EventStore, target: str, last: int, progress: Callable[[int, int], None] | None
+    src: EventStore,
+    source: str,
+    target: str,
+    last: int | None,
+    progress: Callable[[int, int], None] | None,
 ) -> BackupReport:
+    """With ``last`` None (a whole SQLite file), a page copy through SQLite's
+    backup API (an order of magnitude faster than the row copy; it takes the
+    subscriptions' checkpoints along); otherwise the row copy up to ``last``."""
     parent = os.path.dirname(os.path.abspath(target))
     scratch = tempfile.mkdtemp(prefix=".sss-backup-", dir=parent)
     try:
         partial = os.path.join(scratch, "store.db")
-        with EventStore(partial) as dst:
-            done = copy_store(src, dst, until_position=last, progress=progress)
+        if last is None:
+            last = _page_copy(source, partial, progress)
+            expected = src.get(last).hash if last else None
+        else:
+            with EventStore(partial) as dst:
+                expected = copy_store(src, dst, until_position=last, progress=progress).head_hash
         _one_file(partial)
         with EventStore(partial, readonly=True) as copy:
-            _check_copy(copy, done.head_hash, last, "the temporary file")
+            _check_copy(copy, expected, last, "the temporary file")
+            aggregates = sum(copy.aggregate_types().values())
+        snapshots = _snapshots_in(partial)
         for suffix in ("-wal", "-shm", "-journal"):
             if os.path.exists(partial + suffix):
                 raise StoreError(f"the backup left a {suffix} file behind; it was not kept")
@@ -252,7 +292,7 @@ def _backup_to_file(
             os.replace(partial, target)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    return BackupReport(done.events, done.aggregates, done.snapshots, last, done.head_hash)
+    return BackupReport(last, aggregates, snapshots, last, expected)
 
 
 def _backup_to_server(

@@ -23,14 +23,14 @@ import getpass
 from datetime import datetime
 from typing import Any
 
-from . import appending, replay
+from . import appending, paging, replay
 from ._core import StoreCore
-from .checks import check_name
-from .errors import ValidationError, describe
-from .models import NewEvent, RecordedEvent
-from .reducers import REVERTED
+from .checks import check_int, check_name
+from .errors import NotFoundError, ValidationError, describe
+from .models import ANY, NewEvent, RecordedEvent
+from .reducers import REVERTED, VOIDED
 
-__all__ = ["REVERTED", "merge_diff", "revert"]
+__all__ = ["REVERTED", "VOIDED", "merge_diff", "revert", "void"]
 
 
 def merge_diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
@@ -119,5 +119,40 @@ def revert(
             aggregate_id,
             current.aggregate_type,
             current.version,
+        )
+    return event
+
+
+def void(es: StoreCore, position: object, reason: object, metadata: object) -> RecordedEvent:
+    """See :meth:`EventStore.void <store.eventstore.EventStore.void>`."""
+    check_int(position, "position", minimum=1)
+    assert isinstance(position, int)
+    reason = check_reason(reason)
+    if metadata is not None and not isinstance(metadata, dict):
+        raise ValidationError(f"metadata must be a dict, not {describe(metadata)}")
+    with appending.transaction(es):
+        if position > es._call(es._backend.head):
+            raise NotFoundError(f"there is no event at position {position} in {es._label}")
+        wrong = paging.get(es, position)
+        if wrong.type == VOIDED:
+            raise ValidationError(
+                f"the event at position {position} is a void; a void cannot be voided"
+            )
+        for earlier in paging.read(es, position + 1, None, None, [VOIDED], None, None, None, False):
+            if earlier.data.get("voided_position") == position:
+                raise ValidationError(
+                    f"the event at position {position} is voided already (by the void at "
+                    f"position {earlier.position})"
+                )
+        meta = dict(metadata or {})
+        meta.update(reason=reason, actor=actor_of(meta))
+        data = {
+            "voided_position": position,
+            "voided_event_id": wrong.event_id,
+            "voided_type": wrong.type,
+            "voided_version": wrong.version,
+        }
+        (event,) = appending.append(
+            es, [NewEvent(VOIDED, data, meta)], wrong.aggregate_id, wrong.aggregate_type, ANY
         )
     return event

@@ -144,6 +144,24 @@ class EventStore(StoreCore):
         """
         return correcting.revert(self, aggregate_id, version, position, at, reason, metadata)
 
+    def void(
+        self, position: int, *, reason: str, metadata: dict[str, Any] | None = None
+    ) -> RecordedEvent:
+        """Mark the event at ``position`` as wrong by appending one
+        ``sss.Voided`` event (to the same aggregate) naming it; return it.
+
+        Replays whose point lies at or after the void skip the voided event;
+        replays before it (``state_at`` at an earlier version, position or
+        time) still include it, as it was known then. Nothing is deleted and
+        the hash chain is untouched. ``reason`` (required) and the actor go
+        into the metadata.
+
+        Raises:
+            ValidationError: a blank reason; the event is a void, or voided already.
+            NotFoundError: no event at ``position``.
+        """
+        return correcting.void(self, position, reason, metadata)
+
     def snapshot(self, aggregate_id: str) -> AggregateState:
         """Store a snapshot of the aggregate at its current version and return it."""
         return appending.snapshot(self, aggregate_id)

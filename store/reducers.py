@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "REVERTED",
+    "VOIDED",
     "Reducer",
     "Reducers",
     "Upcaster",
@@ -50,6 +51,9 @@ __all__ = [
 Reducer = Callable[[dict[str, Any], "RecordedEvent"], dict[str, Any]]
 REVERTED = "sss.Reverted"
 """The event type a revert appends; the store folds it itself."""
+VOIDED = "sss.Voided"
+"""The event type a void appends; it changes no state (replays skip the
+event it names)."""
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -82,6 +86,10 @@ def _revert_reducer(state: dict[str, Any], event: RecordedEvent) -> dict[str, An
     if event.metadata.get("revert_mode") == "replace":
         return copy.deepcopy(event.data)
     return merge_patch(state, event.data)
+
+
+def _void_reducer(state: dict[str, Any], event: RecordedEvent) -> dict[str, Any]:
+    return state
 
 
 def _escape(key: str) -> str:
@@ -158,10 +166,14 @@ class Reducers:
         self._fingerprint = None
 
     def resolve(self, aggregate_type: str | None, event_type: str) -> Reducer:
-        """The reducer for this pair. ``sss.Reverted`` is the store's own: a
-        revert replaces the state whatever reducer is registered for it."""
+        """The reducer for this pair. ``sss.Reverted`` and ``sss.Voided`` are
+        the store's own: a revert replaces the state and a void changes none
+        (the fold skips the event it names), whatever reducer is registered
+        for them."""
         if event_type == REVERTED:
             return _revert_reducer
+        if event_type == VOIDED:
+            return _void_reducer
         key = (aggregate_type, event_type)
         fn = self._cache.get(key)
         if fn is None:

@@ -42,6 +42,35 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     add_reducer_arguments(parser)
     parser.set_defaults(func=run_revert)
 
+    parser = subparsers.add_parser(
+        "void",
+        help="mark a wrong event with one sss.Voided event; later replays skip it",
+        description=(
+            "Append one event of type sss.Voided (to the same aggregate) naming the event at "
+            "POSITION. Replays whose point lies at or after the void skip the voided event; "
+            "replays before it (an earlier version, position or time) still include it, as "
+            "it was known then. Nothing is deleted and the hash chain is untouched. A void "
+            "cannot be voided, and an event is voided once."
+        ),
+    )
+    parser.add_argument("path", metavar="PATH", help="the store (a file or a postgresql:// URL)")
+    parser.add_argument("position", metavar="POSITION", help="the wrong event's position")
+    parser.add_argument("--reason", metavar="TEXT", required=True, help="why (required)")
+    parser.add_argument("--actor", metavar="NAME", help="who (default: the login name)")
+    parser.add_argument("--metadata", metavar="JSON", help="more metadata, a JSON object")
+    parser.set_defaults(func=run_void)
+
+
+def run_void(args: argparse.Namespace) -> int:
+    position = parse_position(args.position, "POSITION")
+    metadata = _metadata(args)
+    with open_store(args.path, write=True, create=False) as es:
+        event = es.void(position, reason=args.reason, metadata=metadata)
+    sys.stdout.write(
+        f"voided the event at position {position}: sss.Voided at position {event.position}\n"
+    )
+    return 0
+
 
 def _metadata(args: argparse.Namespace) -> dict[str, object]:
     metadata: dict[str, object] = {}

@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from . import appending, following, paging, replay, verifying
+from . import appending, correcting, following, paging, replay, verifying
 from ._core import StoreCore
 from .checks import check_int, check_name
 from .codec import format_time, require_aware
@@ -117,6 +117,50 @@ class EventStore(StoreCore):
             ReadOnlyError: the store is read-only.
         """
         return appending.append(self, events, aggregate_id, aggregate_type, expected_version)
+
+    def revert(
+        self,
+        aggregate_id: str,
+        *,
+        version: int | None = None,
+        position: int | None = None,
+        at: datetime | None = None,
+        reason: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> RecordedEvent:
+        """Take the aggregate back to its state at ``version``, ``position``
+        or ``at`` by appending one ``sss.Reverted`` event; return it.
+
+        Afterwards ``state_at(aggregate_id).state`` equals the state at the
+        target; nothing is deleted. ``reason`` (required) and the actor go
+        into the event's metadata with the target version and position. See
+        :mod:`store.correcting` for the event's data and custom reducers.
+
+        Raises:
+            ValidationError: no target, a blank reason, or the aggregate is
+                at the target already.
+            NotFoundError: no such aggregate or version.
+            ConcurrencyError: the aggregate changed while the revert was made.
+        """
+        return correcting.revert(self, aggregate_id, version, position, at, reason, metadata)
+
+    def void(
+        self, position: int, *, reason: str, metadata: dict[str, Any] | None = None
+    ) -> RecordedEvent:
+        """Mark the event at ``position`` as wrong by appending one
+        ``sss.Voided`` event (to the same aggregate) naming it; return it.
+
+        Replays whose point lies at or after the void skip the voided event;
+        replays before it (``state_at`` at an earlier version, position or
+        time) still include it, as it was known then. Nothing is deleted and
+        the hash chain is untouched. ``reason`` (required) and the actor go
+        into the metadata.
+
+        Raises:
+            ValidationError: a blank reason; the event is a void, or voided already.
+            NotFoundError: no event at ``position``.
+        """
+        return correcting.void(self, position, reason, metadata)
 
     def snapshot(self, aggregate_id: str) -> AggregateState:
         """Store a snapshot of the aggregate at its current version and return it."""

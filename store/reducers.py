@@ -23,6 +23,7 @@ reducer sees it; stored rows never change::
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import importlib
 import types
@@ -35,9 +36,24 @@ from .models import Change
 if TYPE_CHECKING:
     from .models import RecordedEvent
 
-__all__ = ["Reducer", "Reducers", "Upcaster", "Upcasters", "diff", "load_object", "merge_patch"]
+__all__ = [
+    "REVERTED",
+    "VOIDED",
+    "Reducer",
+    "Reducers",
+    "Upcaster",
+    "Upcasters",
+    "diff",
+    "load_object",
+    "merge_patch",
+]
 
 Reducer = Callable[[dict[str, Any], "RecordedEvent"], dict[str, Any]]
+REVERTED = "sss.Reverted"
+"""The event type a revert appends; the store folds it itself."""
+VOIDED = "sss.Voided"
+"""The event type a void appends; it changes no state (replays skip the
+event it names)."""
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -62,6 +78,18 @@ def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]
 
 def _merge_reducer(state: dict[str, Any], event: RecordedEvent) -> dict[str, Any]:
     return merge_patch(state, event.data)
+
+
+def _revert_reducer(state: dict[str, Any], event: RecordedEvent) -> dict[str, Any]:
+    """``sss.Reverted``: the state is replaced by the target's (a merge patch
+    from the state it was made on, or the whole state)."""
+    if event.metadata.get("revert_mode") == "replace":
+        return copy.deepcopy(event.data)
+    return merge_patch(state, event.data)
+
+
+def _void_reducer(state: dict[str, Any], event: RecordedEvent) -> dict[str, Any]:
+    return state
 
 
 def _escape(key: str) -> str:
@@ -138,6 +166,14 @@ class Reducers:
         self._fingerprint = None
 
     def resolve(self, aggregate_type: str | None, event_type: str) -> Reducer:
+        """The reducer for this pair. ``sss.Reverted`` and ``sss.Voided`` are
+        the store's own: a revert replaces the state and a void changes none
+        (the fold skips the event it names), whatever reducer is registered
+        for them."""
+        if event_type == REVERTED:
+            return _revert_reducer
+        if event_type == VOIDED:
+            return _void_reducer
         key = (aggregate_type, event_type)
         fn = self._cache.get(key)
         if fn is None:

@@ -7,10 +7,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import replace
-from typing import Any
 
-from . import paging
-from ._core import PAGE, StoreCore, reducer_error
+from . import paging, replay
+from ._core import PAGE, StoreCore
 from .backend import ChainRow, Snapshot
 from .checks import check_int
 from .codec import GENESIS_HASH, MAX_INT
@@ -182,12 +181,14 @@ def _verify_snapshots(es: StoreCore, after: int) -> tuple[int | None, str] | Non
         by_aggregate.setdefault(snapshot.aggregate_id, []).append(snapshot)
     for aggregate_id, snapshots in by_aggregate.items():
         wanted = {s.version: s for s in snapshots}
-        state: dict[str, Any] = {}
-        for event in paging.stream(es, aggregate_id, 1, max(wanted)):
+        folded = replay.states(es, aggregate_id, max(wanted))
+        while True:
             try:
-                state = es.reducers.apply(state, event)
-            except Exception as e:
-                return event.position, str(reducer_error(event, e))
+                event, state = next(folded)
+            except StopIteration:
+                break
+            except StoreError as e:
+                return None, str(e)
             taken = wanted.get(event.version or 0)
             if taken is not None and (taken.state != state or taken.position != event.position):
                 return taken.position, (

@@ -23,12 +23,36 @@ from typing import NoReturn
 from store import StoreError
 
 from ..safetext import one_line
-from . import app, audit, migrate, read, replay, report, subscriptions, twoclocks, write
+from . import (
+    app,
+    audit,
+    correcting,
+    migrate,
+    read,
+    recovery,
+    replay,
+    report,
+    subscriptions,
+    twoclocks,
+    write,
+)
 from .common import CliError, join_relative_times
 
 __all__ = ["build_parser", "main"]
 
-_COMMAND_MODULES = [app, write, read, replay, twoclocks, audit, report, migrate, subscriptions]
+_COMMAND_MODULES = [
+    app,
+    write,
+    read,
+    replay,
+    twoclocks,
+    audit,
+    report,
+    migrate,
+    recovery,
+    correcting,
+    subscriptions,
+]
 
 
 class _Parser(argparse.ArgumentParser):

@@ -168,7 +168,7 @@ def test_replicate_refuses_a_diverged_target(tmp_path: Path) -> None:
     assert head_of(target) == before
 
 
-def wait_for(condition: object, timeout: float = 30.0) -> None:
+def wait_for(condition: object, timeout: float = 90.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if callable(condition) and condition():

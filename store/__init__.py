@@ -39,6 +39,8 @@ from .models import (
     Step,
     VerifyReport,
 )
+from .notes import Checkpoint, SigningKey, VerifierKey, generate_key
+from .proofs import ProofReport, verify_proof
 from .reducers import Reducers, Upcasters, diff, load_object, merge_patch
 from .subscriptions import ParkedEvent, SubscriptionInfo, group_member
 
@@ -52,6 +54,7 @@ __all__ = [
     "AggregateInfo",
     "AggregateState",
     "Change",
+    "Checkpoint",
     "ConcurrencyError",
     "CopyReport",
     "CorruptStoreError",
@@ -64,20 +67,25 @@ __all__ = [
     "NewEvent",
     "NotFoundError",
     "ParkedEvent",
+    "ProofReport",
     "ReadOnlyError",
     "RecordedEvent",
     "ReducerError",
     "Reducers",
+    "SigningKey",
     "Step",
     "StoreError",
     "SubscriptionError",
     "SubscriptionInfo",
     "Upcasters",
     "ValidationError",
+    "VerifierKey",
     "VerifyReport",
     "copy_store",
     "diff",
+    "generate_key",
     "group_member",
     "load_object",
     "merge_patch",
+    "verify_proof",
 ]

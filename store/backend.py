@@ -305,6 +305,22 @@ class Backend(abc.ABC):
         (idempotency is decided there). The default returns None."""
         return None
 
+    def tree_nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], str]:
+        """Stored Merkle subtree hashes (hex) by (level, index), of those asked
+        for; derived data (:mod:`store.tree`). The default stores none."""
+        return {}
+
+    def tree_filled(self, level: int) -> int:
+        """One more than the highest index stored at ``level``, 0 if none."""
+        return 0
+
+    def save_tree_nodes(self, nodes: Sequence[tuple[int, int, str]]) -> bool:
+        """Store (level, index, hash) rows that are not stored yet, in a write
+        transaction of their own (creating their table when missing); False
+        when they cannot be stored (read-only, no right): they are then kept
+        in memory only. The default stores nothing."""
+        return False
+
     def info(self) -> dict[str, Any]:
         """Facts about the database for ``sss stats`` (file size, engine version) and
         ``store_id``, the id the store was given when it was created."""

@@ -231,3 +231,39 @@ def chain_hash(
     sha.update(b"\n")
     sha.update(body)
     return sha.hexdigest()
+
+
+def event_body(
+    *,
+    position: int,
+    event_id: str,
+    aggregate_id: str | None,
+    aggregate_type: str | None,
+    version: int | None,
+    type: str,
+    schema_version: int,
+    data_hash: str,
+    metadata: dict[str, Any],
+    occurred_at: str,
+    recorded_at: str,
+) -> bytes:
+    """An event's canonical form, in which the payload stands only as its
+    digest: the bytes :func:`chain_hash` hashes after the previous hash, and
+    the leaf of the store's Merkle tree (:mod:`store.tree`). Erasing a payload
+    keeps its digest, so it changes neither."""
+    return _orjson_dumps(
+        [
+            position,
+            event_id,
+            aggregate_id,
+            aggregate_type,
+            version,
+            type,
+            schema_version,
+            data_hash,
+            metadata,
+            occurred_at,
+            recorded_at,
+        ],
+        option=_SORT,
+    )

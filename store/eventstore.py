@@ -36,6 +36,7 @@ from .models import (
     Step,
     VerifyReport,
 )
+from .notes import Checkpoint
 from .subscriptions import ParkedEvent, SubscriptionInfo
 
 __all__ = ["EventStore"]
@@ -344,6 +345,8 @@ class EventStore(StoreCore):
         storage: str | None = None,
         from_position: int | None = None,
         head_hash: str | None = None,
+        checkpoint: Checkpoint | None = None,
+        key: str | None = None,
     ) -> VerifyReport:
         """Walk the hash chain and the position and version sequences, then
         have the database check its own files.
@@ -366,10 +369,52 @@ class EventStore(StoreCore):
         at N, and those aggregates' rows and the snapshots taken after N. The
         storage check then defaults to ``"off"`` (it reads every page of the
         database); otherwise it defaults to ``"full"``.
+
+        A full walk also recomputes the Merkle tree of the events from their
+        rows: the report's ``root``. Given a ``checkpoint`` (from
+        :meth:`checkpoint`, or ``Checkpoint.parse`` of a file), the report
+        fails, naming what differs, unless the store extends it: the tail
+        cut, or the first ``checkpoint.size`` events rewritten, reordered or
+        forked; otherwise the consistency proof from its size to today's
+        head must verify against both roots. ``key`` (a public key's text)
+        also requires the checkpoint to be signed by it. See
+        :mod:`store.checkpoints`.
         """
         return verifying.verify(
-            self, progress, storage=storage, from_position=from_position, head_hash=head_hash
-        )
+            self, progress, storage=storage, from_position=from_position, head_hash=head_hash,
+            checkpoint=checkpoint, key=key,
+        )  # fmt: skip
+
+    # -- proof for outsiders (store.tree, store.checkpoints, store.proofs) ------
+
+    def checkpoint(self, key: str | None = None) -> Checkpoint:
+        """A checkpoint of the store as it is now: its id, size (the head),
+        Merkle root (base64), chain head and time, signed with ``key`` (a
+        private key's text, as ``sss keygen`` writes it) or unsigned.
+        ``checkpoint.text`` is the note to hand to whoever keeps it.
+
+        Catches the stored Merkle tree up with the events appended since
+        the last checkpoint or proof (:mod:`store.tree`).
+        """
+        from .checkpoints import checkpoint
+
+        return checkpoint(self, key)
+
+    def prove(self, position: int, *, checkpoint: Checkpoint | None = None) -> dict[str, Any]:
+        """A self-contained inclusion proof of the event at ``position``, as a
+        JSON-ready dict: its canonical leaf, the audit path and the checkpoint
+        (a fresh unsigned one, or ``checkpoint``, which the store must
+        extend). Anyone checks it with :func:`store.verify_proof`, or with the
+        standard library as the README shows.
+
+        Raises:
+            NotFoundError: no event at ``position``.
+            ValidationError: ``position`` is after the checkpoint.
+            StoreError: the store does not extend ``checkpoint``.
+        """
+        from .proofs import prove
+
+        return prove(self, position, checkpoint)
 
     # -- live ----------------------------------------------------------------
 

@@ -3,13 +3,20 @@ aggregate's version sequence, time order, and the aggregates table."""
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Callable, Iterable
 
 from .backend import ChainRow
-from .codec import GENESIS_HASH, chain_hash, data_digest, format_time, loads_stored
+from .codec import GENESIS_HASH, data_digest, event_body, format_time, loads_stored
+from .merkle import Frontier
 from .models import AggregateInfo, VerifyReport
 
-__all__ = ["ChainVerifier"]
+__all__ = ["CHUNK_LEVEL", "ChainVerifier"]
+
+CHUNK_LEVEL = 8
+"""The level of the smallest stored subtrees (:mod:`store.tree`)."""
+_sha256 = hashlib.sha256
 
 
 class _Broken(Exception):
@@ -77,10 +84,20 @@ class ChainVerifier:
         self.first: dict[str, tuple[int, str]] = {}  # first position and recorded_at
         self.last_recorded: dict[str, str] = {}
         self.failure: VerifyReport | None = None
+        # The Merkle tree of the rows walked (a walk from position 1 only),
+        # with the chunk hashes that locate where two histories part, and
+        # its root and chain hash at position ``mark`` (a checkpoint's size).
+        self.tree = Frontier(CHUNK_LEVEL) if after == 0 else None
+        self.mark = -1
+        self.mark_root: bytes | None = None
+        self.mark_hash: str | None = None
 
     def _report(self, ok: bool, position: int | None, reason: str | None) -> VerifyReport:
+        root = None
+        if self.tree is not None:
+            root = base64.b64encode(self.tree.root()).decode()
         return VerifyReport(
-            ok, self.checked, position, reason, self.next_position - 1, self.prev_hash
+            ok, self.checked, position, reason, self.next_position - 1, self.prev_hash, root
         )
 
     def fail(self, position: int, reason: str) -> None:
@@ -149,8 +166,7 @@ class ChainVerifier:
             raise _Broken(position, "stored data or metadata is not valid JSON") from None
         if data_digest(data) != data_hash:
             raise _Broken(position, "the payload does not match its digest (data was altered)")
-        computed = chain_hash(
-            self.prev_hash,
+        body = event_body(
             position=position,
             event_id=event_id,
             aggregate_id=aggregate_id,
@@ -163,6 +179,7 @@ class ChainVerifier:
             occurred_at=occurred_at,
             recorded_at=recorded_at,
         )
+        computed = _sha256(self.prev_hash.encode() + b"\n" + body).hexdigest()
         if computed != stored_hash:
             raise _Broken(position, "hash mismatch: the event or one before it was altered")
         if recorded_at < self.last_recorded_at:
@@ -192,6 +209,11 @@ class ChainVerifier:
         self.prev_hash = stored_hash
         self.next_position += 1
         self.checked += 1
+        tree = self.tree
+        if tree is not None:
+            tree.add(_sha256(b"\x00" + body).digest())
+            if position == self.mark:
+                self.mark_root, self.mark_hash = tree.root(), stored_hash
 
     def finish(self, aggregates: Iterable[AggregateInfo]) -> VerifyReport:
         """Compare the aggregates table with the log walked so far; the final report.

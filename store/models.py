@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from .codec import format_time
+from .notes import Checkpoint
 
 __all__ = [
     "ANY",
@@ -242,7 +243,8 @@ class VerifyReport:
     """The result of :meth:`EventStore.verify`.
 
     ``first_bad_position`` is ``None`` when ``ok``; ``head_hash`` is the hash of
-    the last event checked, the value an auditor writes down.
+    the last event checked, the value an auditor writes down; ``root`` the
+    Merkle root a checkpoint of that size states.
     """
 
     ok: bool
@@ -251,3 +253,9 @@ class VerifyReport:
     reason: str | None
     head_position: int = 0
     head_hash: str | None = None
+    root: str | None = None
+    """The Merkle root (base64) of the ``head_position`` events, recomputed
+    from the stored rows; None after an incremental walk, which does not
+    read the events before it."""
+    checkpoint: Checkpoint | None = None
+    """The checkpoint the store was verified against, when one was given."""

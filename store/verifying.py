@@ -16,6 +16,7 @@ from .codec import GENESIS_HASH, MAX_INT
 from .errors import StoreError, ValidationError, describe
 from .integrity import ChainVerifier
 from .models import VerifyReport
+from .notes import Checkpoint
 
 __all__ = ["STORAGE_CHECKS", "verify"]
 
@@ -32,8 +33,14 @@ def verify(
     storage: str | None = None,
     from_position: int | None = None,
     head_hash: str | None = None,
+    checkpoint: Checkpoint | None = None,
+    key: object = None,
+    mark: int = -1,
+    walked: list[ChainVerifier] | None = None,
 ) -> VerifyReport:
     """See :meth:`EventStore.verify <store.eventstore.EventStore.verify>`."""
+    if checkpoint is not None or key is not None:
+        return _against(es, progress, storage, from_position, checkpoint, key)
     if storage is None:
         storage = "full" if from_position is None else "off"
     if not isinstance(storage, str) or storage not in STORAGE_CHECKS:
@@ -49,10 +56,13 @@ def verify(
         head = MAX_INT  # a damaged file: walk as far as its rows can be read
     if from_position is None or head_hash is None:
         verifier = ChainVerifier()
+        verifier.mark = mark
     else:
         verifier = _trusted_start(es, check_int(from_position, "from_position"), head_hash, head)
         if verifier.failure is not None:
             return verifier.failure
+    if walked is not None:
+        walked.append(verifier)
     try:
         while verifier.next_position <= head:
             rows, broken = _chain_page(es, verifier.next_position - 1, head)
@@ -94,6 +104,37 @@ def verify(
         if problem is not None:
             return replace(report, ok=False, first_bad_position=problem[0], reason=problem[1])
     return report
+
+
+def _against(
+    es: StoreCore,
+    progress: Callable[[int, int], None] | None,
+    storage: str | None,
+    from_position: int | None,
+    against: Checkpoint | None,
+    key: object,
+) -> VerifyReport:
+    """The whole walk, then whether the store extends checkpoint ``against``
+    (and it is signed by ``key``, a public key)."""
+    from .checkpoints import compare, verifier_key
+
+    if against is None:
+        raise ValidationError("key checks a checkpoint's signature: give the checkpoint too")
+    if not isinstance(against, Checkpoint):
+        raise ValidationError(f"checkpoint must be a Checkpoint, not {type(against).__name__}")
+    if from_position is not None:
+        raise ValidationError(
+            "a checkpoint is checked against every event: it cannot go with from_position"
+        )
+    public = None if key is None else verifier_key(key)
+    walked: list[ChainVerifier] = []
+    report = verify(es, progress, storage=storage, mark=against.size, walked=walked)
+    if not walked:  # pragma: no cover - a walk from position 1 always starts
+        return report
+    try:
+        return compare(es, report, walked[0], against, public)
+    except StoreError as e:
+        return replace(report, ok=False, checkpoint=against, reason=f"the tree cannot be read: {e}")
 
 
 def _trusted_start(es: StoreCore, after: int, head_hash: str, head: int) -> ChainVerifier:

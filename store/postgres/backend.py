@@ -28,6 +28,7 @@ from ..codec import format_time, loads, loads_stored, parse_time
 from ..errors import CorruptStoreError, ReadOnlyError, StoreError, ValidationError
 from ..models import AggregateInfo, RecordedEvent
 from ..sql import POSTGRES
+from . import treenodes
 from .conninfo import connection_info, redact
 from .errors import translated
 from .schema import (
@@ -559,6 +560,15 @@ class PostgresBackend(Backend):
             stop.wait(timeout)
         finally:
             self._listen_lock.release()
+
+    def tree_nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], str]:
+        return treenodes.nodes(self._run, keys)
+
+    def tree_filled(self, level: int) -> int:
+        return treenodes.filled(self._run, level)
+
+    def save_tree_nodes(self, nodes: Sequence[tuple[int, int, str]]) -> bool:
+        return treenodes.save(self._run, self.write, self.readonly, nodes)
 
     def info(self) -> dict[str, Any]:
         def run(conn: Conn) -> dict[str, Any]:

@@ -10,18 +10,24 @@ import stat
 import tempfile
 import time
 import urllib.parse
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from ..backend import Backend, ChainRow, Query, Snapshot, WriteTransaction
 from ..codec import loads_stored
-from ..errors import CorruptStoreError, NotFoundError, ReadOnlyError, ValidationError
+from ..errors import (
+    CorruptStoreError,
+    NotFoundError,
+    ReadOnlyError,
+    StoreError,
+    ValidationError,
+)
 from ..models import AggregateInfo, RecordedEvent
 from ..sql import SQLITE
 from .errors import busy, errorname, translated
 from .rows import SQLiteWrite, aggregate_row, events, lenient_text
-from .schema import CHAIN_COLUMNS, COLUMNS, ensure_schema
+from .schema import CHAIN_COLUMNS, COLUMNS, TREE_SCHEMA, ensure_schema
 
 __all__ = ["SQLiteBackend"]
 
@@ -455,6 +461,45 @@ class SQLiteBackend(Backend):
     def change_token(self) -> int:
         with translated(self.location):
             return int(self.conn.execute("PRAGMA data_version").fetchone()[0])
+
+    def _has_tree(self) -> bool:
+        row = self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sss_tree'"
+        ).fetchone()
+        return row is not None
+
+    def tree_nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], str]:
+        with translated(self.location):
+            if not keys or not self._has_tree():
+                return {}
+            found: dict[tuple[int, int], str] = {}
+            for level, index in keys:
+                row = self.conn.execute(
+                    "SELECT hash FROM sss_tree WHERE level = ? AND idx = ?", (level, index)
+                ).fetchone()
+                if row is not None and isinstance(row[0], str):
+                    found[(level, index)] = row[0]
+            return found
+
+    def tree_filled(self, level: int) -> int:
+        with translated(self.location):
+            if not self._has_tree():
+                return 0
+            row = self.conn.execute(
+                "SELECT max(idx) FROM sss_tree WHERE level = ?", (level,)
+            ).fetchone()
+        return 0 if row[0] is None else int(row[0]) + 1
+
+    def save_tree_nodes(self, nodes: Sequence[tuple[int, int, str]]) -> bool:
+        if self.readonly:
+            return False
+        try:
+            with self.write():
+                self.conn.execute(TREE_SCHEMA)
+                self.conn.executemany("INSERT OR IGNORE INTO sss_tree VALUES (?, ?, ?)", nodes)
+        except StoreError:
+            return False  # locked or unwritable: the caller keeps them in memory
+        return True
 
     def info(self) -> dict[str, Any]:
         facts: dict[str, Any] = {"backend": "sqlite", "sqlite_version": sqlite3.sqlite_version}

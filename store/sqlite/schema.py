@@ -10,7 +10,15 @@ from datetime import UTC, datetime
 from ..codec import format_time
 from ..errors import CorruptStoreError
 
-__all__ = ["CHAIN_COLUMNS", "COLUMNS", "FORMAT", "FORMAT_VERSION", "SCHEMA", "ensure_schema"]
+__all__ = [
+    "CHAIN_COLUMNS",
+    "COLUMNS",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "SCHEMA",
+    "TREE_SCHEMA",
+    "ensure_schema",
+]
 
 FORMAT = "sss-events"
 FORMAT_VERSION = 1
@@ -96,6 +104,15 @@ CREATE TABLE IF NOT EXISTS parked_events (
     PRIMARY KEY (name, position)
 ) WITHOUT ROWID;
 """
+
+# The Merkle tree's stored subtree hashes (store.tree): derived data, made
+# from the events by whoever needs them and never trusted by verification.
+TREE_SCHEMA = """CREATE TABLE IF NOT EXISTS sss_tree (
+    level INTEGER NOT NULL,
+    idx INTEGER NOT NULL,
+    hash TEXT NOT NULL,
+    PRIMARY KEY (level, idx)
+) WITHOUT ROWID"""
 
 COLUMNS = (
     "position, event_id, aggregate_id, aggregate_type, version, type, schema_version, "

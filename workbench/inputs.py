@@ -46,6 +46,7 @@ __all__ = [
     "parse_json",
     "parse_position",
     "parse_time",
+    "read_text_file",
     "shown",
     "time_text",
 ]
@@ -161,6 +162,38 @@ def parse_position(text: str, what: str = "position") -> int:
     if len(digits) > 19 or int(digits) > MAX_POSITION:
         raise InputError(f"{what} {shown(text)} is beyond any position a store can hold")
     return int(digits)
+
+
+def read_text_file(path: str, what: str, *, limit: int = 1 << 20) -> str:
+    """The UTF-8 text of a small file a person names (a checkpoint, a key, a
+    proof): refused in one line when missing, not a regular file (a FIFO
+    would block, a device never end), larger than ``limit`` bytes, or not
+    UTF-8 text."""
+    import stat
+
+    if not isinstance(path, str) or not path.strip() or "\0" in path:
+        raise InputError(f"give the {what} as a file name")
+    try:
+        info = os.stat(path)
+    except FileNotFoundError:
+        raise InputError(f"{what} {shown(path)} does not exist") from None
+    except OSError as e:
+        raise InputError(f"cannot read {what} {shown(path)}: {e.strerror or e}") from None
+    if stat.S_ISDIR(info.st_mode):
+        raise InputError(f"{what} {shown(path)} is a directory, not a file")
+    if not stat.S_ISREG(info.st_mode):
+        raise InputError(f"{what} {shown(path)} is not a regular file (a FIFO, device or socket)")
+    if info.st_size > limit:
+        raise InputError(f"{what} {shown(path)} is {info.st_size} bytes; that is not a {what}")
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(limit + 1)
+    except OSError as e:
+        raise InputError(f"cannot read {what} {shown(path)}: {e.strerror or e}") from None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise InputError(f"{what} {shown(path)} is not UTF-8 text") from None
 
 
 # ---------------------------------------------------------------------------

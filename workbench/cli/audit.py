@@ -8,9 +8,10 @@ import sys
 from datetime import datetime
 from typing import Any
 
-from store import EventStore
+from store import Checkpoint, EventStore, VerifierKey
 from store.eventstore import STORAGE_CHECKS
 from workbench.cli.common import CliError, _positive_int
+from workbench.cli.proofs import load_checkpoint, load_public_key
 from workbench.inputs import open_store
 from workbench.safetext import shown
 
@@ -24,7 +25,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "checked and the head hash when intact; exit 1 naming the first bad position "
             "and the reason when not. With --from-position N --head-hash H (the head "
             "position and hash an earlier verify printed), check only the events after N, "
-            "chained on from H, and the aggregates they touch."
+            "chained on from H, and the aggregates they touch. With --checkpoint FILE "
+            "(from sss checkpoint), also prove that the store still extends that "
+            "checkpoint: exit 1 naming what differs when history was rewritten, "
+            "reordered, forked or cut; --key KEY.pub also requires its signature."
         ),
     )
     verify.add_argument("path", metavar="PATH", help="the store")
@@ -50,6 +54,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="H",
         help="the hash at position N that you trust, from an earlier verify",
     )
+    verify.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="a checkpoint the store must extend (every event is then walked)",
+    )
+    verify.add_argument(
+        "--key", metavar="KEY.pub", help="the public key the checkpoint must be signed with"
+    )
     verify.set_defaults(func=run_verify)
 
     stats = subparsers.add_parser(
@@ -65,10 +77,21 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 def run_verify(args: argparse.Namespace) -> int:
     if (args.from_position is None) != (args.head_hash is None):
         raise CliError("--from-position and --head-hash go together: give both or neither", 2)
+    if args.key is not None and args.checkpoint is None:
+        raise CliError("--key checks a checkpoint's signature: give --checkpoint FILE too", 2)
+    if args.checkpoint is not None and args.from_position is not None:
+        raise CliError("--checkpoint walks every event; it does not go with --from-position", 2)
+    against = None if args.checkpoint is None else load_checkpoint(args.checkpoint)
+    key = None if args.key is None else load_public_key(args.key)
     with open_store(args.path) as es:
         report = es.verify(
-            storage=args.storage, from_position=args.from_position, head_hash=args.head_hash
+            storage=args.storage,
+            from_position=args.from_position,
+            head_hash=args.head_hash,
+            checkpoint=against,
+            key=None if key is None else key.text,
         )
+        info = es.info() if against is not None else {}
     if args.json:
         sys.stdout.write(
             json.dumps(
@@ -79,6 +102,9 @@ def run_verify(args: argparse.Namespace) -> int:
                     "reason": report.reason,
                     "head_position": report.head_position,
                     "head_hash": report.head_hash,
+                    "size": report.head_position if report.root is not None else None,
+                    "root": report.root,
+                    "checkpoint": checkpoint_facts(report.checkpoint, key),
                 }
             )
             + "\n"
@@ -89,7 +115,17 @@ def run_verify(args: argparse.Namespace) -> int:
             f"ok: {report.checked} events checked; head position {report.head_position}, "
             f"hash {report.head_hash or '-'}\n"
         )
+        if report.root is not None:
+            sys.stdout.write(f"merkle tree: size {report.head_position}, root {report.root}\n")
+        if report.checkpoint is not None:
+            sys.stdout.write(f"{describe_checkpoint(report.checkpoint, key, info)}\n")
         return 0
+    if report.checkpoint is not None:
+        sys.stderr.write(
+            f"sss: error: the store does not extend the checkpoint: {shown(report.reason)} "
+            f"({report.checked} events checked)\n"
+        )
+        return 1
     where = (
         "the store is damaged"
         if report.first_bad_position is None
@@ -99,6 +135,37 @@ def run_verify(args: argparse.Namespace) -> int:
         f"sss: error: {where}: {shown(report.reason)} ({report.checked} events checked)\n"
     )
     return 1
+
+
+def checkpoint_facts(cp: Checkpoint | None, key: VerifierKey | None) -> dict[str, Any] | None:
+    """What a verify report states of the checkpoint it was checked against."""
+    if cp is None:
+        return None
+    if cp.signature is None:
+        signature = "unsigned"
+    elif key is None:
+        signature = f"signed by {', '.join(cp.signers)}; not checked (no key given)"
+    else:
+        signature = f"verified with {key.name}"
+    return {
+        "store_id": cp.store_id,
+        "size": cp.size,
+        "root": cp.root,
+        "chain_head": cp.chain_head,
+        "created_at": _iso(cp.created_at),
+        "signature": signature,
+    }
+
+
+def describe_checkpoint(cp: Checkpoint, key: VerifierKey | None, info: dict[str, Any]) -> str:
+    facts = checkpoint_facts(cp, key) or {}
+    text = (
+        f"extends the checkpoint of {cp.size} events (root {cp.root}, taken "
+        f"{facts['created_at'] or 'at an unknown time'}); signature: {facts['signature']}"
+    )
+    if info.get("store_id") not in (None, cp.store_id):
+        text += f"; the checkpoint names store {shown(cp.store_id)} (this store is a copy of it)"
+    return text
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -180,6 +180,16 @@ class Checkpoint:
             self.store_id, self.size, self.root, self.chain_head, self.created_at, signature
         )
 
+    def signature_state(self, key: VerifierKey | None) -> str:
+        """How the signature stands, in words: "unsigned", "signed by NAME;
+        not checked (no key given)", "verified with NAME", or what is wrong."""
+        if self.signature is None:
+            return "unsigned"
+        if key is None:
+            return f"signed by {', '.join(self.signers)}; not checked (no key given)"
+        problem = self.signature_problem(key)
+        return f"verified with {key.name}" if problem is None else f"NOT VALID: {problem}"
+
     def signature_problem(self, key: VerifierKey) -> str | None:
         """None when a signature line by ``key`` verifies over the body, else why not."""
         if self.signature is None:

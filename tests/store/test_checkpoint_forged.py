@@ -207,7 +207,7 @@ def test_an_unsigned_checkpoint_still_catches_a_rewrite(
     assert main(["checkpoint", forger.location, "-o", target]) == 0
     text = Path(target).read_text()
     assert text.endswith("\n\n") and "\u2014" not in text  # no signature line
-    forger.execute("UPDATE events SET metadata = '{\"actor\": \"mallory\"}' WHERE position = 2")
+    forger.execute('UPDATE events SET metadata = \'{"actor": "mallory"}\' WHERE position = 2')
     forger.rechain()
     capsys.readouterr()
     assert main(["verify", forger.location, "--checkpoint", target]) == 1

@@ -74,7 +74,9 @@ def test_inclusion_paths_match_the_published_vectors(case: dict[str, Any]) -> No
         assert not verify_inclusion(*bad)
 
 
-@pytest.mark.parametrize("case", VECTORS["consistency"], ids=lambda c: f"{c['first']}-{c['second']}")
+@pytest.mark.parametrize(
+    "case", VECTORS["consistency"], ids=lambda c: f"{c['first']}-{c['second']}"
+)
 def test_consistency_paths_match_the_published_vectors(case: dict[str, Any]) -> None:
     first, second = case["first"], case["second"]
     path = [bytes.fromhex(x) for x in case["path"]]

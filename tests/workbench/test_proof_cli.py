@@ -92,7 +92,9 @@ def test_prove_and_verify_proof(
     with EventStore(store_path) as es:
         fill(es, 5, 700)
     proof = str(tmp_path / "p.json")
-    code, out, err = run(capsys, "prove", store_path, "300", "--checkpoint", checkpoint, "-o", proof)
+    code, out, err = run(
+        capsys, "prove", store_path, "300", "--checkpoint", checkpoint, "-o", proof
+    )
     assert code == 0, err
     bundle = json.loads(Path(proof).read_text())
     assert bundle["tree_size"] == 700 and bundle["position"] == 300
@@ -154,9 +156,45 @@ def test_bad_input_is_one_line(
     main(["checkpoint", store_path, "-o", str(tmp_path / "cp")])
     before = Path(store_path).read_bytes()
     filled = [a.format(store=store_path, tmp=tmp_path) for a in argv]
-    code, out, err = run(capsys, *filled)
+    code, _, err = run(capsys, *filled)
     assert code != 0
     assert err.count("\n") == 1 and err.startswith("sss: error:"), err
     assert fragment in err, err
     assert "Traceback" not in err
     assert Path(store_path).read_bytes() == before
+
+
+def test_the_report_states_the_checkpoint(
+    store_path: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    key = str(tmp_path / "k")
+    checkpoint = str(tmp_path / "cp.txt")
+    assert run(capsys, "keygen", "-o", key)[0] == 0
+    assert run(capsys, "checkpoint", store_path, "--key", key, "-o", checkpoint)[0] == 0
+    cp = Checkpoint.parse(Path(checkpoint).read_text())
+    md = str(tmp_path / "r.md")
+    argv = ["report", store_path, "--checkpoint", checkpoint, "--key", key + ".pub", "-o", md]
+    assert run(capsys, *argv)[0] == 0
+    text = Path(md).read_text()
+    assert f"verified against the checkpoint of 700 events with root {cp.root}" in text
+    assert "| **Extends the checkpoint** | yes |" in text
+    assert "verified with k" in text
+    jsonl = str(tmp_path / "r.jsonl")
+    assert run(capsys, "report", store_path, "--checkpoint", checkpoint, "-o", jsonl)[0] == 0
+    first = json.loads(Path(jsonl).read_text().splitlines()[0])
+    assert first["integrity"]["checkpoint"]["root"] == cp.root
+    assert first["integrity"]["root"] == cp.root
+    # Rewritten behind the triggers' back: the report says so and exits 1.
+    from tests.store.test_forged import SQLiteForger
+
+    forger = SQLiteForger(store_path)
+    forger.execute("UPDATE events SET type = 'Forged' WHERE position = 3")
+    forger.rechain()
+    code, _, _ = run(capsys, *argv)
+    assert code == 1
+    text = Path(md).read_text()
+    assert "Verification FAILED" in text and "| **Extends the checkpoint** | NO |" in text
+    assert "rewritten, reordered or forked" in text
+    code, _, err = run(capsys, "report", store_path, "--checkpoint", checkpoint, "--no-verify",
+                       "-o", md)  # fmt: skip
+    assert code != 0 and "does not go with --no-verify" in err

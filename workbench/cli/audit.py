@@ -141,12 +141,7 @@ def checkpoint_facts(cp: Checkpoint | None, key: VerifierKey | None) -> dict[str
     """What a verify report states of the checkpoint it was checked against."""
     if cp is None:
         return None
-    if cp.signature is None:
-        signature = "unsigned"
-    elif key is None:
-        signature = f"signed by {', '.join(cp.signers)}; not checked (no key given)"
-    else:
-        signature = f"verified with {key.name}"
+    signature = cp.signature_state(key)
     return {
         "store_id": cp.store_id,
         "size": cp.size,

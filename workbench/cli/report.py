@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from workbench.cli.proofs import load_checkpoint, load_public_key
 from workbench.inputs import open_store, parse_time
 from workbench.safetext import shown
 
@@ -77,6 +78,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         metavar="TIME",
         help="the cut-off: what events recorded after it changed about --occurred",
     )
+    report.add_argument(
+        "--checkpoint",
+        metavar="FILE",
+        help="verify against this checkpoint (sss checkpoint); the attestation states it",
+    )
+    report.add_argument(
+        "--key", metavar="KEY.pub", help="the public key the checkpoint must be signed with"
+    )
     add_reducer_arguments(report)
     add_filter_arguments(report)
     report.set_defaults(func=run_report)
@@ -99,6 +108,12 @@ def run_report(args: argparse.Namespace) -> int:
         raise CliError("--occurred and --known-at go together (restatements need both)")
     occurred = None if args.occurred is None else parse_time(args.occurred, "--occurred")
     known_at = None if args.known_at is None else parse_time(args.known_at, "--known-at")
+    if args.key is not None and args.checkpoint is None:
+        raise CliError("--key checks a checkpoint's signature: give --checkpoint FILE too")
+    if args.checkpoint is not None and args.no_verify:
+        raise CliError("--checkpoint is checked by verifying: it does not go with --no-verify")
+    against = None if args.checkpoint is None else load_checkpoint(args.checkpoint)
+    key = None if args.key is None else load_public_key(args.key).text
     filters = read_filters(args)
     aggregate_id = filters.pop("aggregate_id")
     reducers, upcasters = user_code(args)
@@ -112,6 +127,8 @@ def run_report(args: argparse.Namespace) -> int:
             title=args.title,
             occurred=occurred,
             known_at=known_at,
+            checkpoint=against,
+            key=key,
             **filters,
         )
     integrity = report.integrity

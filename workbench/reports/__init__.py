@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import IO, Any, BinaryIO, TextIO, cast
 
+from store import Checkpoint
 from workbench.outputs import check_output, open_output
 
 from ..frames import Source, TimeLike, opened, to_datetime
@@ -103,6 +104,8 @@ def write_report(
     generated_at: datetime | None = None,
     occurred: TimeLike | None = None,
     known_at: TimeLike | None = None,
+    checkpoint: Checkpoint | None = None,
+    key: str | None = None,
 ) -> Report:
     """Write an audit report of ``source`` (a store or its path) to ``path``.
 
@@ -112,7 +115,8 @@ def write_report(
     ``verify=False`` skips the hash-chain walk (the report then says so).
     ``occurred`` (a business date) with ``known_at`` (a cut-off) adds a
     restatements section: what events recorded after the cut-off changed
-    about the state as of that date.
+    about the state as of that date. ``checkpoint`` (with ``key``, a public
+    key's text) verifies the store against it, and the attestation states it.
     The file appears only once complete, and is never a store, a device or a
     directory (:mod:`workbench.outputs`; ``"-"`` writes to standard output).
     Returns the :class:`Report` written.
@@ -142,6 +146,8 @@ def write_report(
             title=title,
             occurred=to_datetime(occurred, "occurred"),
             known_at=to_datetime(known_at, "known_at"),
+            checkpoint=checkpoint,
+            key=key,
         )
         with open_output(target, binary=fmt in ("parquet", "xlsx"), protect=[es.path]) as out:
             _write(report, fmt, out)

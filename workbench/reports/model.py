@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 import store
-from store import Change, EventStore, RecordedEvent
+from store import Change, Checkpoint, EventStore, RecordedEvent, VerifierKey
 
 from .texts import json_text, time_text
 
@@ -163,6 +163,10 @@ class Integrity:
     covered_first: int | None
     covered_last: int | None
     covered_events: int
+    checkpoint: dict[str, Any] | None = None
+    """The checkpoint the store was verified against (its facts), if one was given."""
+    root: str | None = None
+    """The Merkle root of the verified events, when a checkpoint was given."""
 
     @property
     def verdict(self) -> str:
@@ -179,12 +183,23 @@ class Integrity:
         )
         if not self.verified:
             return f"The hash chain was not verified for this report. It covers {covered}."
+        against = ""
+        if self.checkpoint is not None:
+            cp = self.checkpoint
+            against = (
+                f" It was verified against the checkpoint of {cp['size']} events with root "
+                f"{cp['root']} (store {cp['store_id']}, taken {cp['created_at']}; signature: "
+                f"{cp['signature']})"
+            )
+            against += ", which it extends." if self.ok else "."
         if self.ok:
             return (
                 f"The hash chain verified intact over positions 1 to {self.head_position} "
-                f"({self.checked} events); its head hash is {self.head_hash}. "
+                f"({self.checked} events); its head hash is {self.head_hash}.{against} "
                 f"This report covers {covered}, all inside the verified chain."
             )
+        if against:
+            return f"Verification FAILED: {self.reason}.{against} This report covers {covered}."
         return (
             f"Verification FAILED at position {self.first_bad_position}: {self.reason}. "
             f"Events up to position {self.verified_through} checked out. "
@@ -199,6 +214,16 @@ class Integrity:
                 ("Chain head position", str(self.head_position)),
                 ("Chain head hash", self.head_hash or "(empty store)"),
             ]
+            if self.checkpoint is not None:
+                cp = self.checkpoint
+                rows += [
+                    ("Merkle root", self.root or "-"),
+                    ("Checkpoint", f"{cp['size']} events of store {cp['store_id']}"),
+                    ("Checkpoint root", str(cp["root"])),
+                    ("Checkpoint taken", str(cp["created_at"] or "-")),
+                    ("Checkpoint signature", str(cp["signature"])),
+                    ("Extends the checkpoint", "yes" if self.ok else "NO"),
+                ]
             if not self.ok:
                 rows += [
                     ("Verified through position", str(self.verified_through)),
@@ -225,6 +250,11 @@ class Integrity:
                 "events": self.covered_events,
             },
             "statement": self.statement(),
+            **(
+                {"checkpoint": self.checkpoint, "root": self.root}
+                if self.checkpoint is not None
+                else {}
+            ),
         }
 
 
@@ -324,6 +354,18 @@ def _matches(e: RecordedEvent, filters: dict[str, Any]) -> bool:
     )
 
 
+def _checkpoint_facts(cp: Checkpoint, key: str | None) -> dict[str, Any]:
+    signature = cp.signature_state(None if key is None else VerifierKey.parse(key))
+    return {
+        "store_id": cp.store_id,
+        "size": cp.size,
+        "root": cp.root,
+        "chain_head": cp.chain_head,
+        "created_at": None if cp.created_at is None else cp.created_at.isoformat(),
+        "signature": signature,
+    }
+
+
 def build_report(
     es: EventStore,
     *,
@@ -334,6 +376,8 @@ def build_report(
     title: str | None = None,
     occurred: datetime | None = None,
     known_at: datetime | None = None,
+    checkpoint: Checkpoint | None = None,
+    key: str | None = None,
 ) -> Report:
     """Compute a report's scope, summary and attestation over an open store.
 
@@ -348,8 +392,10 @@ def build_report(
     if "types" in filters:
         types = filters["types"]
         filters["types"] = [types] if isinstance(types, str) else list(types)
+    if checkpoint is not None and not verify:
+        raise ValueError("a checkpoint is checked by verifying: it does not go with verify=False")
     if verify:
-        result = es.verify()
+        result = es.verify(checkpoint=checkpoint, key=key)
         # A broken chain is reported, and its events are still shown.
         head = result.head_position if result.ok else es.head()
     else:
@@ -410,6 +456,8 @@ def build_report(
         covered_first=summary.first_position,
         covered_last=summary.last_position,
         covered_events=summary.events,
+        checkpoint=None if checkpoint is None else _checkpoint_facts(checkpoint, key),
+        root=result.root if result is not None and checkpoint is not None else None,
     )
     restated = None
     if occurred is not None or known_at is not None:

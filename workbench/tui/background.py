@@ -35,6 +35,14 @@ from .writing import AppendRequest, perform_append
 __all__ = ["Background"]
 
 
+def merkle_text(report: VerifyReport) -> str:
+    """The verified chain and Merkle tree, as the verify notification says it."""
+    text = f"{report.checked:,} events checked through #{report.head_position:,}."
+    if report.root is not None:
+        text += f" Merkle tree: size {report.head_position:,}, root {report.root}"
+    return text
+
+
 class Background(ReportWorkerErrors, Screen[None]):
     """Workers of the main screen and what the header says about the log."""
 
@@ -51,6 +59,7 @@ class Background(ReportWorkerErrors, Screen[None]):
         self.head = 0  # the newest position the screen knows of
         self._verifying = False
         self._verify_wanted = False
+        self._announce = False  # say the result when a person asked for the check
 
     @property
     def timeline(self) -> Timeline:
@@ -97,7 +106,8 @@ class Background(ReportWorkerErrors, Screen[None]):
 
     # -- chain --------------------------------------------------------------------
 
-    def action_verify(self) -> None:
+    def action_verify(self, announce: bool = True) -> None:
+        self._announce = announce
         self.verify_report = None
         self.sub_title = self.header_text()
         self._start_verify()
@@ -129,6 +139,9 @@ class Background(ReportWorkerErrors, Screen[None]):
         self.head = max(self.head, report.head_position)
         self.sub_title = self.header_text()
         banner = self.query_one("#banner", Static)
+        if report.ok and self._announce:
+            self.notify(merkle_text(report), title="Hash chain intact", timeout=8)
+        self._announce = False
         if report.ok:
             banner.remove_class("shown")
             if self._verify_wanted:

@@ -156,7 +156,7 @@ class MainScreen(Background):
         self.timeline.table.focus()
         self.load_catalogue()
         if self.verify_on_start:
-            self.action_verify()
+            self.action_verify(announce=False)
 
     def on_resize(self, event: Resize) -> None:
         width = self.width = event.size.width

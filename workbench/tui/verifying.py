@@ -1,7 +1,8 @@
 """Verify the hash chain in a child process, so the walk never holds the GIL
 the screen needs (verify is pure-Python hashing over every event).
 
-    python -m workbench.tui.verifying PATH   # prints the VerifyReport as JSON
+    python -m workbench.tui.verifying PATH   # prints the VerifyReport as JSON (with the
+                                             # Merkle root, which the verify action shows)
     SSS_VERIFY_LOCATION=URL python -m workbench.tui.verifying
 """
 

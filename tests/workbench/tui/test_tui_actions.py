@@ -180,3 +180,21 @@ async def test_late_events_are_marked_in_the_timeline_and_the_detail(tmp_path: P
         await pilot.press("up")
         await settle(pilot)
         assert "late" not in text_of(app.query_one("#detail-header", Static))
+
+
+async def test_verify_from_the_palette_shows_the_merkle_size_and_root(shop: Path) -> None:
+    app = open_app(shop)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await settle(pilot)
+        assert not any("Merkle" in str(n.message) for n in app._notifications)  # not at start
+        app.main.action_verify()
+        await settle(pilot)
+        report = app.main.verify_report
+        assert report is not None and report.ok and report.root is not None
+        with EventStore(str(shop), readonly=True) as es:
+            expected = es.checkpoint()
+        said = [str(n.message) for n in app._notifications if "Merkle" in str(n.message)]
+        assert said == [
+            f"{expected.size:,} events checked through #{expected.size:,}. "
+            f"Merkle tree: size {expected.size:,}, root {expected.root}"
+        ]

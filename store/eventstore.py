@@ -345,6 +345,7 @@ class EventStore(StoreCore):
         storage: str | None = None,
         from_position: int | None = None,
         head_hash: str | None = None,
+        merkle: bool = False,
         checkpoint: Checkpoint | None = None,
         key: str | None = None,
     ) -> VerifyReport:
@@ -370,8 +371,10 @@ class EventStore(StoreCore):
         storage check then defaults to ``"off"`` (it reads every page of the
         database); otherwise it defaults to ``"full"``.
 
-        A full walk also recomputes the Merkle tree of the events from their
-        rows: the report's ``root``. Given a ``checkpoint`` (from
+        ``merkle=True`` (a full walk) also recomputes the Merkle tree of the
+        events from their rows: the report's ``root`` (None otherwise; it
+        adds two SHA-256 per event to the walk, see ``benchmarks/
+        proof_bench.py``). Given a ``checkpoint`` (from
         :meth:`checkpoint`, or ``Checkpoint.parse`` of a file), the report
         fails, naming what differs, unless the store extends it: the tail
         cut, or the first ``checkpoint.size`` events rewritten, reordered or
@@ -382,7 +385,7 @@ class EventStore(StoreCore):
         """
         return verifying.verify(
             self, progress, storage=storage, from_position=from_position, head_hash=head_hash,
-            checkpoint=checkpoint, key=key,
+            merkle=merkle, checkpoint=checkpoint, key=key,
         )  # fmt: skip
 
     # -- proof for outsiders (store.tree, store.checkpoints, store.proofs) ------

@@ -67,11 +67,14 @@ class ChainVerifier:
         after: int = 0,
         head_hash: str = GENESIS_HASH,
         before: Callable[[str], tuple[int, str | None]] | None = None,
+        merkle: bool = False,
     ) -> None:
         """A walk from position 1; or, given ``after`` and the ``head_hash``
         trusted there, a walk of the positions after it only. ``before(id)``
         then gives an aggregate's version and type as of ``after`` (0 when it
-        had no events yet), for the first of its events the walk meets."""
+        had no events yet), for the first of its events the walk meets.
+        ``merkle`` (a walk from position 1 only) also builds the Merkle tree
+        of the rows walked."""
         self.after = after
         self.before = before
         self.prev_hash = head_hash
@@ -87,7 +90,7 @@ class ChainVerifier:
         # The Merkle tree of the rows walked (a walk from position 1 only),
         # with the chunk hashes that locate where two histories part, and
         # its root and chain hash at position ``mark`` (a checkpoint's size).
-        self.tree = Frontier(CHUNK_LEVEL) if after == 0 else None
+        self.tree = Frontier(CHUNK_LEVEL) if merkle and after == 0 else None
         self.mark = -1
         self.mark_root: bytes | None = None
         self.mark_hash: str | None = None

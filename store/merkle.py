@@ -192,7 +192,8 @@ class MemoryTree:
 
 class Frontier:
     """The compact form of a growing tree: the roots of its complete
-    subtrees, largest first, fed one leaf hash at a time (O(log n) memory).
+    subtrees, largest first, fed one leaf hash at a time (O(log n) memory;
+    the set bits of :attr:`size` are their levels).
 
     ``chunk_level`` k keeps, besides, the hash of every complete aligned
     subtree of 2^k leaves as it is finished (:attr:`chunks`): what
@@ -202,27 +203,28 @@ class Frontier:
 
     def __init__(self, chunk_level: int | None = None) -> None:
         self.size = 0
-        self.stack: list[tuple[int, bytes]] = []  # (level, hash), levels decreasing
-        self.chunk_level = chunk_level
+        self.stack: list[bytes] = []
+        self.chunk_level = -1 if chunk_level is None else chunk_level
         self.chunks: list[bytes] = []
 
     def add(self, leaf: bytes) -> None:
-        stack = self.stack
-        level, value = 0, leaf
-        while stack and stack[-1][0] == level:
-            value = node_hash(stack.pop()[1], value)
+        stack, n, value = self.stack, self.size, leaf
+        if self.chunk_level == 0:
+            self.chunks.append(leaf)
+        level = 0
+        while n & 1:  # each trailing one of the size: a complete subtree to merge
+            value = _sha256(b"\x01" + stack.pop() + value).digest()
+            n >>= 1
             level += 1
             if level == self.chunk_level:
                 self.chunks.append(value)
-        if level == 0 and self.chunk_level == 0:
-            self.chunks.append(value)
-        stack.append((level, value))
+        stack.append(value)
         self.size += 1
 
     def root(self) -> bytes:
         if not self.stack:
             return EMPTY_ROOT
-        value = self.stack[-1][1]
-        for _, left in reversed(self.stack[:-1]):
+        value = self.stack[-1]
+        for left in reversed(self.stack[:-1]):
             value = node_hash(left, value)
         return value

@@ -35,6 +35,7 @@ def verify(
     head_hash: str | None = None,
     checkpoint: Checkpoint | None = None,
     key: object = None,
+    merkle: bool = False,
     mark: int = -1,
     walked: list[ChainVerifier] | None = None,
 ) -> VerifyReport:
@@ -55,7 +56,7 @@ def verify(
     except StoreError:
         head = MAX_INT  # a damaged file: walk as far as its rows can be read
     if from_position is None or head_hash is None:
-        verifier = ChainVerifier()
+        verifier = ChainVerifier(merkle=merkle)
         verifier.mark = mark
     else:
         verifier = _trusted_start(es, check_int(from_position, "from_position"), head_hash, head)
@@ -128,7 +129,7 @@ def _against(
         )
     public = None if key is None else verifier_key(key)
     walked: list[ChainVerifier] = []
-    report = verify(es, progress, storage=storage, mark=against.size, walked=walked)
+    report = verify(es, progress, storage=storage, merkle=True, mark=against.size, walked=walked)
     if not walked:  # pragma: no cover - a walk from position 1 always starts
         return report
     try:

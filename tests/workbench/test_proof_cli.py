@@ -40,7 +40,7 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 
 def root_of(location: str) -> tuple[int, str | None]:
     with EventStore(location, readonly=True) as es:
-        report = es.verify()
+        report = es.verify(merkle=True)
         assert report.ok, report.reason
         return report.head_position, report.root
 

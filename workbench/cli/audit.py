@@ -88,6 +88,7 @@ def run_verify(args: argparse.Namespace) -> int:
             storage=args.storage,
             from_position=args.from_position,
             head_hash=args.head_hash,
+            merkle=args.from_position is None,
             checkpoint=against,
             key=None if key is None else key.text,
         )

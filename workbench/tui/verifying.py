@@ -31,7 +31,7 @@ def verify_elsewhere(es: EventStore) -> VerifyReport:
     elif Path(location).is_file():
         args, env = [location], None
     else:
-        return es.verify()
+        return es.verify(merkle=True)
     done = subprocess.run(
         [sys.executable, "-m", "workbench.tui.verifying", *args],
         capture_output=True,
@@ -54,7 +54,7 @@ def _main(argv: list[str]) -> int:
     location = argv[0] if argv else os.environ.get(_ENV, "")
     try:
         with EventStore(location, readonly=True) as es:
-            report = es.verify()
+            report = es.verify(merkle=True)
     except StoreError as error:
         print(f"cannot verify: {error}", file=sys.stderr)
         return 1

@@ -200,7 +200,12 @@ _TREES: weakref.WeakKeyDictionary[StoreCore, StoreTree] = weakref.WeakKeyDiction
 
 
 def tree_of(es: StoreCore) -> StoreTree:
-    """The one StoreTree of an open store (its nodes stay in memory with it)."""
+    """The one StoreTree of an open store (its nodes stay in memory with it).
+    Inside ``es.transaction()`` a tree of its own, forgotten afterwards: what
+    it computes from uncommitted events may be rolled back (its stored rows
+    go with the transaction)."""
+    if es._writer is not None:
+        return StoreTree(es)
     tree = _TREES.get(es)
     if tree is None:
         tree = _TREES[es] = StoreTree(es)

@@ -281,3 +281,21 @@ def test_store_proofs_verify_against_the_reference_tree(
     if proof:
         for bad in tampered_consistencies(first, size, old, root, proof):
             assert not verify_consistency(*bad)
+
+
+def test_a_checkpoint_inside_a_rolled_back_transaction_leaves_nothing(
+    make_store: Callable[..., EventStore],
+) -> None:
+    es = make_store()
+    fill(es, 300)
+    before = es.checkpoint()
+    with pytest.raises(RuntimeError), es.transaction():
+        fill(es, 600)
+        inside = es.checkpoint()
+        assert inside.size == 900 and inside.root != before.root
+        raise RuntimeError("roll back")
+    fill(es, 600)  # other events at the same positions
+    after = es.checkpoint()
+    leaves = store_leaves(es)
+    assert after.root == base64.b64encode(reference_root(leaves)).decode() != inside.root
+    assert es.verify(checkpoint=after).ok and es.verify(checkpoint=before).ok

@@ -61,7 +61,8 @@ def prove(es: StoreCore, position: int, against: Checkpoint | None = None) -> di
     check_int(position, "position")
     head = es._call(es._backend.head)
     if not 1 <= position <= head:
-        raise NotFoundError(f"no event at position {position}: the store holds 1 to {head}")
+        holds = "is empty" if head == 0 else f"holds positions 1 to {head}"
+        raise NotFoundError(f"no event at position {position}: the store {holds}")
     tree = tree_of(es)
     if against is None:
         against = checkpoint(es)

@@ -282,9 +282,14 @@ def test_verify_ok(capsys, store_path: Path) -> None:
     assert (code, err) == (0, "")
     with EventStore(str(store_path), readonly=True) as es:
         head_hash = es.get(5).hash
-    assert out.strip() == f"ok: 5 events checked; head position 5, hash {head_hash}"
+        root = es.checkpoint().root
+    assert out.splitlines() == [
+        f"ok: 5 events checked; head position 5, hash {head_hash}",
+        f"merkle tree: size 5, root {root}",
+    ]
     code, out, _ = run(capsys, "verify", store_path, "--json")
     assert code == 0 and json.loads(out)["ok"] is True and json.loads(out)["checked"] == 5
+    assert (json.loads(out)["size"], json.loads(out)["root"]) == (5, root)
 
 
 def tamper(path: Path, position: int) -> None:

@@ -19,6 +19,7 @@ import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NamedTuple
 
 from . import replay
@@ -46,6 +47,7 @@ from .errors import (
     describe,
     shorten,
 )
+from .grouping import own_copy
 from .models import (
     ANY,
     NO_STREAM,
@@ -57,7 +59,16 @@ from .models import (
     recorded_event,
 )
 
-__all__ = ["AppendPlan", "Prepared", "append", "plan_append", "prepare", "snapshot"]
+__all__ = [
+    "AppendPlan",
+    "Prepared",
+    "append",
+    "plan_append",
+    "prepare",
+    "snapshot",
+    "write_group",
+    "write_one",
+]
 
 
 class Prepared(NamedTuple):
@@ -140,6 +151,10 @@ def _check_call(
         dup = next(i for i in ids if ids.count(i) > 1)
         raise DuplicateEventError(dup, "appears twice in the batch")
     return prepared, aggregate, kind
+
+
+Batch = tuple[list[Prepared], "str | None", "str | None", "int | ExpectedVersion"]
+"""One caller's checked append: events, aggregate id, aggregate type, expected version."""
 
 
 def type_mismatch(aggregate_id: str, stored: str | None, given: str | None) -> ValidationError:
@@ -265,15 +280,66 @@ def append(
         raise ReadOnlyError(f"{es._label} is open read-only; appends are refused")
     prepared, aggregate, kind = _check_call(events, aggregate_id, aggregate_type, expected_version)
     expected: int | ExpectedVersion = expected_version  # type: ignore[assignment]
+    grouper = es._grouper
+    if (
+        grouper is not None
+        and prepared
+        and es._writer != threading.get_ident()
+        and not grouper.leads()
+    ):
+        batch: Batch = (prepared, aggregate, kind, expected)
+        return grouper.append(batch, partial(_write_batch, es), partial(write_group, es))
     with es._lock:
-        if es._closed:
-            raise StoreError(f"{es._label} is closed")
-        if prepared and es._writer is None and es._backend.appends_direct:
-            done = _append_direct(es, prepared, aggregate, kind, expected)
-            if done is not None:
-                return done
+        return write_one(es, prepared, aggregate, kind, expected)
+
+
+def _write_batch(es: StoreCore, batch: Batch) -> list[RecordedEvent]:
+    return write_one(es, *batch)
+
+
+def write_one(
+    es: StoreCore,
+    prepared: list[Prepared],
+    aggregate: str | None,
+    kind: str | None,
+    expected: int | ExpectedVersion,
+) -> list[RecordedEvent]:
+    """One batch in a transaction of its own (a savepoint inside ``transaction()``),
+    or as the server's one-statement append; the caller holds the store's lock."""
+    if es._closed:
+        raise StoreError(f"{es._label} is closed")
+    if prepared and es._writer is None and es._backend.appends_direct:
+        done = _append_direct(es, prepared, aggregate, kind, expected)
+        if done is not None:
+            return done
+    with es._backend.write() as tx:
+        return _append(es, tx, prepared, aggregate, kind, expected)
+
+
+def write_group(
+    es: StoreCore, batches: Sequence[Batch]
+) -> list[list[RecordedEvent] | BaseException]:
+    """Several batches in one transaction, each in a savepoint of its own:
+    a batch that fails answers its own error and leaves the others; a
+    failure of the transaction (the commit, a lost connection) answers every
+    batch, and nothing of the group is stored. The caller holds the lock."""
+    if es._closed:
+        return [StoreError(f"{es._label} is closed") for _ in batches]
+    answers: list[list[RecordedEvent] | BaseException] = []
+    try:
         with es._backend.write() as tx:
-            return _append(es, tx, prepared, aggregate, kind, expected)
+            for batch in batches:
+                try:
+                    with es._backend.write() as savepoint:
+                        answers.append(_append(es, savepoint, *batch))
+                except Exception as e:
+                    if not tx.usable():
+                        raise  # the database ended the transaction: the group fails
+                    answers.append(e)
+    except BaseException as e:
+        # The first batch is the leader's own: it gets the error itself.
+        return [e, *(own_copy(e) for _ in batches[1:])]
+    return answers
 
 
 def _append_direct(

@@ -135,6 +135,12 @@ class WriteTransaction(abc.ABC):
     def save_snapshot(self, snapshot: Snapshot, fingerprint: str, created_at: str) -> None:
         """Store a snapshot (replacing one with the same key)."""
 
+    def usable(self) -> bool:
+        """False when the database has ended the transaction on its own (SQLite
+        rolls back the whole transaction on some errors, such as a full disk):
+        nothing more may be written in it. The default: always usable."""
+        return True
+
     def flush(self) -> None:
         """Send whatever the backend holds back (to travel with COMMIT), so
         that its errors surface here. The default holds nothing back."""

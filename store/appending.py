@@ -19,7 +19,6 @@ import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import partial
 from typing import Any, NamedTuple
 
 from . import replay
@@ -155,6 +154,8 @@ def _check_call(
 
 Batch = tuple[list[Prepared], "str | None", "str | None", "int | ExpectedVersion"]
 """One caller's checked append: events, aggregate id, aggregate type, expected version."""
+Queued = tuple[StoreCore, list[Prepared], "str | None", "str | None", "int | ExpectedVersion"]
+"""A batch as group commit queues it, with its store."""
 
 
 def type_mismatch(aggregate_id: str, stored: str | None, given: str | None) -> ValidationError:
@@ -287,14 +288,17 @@ def append(
         and es._writer != threading.get_ident()
         and not grouper.leads()
     ):
-        batch: Batch = (prepared, aggregate, kind, expected)
-        return grouper.append(batch, partial(_write_batch, es), partial(write_group, es))
+        return grouper.append((es, prepared, aggregate, kind, expected), _alone, _together)
     with es._lock:
         return write_one(es, prepared, aggregate, kind, expected)
 
 
-def _write_batch(es: StoreCore, batch: Batch) -> list[RecordedEvent]:
-    return write_one(es, *batch)
+def _alone(queued: Queued) -> list[RecordedEvent]:
+    return write_one(*queued)
+
+
+def _together(queued: Sequence[Queued]) -> list[list[RecordedEvent] | BaseException]:
+    return write_group(queued[0][0], [q[1:] for q in queued])
 
 
 def write_one(

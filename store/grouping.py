@@ -47,7 +47,7 @@ class _Job(Generic[A, R]):
         self.arg = arg
         self.lead = False
         self.answer: R | BaseException | None = None
-        self.wake = threading.Event()
+        self.wake: threading.Event | None = None  # only a follower waits
 
 
 class Grouper(Generic[A, R]):
@@ -91,9 +91,12 @@ class Grouper(Generic[A, R]):
         with self._mutex:
             self._queue.append(job)
             lead = not self._leading
-            self._leading = True
+            if lead:
+                self._leading = True
+            else:
+                job.wake = wake = threading.Event()
         if not lead:
-            job.wake.wait()
+            wake.wait()
             lead = job.lead
         if lead:
             self._lead(one, many)
@@ -135,11 +138,13 @@ class Grouper(Generic[A, R]):
                 if self._queue:
                     following = self._queue[0]
                     following.lead = True
+                    assert following.wake is not None
                     following.wake.set()
                 else:
                     self._leading = False
-            for job in jobs[1:]:
-                job.wake.set()
+            for job in jobs:
+                if job.wake is not None:
+                    job.wake.set()
 
 
 def own_copy(error: BaseException) -> BaseException:

@@ -283,6 +283,27 @@ class ThreadResult:
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
+_TICKER: list[Any] = []
+
+
+def _ticker() -> Any:
+    """The peer's aggregate class, made once (eventsourcing registers it by name)."""
+    if not _TICKER:
+        from eventsourcing.domain import Aggregate, event
+
+        class Ticker(Aggregate):
+            @event("Created")
+            def __init__(self, text: str, n: int) -> None:
+                self.n = n
+
+            @event("Ticked")
+            def tick(self, text: str, n: int) -> None:
+                self.n = n
+
+        _TICKER.append(Ticker)
+    return _TICKER[0]
+
+
 def _thread_callers(
     system: str, location: str, threads: int
 ) -> tuple[list[Any], Callable[[], None]]:
@@ -313,17 +334,8 @@ def _thread_callers(
         return [make(t) for t in range(threads)], close
     if system == "eventsourcing":
         from eventsourcing.application import Application
-        from eventsourcing.domain import Aggregate, event
 
-        class Ticker(Aggregate):
-            @event("Created")
-            def __init__(self, text: str, n: int) -> None:
-                self.n = n
-
-            @event("Ticked")
-            def tick(self, text: str, n: int) -> None:
-                self.n = n
-
+        Ticker = _ticker()
         app: Application[Any] = Application(
             env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": location}
         )

@@ -8,8 +8,9 @@ Run from the repository root::
 Each system first writes ``--events`` events in 100-event transactions (a new
 aggregate each, the payloads of ``store_bench.py``'s ``append100``), so its
 B-trees have the depth of a store in use. The file is then checkpointed
-(``wal_checkpoint(TRUNCATE)``) and ``--commits`` more 100-event
-transactions are made. The WAL file is read frame by frame: a commit writes
+(``wal_checkpoint(TRUNCATE)``) and ``--commits`` more transactions of
+``--size`` events (100 by default; ``--size 1`` for single-event commits) are
+made. The WAL file is read frame by frame: a commit writes
 one frame per page it changed, and the last frame of a commit carries the
 database size. So the count is exact, not estimated from file sizes. With
 ``dbstat`` (compiled into most SQLite builds) each page is named by the table
@@ -42,7 +43,8 @@ from store_bench import Item, es_app, ours_batch, payload, raw_append, raw_open,
 
 from store import NO_STREAM, EventStore
 
-Committer = Callable[[int], None]
+Committer = Callable[[int, int], None]
+"""commit(b, size): the b-th commit, of ``size`` events."""
 
 
 def commits_in_wal(path: str) -> list[list[int]]:
@@ -106,20 +108,20 @@ def checkpoint(path: str) -> None:
 
 
 def measure(
-    name: str, path: str, commit: Committer, events: int, commits: int
+    name: str, path: str, commit: Committer, events: int, commits: int, size: int
 ) -> dict[str, object]:
     for b in range(events // 100):
-        commit(b)
+        commit(b, 100)
     checkpoint(path)
     for b in range(events // 100, events // 100 + commits):
-        commit(b)
+        commit(b, size)
     found = commits_in_wal(path)[-commits:]
     owners = page_owners(path)
     spent: Counter[str] = Counter()
     for pages in found:
         for page in pages:
             spent[owners.get(page, "(new or free page)")] += 1
-    per_byte, per_object = sizes(path, events + 100 * commits)
+    per_byte, per_object = sizes(path, events + size * commits)
     return {
         "system": name,
         "pages": statistics.median(len(p) for p in found),
@@ -132,8 +134,8 @@ def measure(
 def ours(path: str) -> Committer:
     es = EventStore(path)
 
-    def commit(b: int) -> None:
-        es.append(ours_batch(b * 100, 100), aggregate_id=str(uuid.uuid4()),
+    def commit(b: int, size: int) -> None:
+        es.append(ours_batch(b * 100, size), aggregate_id=str(uuid.uuid4()),
                   aggregate_type="Item", expected_version=NO_STREAM)  # fmt: skip
 
     return commit
@@ -142,9 +144,9 @@ def ours(path: str) -> Committer:
 def peer(path: str) -> Committer:
     app = es_app(path)
 
-    def commit(b: int) -> None:
+    def commit(b: int, size: int) -> None:
         item = Item(**payload(b * 100))
-        for k in range(1, 100):
+        for k in range(1, size):
             item.change(**payload(b * 100 + k))
         app.save(item)
 
@@ -154,8 +156,8 @@ def peer(path: str) -> Committer:
 def raw(path: str) -> Committer:
     conn = raw_open(path)
 
-    def commit(b: int) -> None:
-        raw_append(conn, raw_rows(str(uuid.uuid4()), 1, 100, b * 100))
+    def commit(b: int, size: int) -> None:
+        raw_append(conn, raw_rows(str(uuid.uuid4()), 1, size, b * 100))
 
     return commit
 
@@ -163,17 +165,21 @@ def raw(path: str) -> Committer:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--events", type=int, default=20_000, help="events written first")
-    parser.add_argument("--commits", type=int, default=10, help="100-event commits counted")
+    parser.add_argument("--commits", type=int, default=10, help="commits counted")
+    parser.add_argument("--size", type=int, default=100, help="events per counted commit")
     args = parser.parse_args(argv)
     root = tempfile.mkdtemp(prefix="sss-wal-")
     results = []
     try:
         for name, make in (("ours", ours), ("eventsourcing", peer), ("raw sqlite3", raw)):
             path = os.path.join(root, f"{name.split()[0]}.db")
-            results.append(measure(name, path, make(path), args.events, args.commits))
+            results.append(measure(name, path, make(path), args.events, args.commits, args.size))
     finally:
         shutil.rmtree(root, ignore_errors=True)
-    print(f"{args.events:,} events written first, then {args.commits} commits of 100 events")
+    print(
+        f"{args.events:,} events written first, then {args.commits} commits of "
+        f"{args.size} events (each to a new aggregate)"
+    )
     print(f"{'system':15} {'WAL pages/commit':>17} {'bytes/event':>12}")
     for r in results:
         print(f"{r['system']:15} {r['pages']:>17} {r['bytes']:>12,.0f}")

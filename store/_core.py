@@ -156,7 +156,9 @@ class StoreCore:
         # Concurrent appends of this process share one transaction and one
         # fsync (store.grouping); off, each append commits on its own.
         self.group_commit = group_commit and not readonly
-        self._grouper: Grouper[Any, Any] | None = Grouper(self._lock) if self.group_commit else None
+        self._grouper: Grouper[Any, list[RecordedEvent]] | None = (
+            Grouper(self._lock) if self.group_commit else None
+        )
         self._states = StateCache()
         self._type_counts: tuple[int, dict[str, int]] = (0, {})
 

@@ -299,6 +299,7 @@ class Backend(abc.ABC):
         aggregate_type: str | None,
         expected: int | None,
         recorded_at: str,
+        joined: bool = False,
     ) -> DirectResult | None:
         """Optionally, a whole append in one call: for a server database, where
         the round trips of :meth:`write` are held under the write lock and bound
@@ -308,7 +309,9 @@ class Backend(abc.ABC):
         aggregate's type, clamp ``recorded_at`` to the head's, build the hash
         chain, write. None means "take the general path through write()": the
         backend cannot do this, or an event id of the batch is stored already
-        (idempotency is decided there). The default returns None."""
+        (idempotency is decided there). With ``joined`` the call runs inside
+        the open write transaction (a group commit's) instead of one of its
+        own. The default returns None."""
         return None
 
     def info(self) -> dict[str, Any]:

@@ -8,6 +8,7 @@ appending threads and kills it with SIGKILL while groups are in flight.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import os
 import random
@@ -23,8 +24,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from store import (
+    ANY,
     NO_STREAM,
     ConcurrencyError,
     DuplicateEventError,
@@ -337,3 +341,81 @@ def test_sigkill_with_groups_in_flight_keeps_every_answered_batch(tmp_path: Path
     assert total > 100
     assert in_flight >= 2, "the kills never hit an open write"
     assert most_groups > 0, "the threads never formed a group"
+
+
+# -- a group stores what the same appends one after another would -----------------
+
+FIXED = dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+CALL = st.tuples(
+    st.sampled_from([None, "a", "b", "c"]),  # aggregate
+    st.sampled_from([None, "Account", "Order"]),  # aggregate type
+    st.sampled_from(["any", "none", 0, 1, 2, 3]),  # expected version
+    st.lists(st.integers(0, 9), min_size=1, max_size=3),  # event ids from a small pool
+    st.integers(0, 3),  # which payload
+)
+
+
+def _call(es: EventStore, call: tuple[Any, ...]) -> Callable[[], list[RecordedEvent]]:
+    aggregate, kind, expected, ids, payload = call
+    version = ANY if expected == "any" else NO_STREAM if expected == "none" else expected
+    if aggregate is None:
+        kind, version = None, ANY
+    events = [
+        NewEvent("E", {"p": payload, "k": k}, event_id=str(uuid.UUID(int=i + 1)))
+        for k, i in enumerate(ids)
+    ]
+    return lambda: es.append(events, aggregate_id=aggregate, aggregate_type=kind,
+                             expected_version=version)  # fmt: skip
+
+
+def _queued_in_order(es: EventStore, calls: list[Callable[[], list[RecordedEvent]]]) -> list[Any]:
+    """As _in_one_group, but each caller queued before the next starts."""
+    assert es._grouper is not None
+    outcomes: list[Any] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        try:
+            outcomes[i] = calls[i]()
+        except BaseException as e:
+            outcomes[i] = e
+
+    threads = []
+    queued = 0
+    with es._lock:
+        for i in range(len(calls)):
+            threads.append(threading.Thread(target=run, args=(i,)))
+            threads[-1].start()
+            deadline = time.monotonic() + 30
+            # A batch refused before it queues (ids twice in it) ends its thread.
+            while len(es._grouper._queue) <= queued and threads[-1].is_alive():
+                assert time.monotonic() < deadline
+                time.sleep(0.0005)
+            queued = len(es._grouper._queue)
+    for t in threads:
+        t.join(30)
+    return outcomes
+
+
+def _outcome(o: Any) -> Any:
+    if isinstance(o, BaseException):
+        return type(o).__name__
+    return [(e.position, e.event_id, e.version, e.hash) for e in o]
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(CALL, min_size=2, max_size=8))
+def test_a_group_stores_what_one_append_after_another_stores(calls: list[Any]) -> None:
+    with (
+        EventStore(":memory:", clock=lambda: FIXED) as grouped,
+        EventStore(":memory:", clock=lambda: FIXED, group_commit=False) as plain,
+    ):
+        got = _queued_in_order(grouped, [_call(grouped, c) for c in calls])
+        want = []
+        for c in calls:
+            try:
+                want.append(_call(plain, c)())
+            except Exception as e:
+                want.append(e)
+        assert [_outcome(o) for o in got] == [_outcome(o) for o in want]
+        assert [e.to_dict() for e in grouped.read()] == [e.to_dict() for e in plain.read()]
+        assert grouped.verify().ok

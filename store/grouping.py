@@ -96,7 +96,11 @@ class Grouper(Generic[A, R]):
             else:
                 job.wake = wake = threading.Event()
         if not lead:
-            wake.wait()
+            try:
+                wake.wait()
+            except BaseException:  # interrupted while waiting: leave, and pass the lead on
+                self._leave(job)
+                raise
             lead = job.lead
         if lead:
             self._lead(one, many)
@@ -105,6 +109,21 @@ class Grouper(Generic[A, R]):
             raise answer
         assert answer is not None
         return answer
+
+    def _leave(self, job: _Job[A, R]) -> None:
+        """Take an interrupted caller's batch out of the queue (not written, so
+        not stored) and, should it have been handed the lead, hand it on."""
+        with self._mutex:
+            if job in self._queue:
+                self._queue.remove(job)
+            if job.lead:
+                if self._queue:
+                    following = self._queue[0]
+                    following.lead = True
+                    assert following.wake is not None
+                    following.wake.set()
+                else:
+                    self._leading = False
 
     def _lead(
         self, one: Callable[[A], R], many: Callable[[Sequence[A]], list[R | BaseException]]

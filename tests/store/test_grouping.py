@@ -419,3 +419,54 @@ def test_a_group_stores_what_one_append_after_another_stores(calls: list[Any]) -
         assert [_outcome(o) for o in got] == [_outcome(o) for o in want]
         assert [e.to_dict() for e in grouped.read()] == [e.to_dict() for e in plain.read()]
         assert grouped.verify().ok
+
+
+class _Interrupted(BaseException):
+    pass
+
+
+class _InterruptedEvent(threading.Event):
+    def wait(self, timeout: float | None = None) -> bool:
+        raise _Interrupted
+
+
+def test_a_caller_interrupted_while_queued_leaves_the_group(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import store.grouping
+
+    with EventStore(str(tmp_path / "i.db")) as es:
+        assert es._grouper is not None
+        outcomes: dict[str, Any] = {}
+
+        def run(name: str) -> None:
+            try:
+                outcomes[name] = es.append([NewEvent("E", {"by": name})], aggregate_id=name)
+            except BaseException as e:
+                outcomes[name] = e
+
+        threads = {name: threading.Thread(target=run, args=(name,)) for name in "lif"}
+        with es._lock:
+            threads["l"].start()  # the leader, waiting for the lock
+            _wait_queue(es, 1)
+            with monkeypatch.context() as patched:
+                patched.setattr(store.grouping.threading, "Event", _InterruptedEvent)
+                threads["i"].start()  # queues, then its wait is interrupted
+                threads["i"].join(30)
+            assert isinstance(outcomes["i"], _Interrupted)
+            assert len(es._grouper._queue) == 1  # it left the queue
+            threads["f"].start()
+            _wait_queue(es, 2)
+        for t in threads.values():
+            t.join(30)
+        assert isinstance(outcomes["l"], list) and isinstance(outcomes["f"], list)
+        assert es._grouper.groups == 1 and es._grouper.grouped == 2
+        assert sorted(e.aggregate_id or "" for e in es.read()) == ["f", "l"]
+
+
+def _wait_queue(es: EventStore, n: int) -> None:
+    assert es._grouper is not None
+    deadline = time.monotonic() + 30
+    while len(es._grouper._queue) < n:
+        assert time.monotonic() < deadline, "the caller did not queue"
+        time.sleep(0.001)

@@ -30,6 +30,20 @@ batches) and their round trips overlap. On a small machine the writers'
 processes and the server's backends compete for the same cores; compare with
 the peer in the same run.
 
+Threads (``--threads 16``, run after the processes; ``--threads 0`` skips
+them): the shape of a web service. 16 threads in one process, each appending
+one durable event per call to an aggregate of its own with its expected
+version, for ``--seconds``. Rows: this store with group commit (one
+``EventStore`` shared by the threads, its default), the same with
+``group_commit=False`` (each append its own transaction and fsync: how it
+was before), ``eventsourcing`` (one ``Application`` shared by the threads,
+``app.save`` of one triggered event), and raw sqlite3 with a connection per
+thread (``BEGIN IMMEDIATE``, the expected-version ``SELECT``, one ``INSERT``,
+``COMMIT``). Each prints events/s and the median and p99 latency of a call.
+On PostgreSQL: the shared store with and without group commit, and a store
+per thread (16 connections, where the server's own group commit can act).
+Targets: with group commit >= 4x eventsourcing, p99 < 20 ms.
+
 The peer is the ``eventsourcing`` library's recorder (``--peer``, on by
 default when it is installed): it makes notification ids gapless the same way
 in spirit, with ``LOCK TABLE ... IN EXCLUSIVE MODE`` on PostgreSQL and
@@ -40,13 +54,16 @@ SQLite's write lock, and writes the same batches through
 from __future__ import annotations
 
 import argparse
+import json
 import multiprocessing as mp
 import os
 import queue
 import shutil
+import sqlite3
 import statistics
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -241,6 +258,264 @@ def check(location: str, events: int) -> None:
         )
 
 
+# -- threads in one process ---------------------------------------------------
+
+THREAD_SYSTEMS = {
+    "sqlite": ("sss", "sss-no-group", "eventsourcing", "raw-sqlite3"),
+    "postgresql": ("sss", "sss-no-group", "sss-store-per-thread"),
+}
+
+
+@dataclass
+class ThreadResult:
+    system: str
+    backend: str
+    events: int
+    seconds: float
+    latencies: list[float]
+
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds if self.seconds else 0.0
+
+    def quantile(self, q: float) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
+
+
+_TICKER: list[Any] = []
+
+
+def _ticker() -> Any:
+    """The peer's aggregate class, made once (eventsourcing registers it by name)."""
+    if not _TICKER:
+        from eventsourcing.domain import Aggregate, event
+
+        class Ticker(Aggregate):
+            @event("Created")
+            def __init__(self, text: str, n: int) -> None:
+                self.n = n
+
+            @event("Ticked")
+            def tick(self, text: str, n: int) -> None:
+                self.n = n
+
+        _TICKER.append(Ticker)
+    return _TICKER[0]
+
+
+def _thread_callers(
+    system: str, location: str, threads: int
+) -> tuple[list[Any], Callable[[], None]]:
+    """One function per thread appending one event per call, and a closer."""
+    payload = {"text": "x" * 60, "n": 0}
+    if system in ("sss", "sss-no-group", "sss-store-per-thread"):
+        shared = EventStore(location, timeout=60.0, group_commit=system == "sss")
+        stores = [shared] * threads
+        if system == "sss-store-per-thread":
+            stores = [
+                EventStore(location, timeout=60.0, group_commit=False) for _ in range(threads)
+            ]
+
+        def make(t: int) -> Any:
+            es, aggregate, box = stores[t], f"t{t}-{uuid.uuid4().hex[:6]}", [0]
+
+            def call() -> None:
+                es.append([NewEvent("Ticked", {**payload, "n": box[0]}, {"actor": f"t{t}"})],
+                          aggregate_id=aggregate, expected_version=box[0])  # fmt: skip
+                box[0] += 1
+
+            return call
+
+        def close() -> None:
+            for es in {id(es): es for es in [shared, *stores]}.values():
+                es.close()
+
+        return [make(t) for t in range(threads)], close
+    if system == "eventsourcing":
+        from eventsourcing.application import Application
+
+        Ticker = _ticker()
+        app: Application[Any] = Application(
+            env={"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": location}
+        )
+        items = [Ticker(**payload) for _ in range(threads)]
+        app.save(*items)
+
+        def make_es(t: int) -> Any:
+            item = items[t]
+
+            def call() -> None:
+                item.tick(text=payload["text"], n=item.n + 1)
+                app.save(item)
+
+            return call
+
+        return [make_es(t) for t in range(threads)], app.close
+    # raw sqlite3, a connection per thread
+    setup = sqlite3.connect(location, isolation_level=None)
+    setup.execute("PRAGMA journal_mode=WAL")
+    setup.execute(
+        "CREATE TABLE events (position INTEGER PRIMARY KEY, event_id TEXT NOT NULL UNIQUE, "
+        "aggregate_id TEXT NOT NULL, version INTEGER NOT NULL, type TEXT NOT NULL, "
+        "data TEXT NOT NULL, metadata TEXT NOT NULL, recorded_at TEXT NOT NULL, "
+        "UNIQUE (aggregate_id, version))"
+    )
+    setup.close()
+    conns: list[sqlite3.Connection] = []
+
+    def make_raw(t: int) -> Any:
+        conn = sqlite3.connect(location, isolation_level=None, timeout=60.0,
+                               check_same_thread=False)  # fmt: skip
+        conn.execute("PRAGMA synchronous=FULL")
+        conns.append(conn)
+        aggregate, box = str(uuid.uuid4()), [0]
+        meta = json.dumps({"actor": f"t{t}"})
+
+        def call() -> None:
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                found = conn.execute(
+                    "SELECT max(version) FROM events WHERE aggregate_id = ?", (aggregate,)
+                ).fetchone()[0]
+                if (found or 0) != box[0]:
+                    raise RuntimeError("expected version")
+                conn.execute(
+                    "INSERT INTO events VALUES (NULL, ?, ?, ?, 'Ticked', ?, ?, ?)",
+                    (str(uuid.uuid4()), aggregate, box[0] + 1,
+                     json.dumps({**payload, "n": box[0]}), meta, time.time()),
+                )  # fmt: skip
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            box[0] += 1
+
+        return call
+
+    def close_raw() -> None:
+        for conn in conns:
+            conn.close()
+
+    return [make_raw(t) for t in range(threads)], close_raw
+
+
+def run_threads(
+    system: str, backend: str, location: str, threads: int, seconds: float
+) -> ThreadResult:
+    callers, close = _thread_callers(system, location, threads)
+    start = threading.Barrier(threads + 1)
+    stop = threading.Event()
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    failures: list[BaseException] = []
+
+    def work(t: int) -> None:
+        call, mine, clock = callers[t], latencies[t], time.perf_counter
+        start.wait()
+        try:
+            while not stop.is_set():
+                began = clock()
+                call()
+                mine.append(clock() - began)
+        except BaseException as e:
+            failures.append(e)
+
+    pool = [threading.Thread(target=work, args=(t,)) for t in range(threads)]
+    try:
+        for t in pool:
+            t.start()
+        start.wait()
+        began = time.perf_counter()
+        time.sleep(seconds)
+        stop.set()
+        for t in pool:
+            t.join()
+        elapsed = time.perf_counter() - began
+    finally:
+        close()
+    if failures:
+        raise SystemExit(f"{system} on {backend}: a thread failed: {failures[0]!r}")
+    every = [x for mine in latencies for x in mine]
+    if system.startswith("sss"):
+        check(location, len(every))
+    return ThreadResult(system, backend, len(every), elapsed, every)
+
+
+def fsync_latency(directory: str, count: int = 200) -> tuple[float, float]:
+    """The p50 and p99 of one 8 KiB write + fdatasync on this disk, in ms: no
+    commit can be answered faster than its fsync, so this bounds every p99."""
+    path = os.path.join(directory, "fsync-probe")
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT, 0o600)
+    times = []
+    try:
+        for _ in range(count):
+            os.write(fd, b"x" * 8192)
+            began = time.perf_counter()
+            os.fdatasync(fd)
+            times.append(time.perf_counter() - began)
+    finally:
+        os.close(fd)
+        os.remove(path)
+    times.sort()
+    return times[len(times) // 2] * 1000, times[int(0.99 * len(times))] * 1000
+
+
+def thread_rows(
+    backends: list[tuple[str, Callable[[], Any]]],
+    threads: int,
+    seconds: float,
+    rounds: int,
+    peer: bool,
+) -> bool:
+    """The threads rows: medians over rounds, ratios within each round."""
+    runs: dict[tuple[str, str], list[ThreadResult]] = {}
+    print(f"\n{threads} threads in one process, one durable event per call with expected version")
+    for round_ in range(1, rounds + 1):
+        for backend, make in backends:
+            systems = [s for s in THREAD_SYSTEMS[backend] if peer or s.startswith("sss")]
+            for system in systems[round_ % len(systems) :] + systems[: round_ % len(systems)]:
+                with make() as location:
+                    result = run_threads(system, backend, location, threads, seconds)
+                runs.setdefault((system, backend), []).append(result)
+                print(
+                    f"  round {round_}: {system:20} {backend:10} {result.rate:8,.0f} ev/s  "
+                    f"p99 {result.quantile(0.99) * 1000:6.1f} ms",
+                    flush=True,
+                )
+    print()
+    print(f"{'system':20} {'backend':10} {'median ev/s':>12} {'p50 ms':>8} {'p99 ms':>8} "
+          f"{'vs eventsourcing':>17} {'vs raw':>8} {'vs no-group':>12}")  # fmt: skip
+
+    def ratio(system: str, backend: str, peer_system: str) -> str:
+        ours, theirs = runs.get((system, backend), []), runs.get((peer_system, backend), [])
+        found = [a.rate / b.rate for a, b in zip(ours, theirs, strict=False) if b.rate]
+        return f"{statistics.median(found):.2f}x" if found else "-"
+
+    ok = True
+    for (system, backend), results in runs.items():
+        rate = statistics.median(r.rate for r in results)
+        p50 = statistics.median(r.quantile(0.5) for r in results) * 1000
+        p99 = statistics.median(r.quantile(0.99) for r in results) * 1000
+        print(
+            f"{system:20} {backend:10} {rate:>12,.0f} {p50:>8.1f} {p99:>8.1f} "
+            f"{ratio(system, backend, 'eventsourcing'):>17}"
+            f" {ratio(system, backend, 'raw-sqlite3'):>8}"
+            f" {ratio(system, backend, 'sss-no-group'):>12}"
+        )
+    ours = runs.get(("sss", "sqlite"), [])
+    theirs = runs.get(("eventsourcing", "sqlite"), [])
+    if ours and theirs:
+        found = [a.rate / b.rate for a, b in zip(ours, theirs, strict=False)]
+        p99 = statistics.median(r.quantile(0.99) for r in ours) * 1000
+        good = statistics.median(found) >= 4.0 and p99 < 20.0
+        ok &= good
+        print(
+            f"target sqlite: {threads} threads >= 4x eventsourcing with p99 < 20 ms: "
+            f"{statistics.median(found):.2f}x, p99 {p99:.1f} ms {'ok' if good else 'BELOW TARGET'}"
+        )
+    return ok
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--postgres", default=os.environ.get("SSS_TEST_POSTGRES_URL", DEFAULT_URL))
@@ -250,6 +525,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3, help="runs per configuration (median)")
     parser.add_argument("--no-peer", action="store_true", help="skip the eventsourcing peer")
     parser.add_argument("--backends", default="sqlite,postgresql", help="which to run")
+    parser.add_argument(
+        "--threads", type=int, default=16, help="threads of the threads rows (0: skip them)"
+    )
+    parser.add_argument("--no-processes", action="store_true", help="only the threads rows")
     args = parser.parse_args(argv)
     seconds = 1.0 if args.quick else args.seconds
     rounds = 1 if args.quick else max(1, args.rounds)
@@ -276,7 +555,7 @@ def main(argv: list[str] | None = None) -> int:
     # machine touches all of them rather than one; each reports its median.
     runs: dict[tuple[str, str, int], list[Result]] = {}
     try:
-        for round_ in range(1, rounds + 1):
+        for round_ in range(1, rounds + 1) if not args.no_processes else ():
             for backend, make in backends:
                 for system in systems:
                     for n in counts:
@@ -289,6 +568,14 @@ def main(argv: list[str] | None = None) -> int:
                             + (f"  ({result.errors} lock timeouts)" if result.errors else ""),
                             flush=True,
                         )
+        threads_ok = True
+        if args.threads and "sqlite" in args.backends:
+            p50, p99 = fsync_latency(root)
+            print(f"\nthis disk: 8 KiB write + fdatasync p50 {p50:.2f} ms, p99 {p99:.2f} ms")
+        if args.threads:
+            threads_ok = thread_rows(
+                backends, args.threads, seconds, rounds, peer="eventsourcing" in systems
+            )
     finally:
         shutil.rmtree(root, ignore_errors=True)
     median = {key: statistics.median(r.rate for r in results) for key, results in runs.items()}
@@ -313,7 +600,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"target {backend}: 8 writers >= {target}x of 1 writer: {ratio:.2f}x {verdict}")
             if ratio < target:
                 failed.append(backend)
-    return 1 if failed else 0
+    return 1 if failed or not threads_ok else 0
 
 
 if __name__ == "__main__":

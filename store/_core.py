@@ -20,6 +20,7 @@ from typing import Any, TypeVar
 from .backend import Backend
 from .codec import digest, encode_object, loads_stored, require_aware
 from .errors import ReducerError, StoreError, ValidationError, describe
+from .grouping import Grouper
 from .models import RecordedEvent
 from .reducers import Reducers, Upcasters
 from .statecache import StateCache
@@ -102,6 +103,7 @@ class StoreCore:
         durable: bool = True,
         timeout: float = 5.0,
         clock: Callable[[], datetime] | None = None,
+        group_commit: bool = True,
     ) -> None:
         if snapshot_every is not None and (
             not isinstance(snapshot_every, int)
@@ -128,7 +130,11 @@ class StoreCore:
                 f"timeout must be a number of seconds from 0 to {MAX_TIMEOUT:,}, "
                 f"not {describe(timeout)}"
             )
-        for name, flag in (("readonly", readonly), ("durable", durable)):
+        for name, flag in (
+            ("readonly", readonly),
+            ("durable", durable),
+            ("group_commit", group_commit),
+        ):
             if not isinstance(flag, bool):
                 raise ValidationError(f"{name} must be True or False, not {describe(flag)}")
         if clock is not None and not callable(clock):
@@ -147,6 +153,12 @@ class StoreCore:
         self._label: str = self._backend.display
         self._closed = False
         self._writer: int | None = None  # the thread inside transaction(), if any
+        # Concurrent appends of this process share one transaction and one
+        # fsync (store.grouping); off, each append commits on its own.
+        self.group_commit = group_commit and not readonly
+        self._grouper: Grouper[Any, list[RecordedEvent]] | None = (
+            Grouper(self._lock) if self.group_commit else None
+        )
         self._states = StateCache()
         self._type_counts: tuple[int, dict[str, int]] = (0, {})
 

@@ -46,6 +46,7 @@ from .errors import (
     describe,
     shorten,
 )
+from .grouping import own_copy
 from .models import (
     ANY,
     NO_STREAM,
@@ -57,7 +58,16 @@ from .models import (
     recorded_event,
 )
 
-__all__ = ["AppendPlan", "Prepared", "append", "plan_append", "prepare", "snapshot"]
+__all__ = [
+    "AppendPlan",
+    "Prepared",
+    "append",
+    "plan_append",
+    "prepare",
+    "snapshot",
+    "write_group",
+    "write_one",
+]
 
 
 class Prepared(NamedTuple):
@@ -140,6 +150,12 @@ def _check_call(
         dup = next(i for i in ids if ids.count(i) > 1)
         raise DuplicateEventError(dup, "appears twice in the batch")
     return prepared, aggregate, kind
+
+
+Batch = tuple[list[Prepared], "str | None", "str | None", "int | ExpectedVersion"]
+"""One caller's checked append: events, aggregate id, aggregate type, expected version."""
+Queued = tuple[StoreCore, list[Prepared], "str | None", "str | None", "int | ExpectedVersion"]
+"""A batch as group commit queues it, with its store."""
 
 
 def type_mismatch(aggregate_id: str, stored: str | None, given: str | None) -> ValidationError:
@@ -265,15 +281,76 @@ def append(
         raise ReadOnlyError(f"{es._label} is open read-only; appends are refused")
     prepared, aggregate, kind = _check_call(events, aggregate_id, aggregate_type, expected_version)
     expected: int | ExpectedVersion = expected_version  # type: ignore[assignment]
+    grouper = es._grouper
+    if (
+        grouper is not None
+        and prepared
+        and es._writer != threading.get_ident()
+        and not grouper.leads()
+    ):
+        return grouper.append((es, prepared, aggregate, kind, expected), _alone, _together)
     with es._lock:
-        if es._closed:
-            raise StoreError(f"{es._label} is closed")
-        if prepared and es._writer is None and es._backend.appends_direct:
-            done = _append_direct(es, prepared, aggregate, kind, expected)
-            if done is not None:
-                return done
+        return write_one(es, prepared, aggregate, kind, expected)
+
+
+def _alone(queued: Queued) -> list[RecordedEvent]:
+    return write_one(*queued)
+
+
+def _together(queued: Sequence[Queued]) -> list[list[RecordedEvent] | BaseException]:
+    return write_group(queued[0][0], [q[1:] for q in queued])
+
+
+def write_one(
+    es: StoreCore,
+    prepared: list[Prepared],
+    aggregate: str | None,
+    kind: str | None,
+    expected: int | ExpectedVersion,
+) -> list[RecordedEvent]:
+    """One batch in a transaction of its own (a savepoint inside ``transaction()``),
+    or as the server's one-statement append; the caller holds the store's lock."""
+    if es._closed:
+        raise StoreError(f"{es._label} is closed")
+    if prepared and es._writer is None and es._backend.appends_direct:
+        done = _append_direct(es, prepared, aggregate, kind, expected)
+        if done is not None:
+            return done
+    with es._backend.write() as tx:
+        return _append(es, tx, prepared, aggregate, kind, expected)
+
+
+def write_group(
+    es: StoreCore, batches: Sequence[Batch]
+) -> list[list[RecordedEvent] | BaseException]:
+    """Several batches in one transaction, each in a savepoint of its own:
+    a batch that fails answers its own error and leaves the others; a
+    failure of the transaction (the commit, a lost connection) answers every
+    batch, and nothing of the group is stored. The caller holds the lock."""
+    if es._closed:
+        return [StoreError(f"{es._label} is closed") for _ in batches]
+    answers: list[list[RecordedEvent] | BaseException] = []
+    direct = es._backend.appends_direct
+    try:
         with es._backend.write() as tx:
-            return _append(es, tx, prepared, aggregate, kind, expected)
+            for batch in batches:
+                try:
+                    # A server's one-statement append writes nothing when it
+                    # refuses a batch, so it needs no savepoint of its own.
+                    done = _append_direct(es, *batch, joined=True) if direct else None
+                    if done is not None:
+                        answers.append(done)
+                        continue
+                    with es._backend.write() as savepoint:
+                        answers.append(_append(es, savepoint, *batch))
+                except Exception as e:
+                    if not tx.usable():
+                        raise  # the database ended the transaction: the group fails
+                    answers.append(e)
+    except BaseException as e:
+        # The first batch is the leader's own: it gets the error itself.
+        return [e, *(own_copy(e) for _ in batches[1:])]
+    return answers
 
 
 def _append_direct(
@@ -282,9 +359,10 @@ def _append_direct(
     aggregate_id: str | None,
     aggregate_type: str | None,
     expected_version: int | ExpectedVersion,
+    joined: bool = False,
 ) -> list[RecordedEvent] | None:
     """The append as one call into a backend that can do it whole, or None
-    to take the general path."""
+    to take the general path; ``joined``: inside a group's transaction."""
     expected: int | None = None
     if isinstance(expected_version, int):
         expected = expected_version
@@ -299,7 +377,7 @@ def _append_direct(
         for p in prepared
     ]  # fmt: skip
     result = es._backend.append_direct(
-        rows, aggregate_id, aggregate_type, expected, format_time(now)
+        rows, aggregate_id, aggregate_type, expected, format_time(now), joined=joined
     )
     if result is None:
         return None

@@ -135,6 +135,12 @@ class WriteTransaction(abc.ABC):
     def save_snapshot(self, snapshot: Snapshot, fingerprint: str, created_at: str) -> None:
         """Store a snapshot (replacing one with the same key)."""
 
+    def usable(self) -> bool:
+        """False when the database has ended the transaction on its own (SQLite
+        rolls back the whole transaction on some errors, such as a full disk):
+        nothing more may be written in it. The default: always usable."""
+        return True
+
     def flush(self) -> None:
         """Send whatever the backend holds back (to travel with COMMIT), so
         that its errors surface here. The default holds nothing back."""
@@ -293,6 +299,7 @@ class Backend(abc.ABC):
         aggregate_type: str | None,
         expected: int | None,
         recorded_at: str,
+        joined: bool = False,
     ) -> DirectResult | None:
         """Optionally, a whole append in one call: for a server database, where
         the round trips of :meth:`write` are held under the write lock and bound
@@ -302,7 +309,9 @@ class Backend(abc.ABC):
         aggregate's type, clamp ``recorded_at`` to the head's, build the hash
         chain, write. None means "take the general path through write()": the
         backend cannot do this, or an event id of the batch is stored already
-        (idempotency is decided there). The default returns None."""
+        (idempotency is decided there). With ``joined`` the call runs inside
+        the open write transaction (a group commit's) instead of one of its
+        own. The default returns None."""
         return None
 
     def tree_nodes(self, keys: Sequence[tuple[int, int]]) -> dict[tuple[int, int], str]:

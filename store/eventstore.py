@@ -65,6 +65,12 @@ class EventStore(StoreCore):
             from (default: the system clock in UTC). Simulations and tests pass
             their own; whatever it says, the store never lets ``recorded_at``
             decrease along the log.
+        group_commit: when ``True`` (the default) appends made at the same time
+            by threads sharing this store are written in one transaction with
+            one fsync, each caller's batch in a savepoint of its own, so a
+            conflict fails only its caller; every caller is answered after the
+            commit is durable, and a lone caller waits for nobody. ``False``
+            commits each append on its own (see :mod:`store.grouping`).
 
     Every argument is checked before anything is opened; a bad one raises
     :class:`ValidationError`.
@@ -78,7 +84,9 @@ class EventStore(StoreCore):
 
     Thread-safety: one EventStore may be shared by threads; its calls are
     serialised by an internal lock, and lazy iterators take the lock one page
-    at a time. Separate processes coordinate through the database's own lock.
+    at a time. Appends from several threads are group-committed (above);
+    asyncio code joins the same groups with ``await asyncio.to_thread(es.append,
+    ...)``. Separate processes coordinate through the database's own lock.
     """
 
     def __enter__(self) -> EventStore:

@@ -242,6 +242,7 @@ class PostgresBackend(Backend):
         aggregate_type: str | None,
         expected: int | None,
         recorded_at: str,
+        joined: bool = False,
     ) -> DirectResult | None:
         """The whole append as one statement (the ``sss_append_*`` function of
         :mod:`store.postgres.schema`), in its own transaction: the head row lock is
@@ -257,8 +258,15 @@ class PostgresBackend(Backend):
 
         A connection found dead is replaced and the call sent again: should
         the first attempt have committed, the event ids are stored and the
-        retry declines, so the general path returns the stored events."""
-        if not self.appends_direct or self._conn is not None:
+        retry declines, so the general path returns the stored events.
+
+        ``joined``: inside the open write transaction of a group
+        (:mod:`store.grouping`), as one more statement of it; the function
+        then holds the head row lock until the group commits, and a failure
+        of the call fails the group."""
+        if not self.appends_direct or (self._conn is not None and not joined):
+            return None
+        if joined and self._conn is None:
             return None
         if "\x00" in (aggregate_id or "") or "\x00" in (aggregate_type or ""):
             return None
@@ -289,6 +297,10 @@ class PostgresBackend(Backend):
                 return e
 
         row = self._run(call)
+        if joined:
+            self._head = None  # the function moved the head: the general path reads it afresh
+            if isinstance(row, psycopg.Error):
+                raise StoreError(f"{self.display}: the append function failed: {row}") from row
         if row is None:  # pragma: no cover - the function always returns a row
             raise CorruptStoreError(f"{self.display}: the append function returned nothing")
         if isinstance(row, psycopg.Error):

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
+from psycopg import pq
 
 from ..backend import (
     Head,
@@ -75,6 +76,10 @@ class PostgresWrite(WriteTransaction):
     def __init__(self, backend: Session, conn: Conn) -> None:
         self.backend = backend
         self.conn = conn
+
+    def usable(self) -> bool:
+        # A failed statement outside a savepoint leaves only ROLLBACK possible.
+        return bool(self.conn.info.transaction_status != pq.TransactionStatus.INERROR)
 
     def _lock(self) -> Head:
         """Take the head row lock (once per transaction) and return the head."""

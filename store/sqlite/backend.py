@@ -234,8 +234,11 @@ class SQLiteBackend(Backend):
                 try:
                     yield SQLiteWrite(conn)
                 except BaseException:
-                    conn.execute(f"ROLLBACK TO {name}")
-                    conn.execute(f"RELEASE {name}")
+                    # Some errors (a full disk) end the whole transaction;
+                    # then there is no savepoint left to roll back to.
+                    if conn.in_transaction:
+                        conn.execute(f"ROLLBACK TO {name}")
+                        conn.execute(f"RELEASE {name}")
                     raise
                 else:
                     conn.execute(f"RELEASE {name}")

@@ -61,6 +61,9 @@ class SQLiteWrite(WriteTransaction):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
 
+    def usable(self) -> bool:
+        return self.conn.in_transaction
+
     def head(self) -> Head:
         row = self.conn.execute(
             "SELECT position, hash, recorded_at FROM events ORDER BY position DESC LIMIT 1"

@@ -5,7 +5,12 @@ PostgreSQL runs twice: ``postgres`` appends in one statement through the
 server's function (:meth:`Backend.append_direct`), ``postgres-general``
 through the general path every append inside ``transaction()`` takes. The
 function restates the append rules on the server, so running the whole suite
-through both holds the two equal."""
+through both holds the two equal.
+
+``file-grouped`` and ``postgres-grouped`` send every append, even a lone
+one, through group commit's path (one transaction, each batch in its own
+savepoint: :mod:`store.grouping`), so the whole suite holds that path to
+the same contract."""
 
 from __future__ import annotations
 
@@ -17,9 +22,9 @@ import pytest
 
 from store import EventStore
 
-BACKENDS = ["memory", "file"]
+BACKENDS = ["memory", "file", "file-grouped"]
 if os.environ.get("SSS_TEST_POSTGRES_URL"):
-    BACKENDS += ["postgres", "postgres-general"]
+    BACKENDS += ["postgres", "postgres-general", "postgres-grouped"]
 
 
 @pytest.fixture(params=BACKENDS)
@@ -34,7 +39,7 @@ def location(backend_name: str, tmp_path: Any, request: pytest.FixtureRequest) -
     """Where a fresh, empty store lives for this test."""
     if backend_name == "memory":
         yield ":memory:"
-    elif backend_name == "file":
+    elif backend_name.startswith("file"):
         yield str(tmp_path / "events.db")
     else:
         from tests.store.pg import fresh_postgres_url
@@ -52,6 +57,8 @@ def make_store(location: str, backend_name: str) -> Iterator[Callable[..., Event
         es = EventStore(location, **kwargs)
         if backend_name == "postgres-general":
             es.backend.appends_direct = False
+        if backend_name.endswith("-grouped") and es._grouper is not None:
+            es._grouper.solo = False
         opened.append(es)
         return es
 

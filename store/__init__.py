@@ -39,7 +39,16 @@ from .models import (
     Step,
     VerifyReport,
 )
-from .reducers import Reducers, Upcasters, diff, load_object, merge_patch
+from .reducers import (
+    RESERVED_PREFIX,
+    REVERTED,
+    VOIDED,
+    Reducers,
+    Upcasters,
+    diff,
+    load_object,
+    merge_patch,
+)
 from .subscriptions import ParkedEvent, SubscriptionInfo, group_member
 
 __version__ = "0.1.0"
@@ -49,6 +58,9 @@ __all__ = [
     "EVENT_FIELDS",
     "MAX_NESTING",
     "NO_STREAM",
+    "RESERVED_PREFIX",
+    "REVERTED",
+    "VOIDED",
     "AggregateInfo",
     "AggregateState",
     "Change",

@@ -399,7 +399,8 @@ class MainScreen(TimelineCorrections, Background):
         business = self.timeline.time_column == "occurred"  # T: replay's seeks follow it
         screen = ReplayScreen(self.store, aggregate_id, version, voids=self.handles.voids)
         screen.help_sections, screen.business = sections, business
-        self.app.push_screen(screen)
+        # Back from replay: a void made there strikes its row here too.
+        self.app.push_screen(screen, lambda _: self.timeline.redraw())
 
     # -- copy, export ---------------------------------------------------------------
 

@@ -141,6 +141,12 @@ async def test_revert_from_replay_goes_back_to_the_version_shown(shop: Path) -> 
         versions = screen.query_one("#replay-versions", DataTable)
         assert str(versions.get_row("2")[2]).startswith(VOID_MARK)
         assert app.store.verify().ok
+        await pilot.press("escape")  # back on the timeline, the row is struck there too
+        await settle(pilot)
+        item_added = app.store.stream("order-1", 2, 2)
+        position = next(iter(item_added)).position
+        row = app.main.timeline.table.get_row(str(position))
+        assert str(row[4]).startswith(f"{VOID_MARK} ")
 
 
 async def test_business_time_seek_in_replay_follows_occurred_at(shop: Path) -> None:

@@ -10,9 +10,13 @@ Run from the repository root::
 The store is built once (batches of 1,000 events over 10,000 aggregates;
 kept under ``--dir``). Each round times, in rotating order:
 
-- ``cp``: ``shutil.copyfile`` of the database file (not consistent while
-  writers run; the floor);
-- ``backup_api``: ``sqlite3.Connection.backup`` into a new file;
+- ``cp``: the ``cp`` command on the database file (not consistent while
+  writers run; the floor); ``copyfile``: ``shutil.copyfile``, the same in
+  process;
+- ``sqlite3_backup``: the ``sqlite3`` command's ``.backup`` (when the
+  command is installed);
+- ``backup_api``: ``sqlite3.Connection.backup`` into a new file (what
+  ``.backup`` calls, from Python);
 - ``vacuum_into``: ``VACUUM INTO`` a new file;
 - ``row_copy``: ``copy_store`` into a new file, verified inside its
   transaction (no storage check), what ``sss backup`` does before its final
@@ -30,6 +34,7 @@ import os
 import shutil
 import sqlite3
 import statistics
+import subprocess
 import tempfile
 import time
 from collections.abc import Callable
@@ -59,7 +64,13 @@ def main() -> None:
     scratch = tempfile.mkdtemp(dir=args.dir, prefix="backup_bench_")
 
     def cp(target: str) -> None:
+        subprocess.run(["cp", source, target], check=True)
+
+    def copyfile(target: str) -> None:
         shutil.copyfile(source, target)
+
+    def sqlite3_backup(target: str) -> None:
+        subprocess.run(["sqlite3", source, f".backup '{target}'"], check=True)
 
     def backup_api(target: str) -> None:
         src, dst = sqlite3.connect(source), sqlite3.connect(target)
@@ -85,11 +96,14 @@ def main() -> None:
 
     methods: dict[str, Callable[[str], None]] = {
         "cp": cp,
+        "copyfile": copyfile,
         "backup_api": backup_api,
         "vacuum_into": vacuum_into,
         "row_copy": row_copy,
         "sss_backup": sss_backup,
     }
+    if shutil.which("sqlite3"):
+        methods["sqlite3_backup"] = sqlite3_backup
     times: dict[str, list[float]] = {name: [] for name in methods}
     names = list(methods)
     try:
@@ -109,7 +123,7 @@ def main() -> None:
     for name in names:
         ratios = [t / b for t, b in zip(times[name], times["backup_api"], strict=True)]
         print(
-            f"{name:12} median {statistics.median(times[name]):8.3f} s   "
+            f"{name:14} median {statistics.median(times[name]):8.3f} s   "
             f"x backup_api {statistics.median(ratios):6.2f}"
         )
 

@@ -41,7 +41,16 @@ from .models import (
 )
 from .notes import Checkpoint, SigningKey, VerifierKey, generate_key
 from .proofs import ProofReport, verify_proof
-from .reducers import Reducers, Upcasters, diff, load_object, merge_patch
+from .reducers import (
+    RESERVED_PREFIX,
+    REVERTED,
+    VOIDED,
+    Reducers,
+    Upcasters,
+    diff,
+    load_object,
+    merge_patch,
+)
 from .subscriptions import ParkedEvent, SubscriptionInfo, group_member
 
 __version__ = "0.1.0"
@@ -51,6 +60,9 @@ __all__ = [
     "EVENT_FIELDS",
     "MAX_NESTING",
     "NO_STREAM",
+    "RESERVED_PREFIX",
+    "REVERTED",
+    "VOIDED",
     "AggregateInfo",
     "AggregateState",
     "Change",

@@ -57,11 +57,13 @@ from .models import (
     RecordedEvent,
     recorded_event,
 )
+from .reducers import RESERVED_PREFIX
 
 __all__ = [
     "AppendPlan",
     "Prepared",
     "append",
+    "append_receipt",
     "plan_append",
     "prepare",
     "snapshot",
@@ -83,10 +85,18 @@ class Prepared(NamedTuple):
     data_hash: str
 
 
-def prepare(event: object, index: int) -> Prepared:
+def prepare(event: object, index: int, *, receipt: bool = False) -> Prepared:
+    """Check and encode one event; ``receipt=True`` (the store's own receipts
+    only) lets a type in the reserved ``sss.`` namespace through."""
     if not isinstance(event, NewEvent):
         raise ValidationError(f"event {index} must be a NewEvent, not {type(event).__name__}")
     check_name(event.type, f"event {index}: type", optional=False)
+    if not receipt and event.type.startswith(RESERVED_PREFIX):
+        raise ValidationError(
+            f"event {index}: type {shorten(event.type)} is reserved: types starting with "
+            f"{RESERVED_PREFIX!r} are the store's own receipts (es.revert, es.void, es.erase "
+            "append them); choose another type"
+        )
     if (
         isinstance(event.schema_version, bool)
         or not isinstance(event.schema_version, int)
@@ -114,6 +124,7 @@ def _check_call(
     aggregate_id: object,
     aggregate_type: object,
     expected_version: object,
+    receipt: bool = False,
 ) -> tuple[list[Prepared], str | None, str | None]:
     if isinstance(events, NewEvent):
         events = [events]
@@ -144,7 +155,7 @@ def _check_call(
             raise ValidationError("expected_version needs an aggregate_id")
         if kind is not None:
             raise ValidationError("aggregate_type needs an aggregate_id")
-    prepared = [prepare(event, index) for index, event in enumerate(batch)]
+    prepared = [prepare(event, index, receipt=receipt) for index, event in enumerate(batch)]
     ids = [p.event_id for p in prepared]
     if len(set(ids)) != len(ids):
         dup = next(i for i in ids if ids.count(i) > 1)
@@ -276,10 +287,16 @@ def append(
     aggregate_id: object,
     aggregate_type: object,
     expected_version: object,
+    *,
+    receipt: bool = False,
 ) -> list[RecordedEvent]:
+    """:meth:`EventStore.append`: a user's append, which refuses the reserved
+    ``sss.`` types. The store's own receipts go through :func:`append_receipt`."""
     if es.readonly:
         raise ReadOnlyError(f"{es._label} is open read-only; appends are refused")
-    prepared, aggregate, kind = _check_call(events, aggregate_id, aggregate_type, expected_version)
+    prepared, aggregate, kind = _check_call(
+        events, aggregate_id, aggregate_type, expected_version, receipt
+    )
     expected: int | ExpectedVersion = expected_version  # type: ignore[assignment]
     grouper = es._grouper
     if (
@@ -351,6 +368,29 @@ def write_group(
         # The first batch is the leader's own: it gets the error itself.
         return [e, *(own_copy(e) for _ in batches[1:])]
     return answers
+
+
+def append_receipt(
+    es: StoreCore,
+    events: Sequence[NewEvent],
+    aggregate_id: str | None,
+    aggregate_type: str | None,
+    expected_version: int | ExpectedVersion,
+) -> list[RecordedEvent]:
+    """Append the store's own receipt events (types in the reserved ``sss.``
+    namespace: ``sss.Reverted``, ``sss.Voided``, ``sss.Erased``, ...), which
+    :meth:`EventStore.append` refuses from users.
+
+    Everything else is an ordinary append: the same checks, expected version,
+    hash chain and write lock, inside the caller's transaction if one is open.
+    Internal: for the modules of ``store`` that write a correction (see
+    :mod:`store.correcting`); never exported.
+
+    Example:
+        >>> with appending.transaction(es):  # read, decide, then write, under one lock
+        ...     (event,) = append_receipt(es, [NewEvent(VOIDED, data, meta)], agg, kind, ANY)
+    """
+    return append(es, events, aggregate_id, aggregate_type, expected_version, receipt=True)
 
 
 def _append_direct(

@@ -224,6 +224,14 @@ class Backend(abc.ABC):
             for e in self.page(query, type_, after, backwards, limit)
         ]
 
+    def payloads(self, aggregate_id: str, after_version: int, limit: int) -> list[tuple[int, str]]:
+        """(version, data as stored JSON text) of an aggregate's events after
+        ``after_version``, in version order, at most ``limit``: for scans that
+        read only payloads (bisect), without building whole rows. This default
+        narrows :meth:`page_rows`; backends override it with a narrow select."""
+        rows = self.page_rows(Query(1, None, aggregate_id), None, after_version, False, limit)
+        return [(row[4], row[7]) for row in rows]
+
     @abc.abstractmethod
     def count(self, query: Query) -> int: ...
 

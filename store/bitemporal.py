@@ -30,9 +30,18 @@ When a stored snapshot or an in-memory checkpoint can be used:
     this fold are never put into the checkpoints, which hold position-order
     states only.
 
+Voids:
+    A void (``sss.Voided``) is knowledge about the log, so it counts by system
+    time alone: a void recorded at or before K removes the event it names
+    from the fold, whatever the business time B and whatever the void's own
+    ``occurred_at``; a void recorded after K does not (what was believed at
+    K still held the event). A position-order start at version s folds in
+    the events voided at or before s only, so a known void later than s of
+    an event at or below s lowers s to below that event.
+
 The returned :class:`AggregateState` names the highest version and position
 folded and the latest ``recorded_at`` among them (the events folded are not
-always a prefix of the aggregate's versions).
+always a prefix of the aggregate's versions; voided events are not folded).
 """
 
 from __future__ import annotations
@@ -46,9 +55,16 @@ from ._core import StoreCore
 from .codec import format_time, require_aware
 from .errors import ReducerError, StoreError, ValidationError
 from .models import AggregateState, RecordedEvent
-from .reducers import Reducers
+from .reducers import VOIDED, Reducers
 
-__all__ = ["bitemporal_state", "bitemporal_states", "check_point", "moment", "usable_prefix"]
+__all__ = [
+    "bitemporal_state",
+    "bitemporal_states",
+    "check_point",
+    "moment",
+    "safe_from_voids",
+    "usable_prefix",
+]
 
 _END = "\U0010ffff"  # sorts after every stored time text
 
@@ -100,13 +116,34 @@ def usable_prefix(occurred: list[str], business: str | None) -> int:
     return best
 
 
+def safe_from_voids(prefix: int, voids: list[replay.Void]) -> int:
+    """Lower ``prefix`` until no void after it names an event at or below it
+    (a position-order state at ``prefix`` would still hold that event).
+
+    Example:
+        >>> safe_from_voids(5, [(7, 3, 30)])  # the void at version 7 names version 3
+        2
+    """
+    while True:
+        late = [voided for at, voided, _ in voids if voided <= prefix < at]
+        if not late:
+            return prefix
+        prefix = min(late) - 1
+
+
 def _fold(
     reducers: Reducers,
     start: dict[str, Any],
     events: Iterable[RecordedEvent],
     business: str | None,
+    skipped: set[int] | frozenset[int] = frozenset(),
 ) -> tuple[dict[str, Any], list[RecordedEvent]]:
-    chosen = [e for e in events if business is None or format_time(e.occurred_at) <= business]
+    chosen = [
+        e
+        for e in events
+        if (business is None or format_time(e.occurred_at) <= business)
+        and e.position not in skipped
+    ]
     chosen.sort(key=lambda e: (e.occurred_at, e.position))
     state = start
     for event in chosen:
@@ -132,7 +169,9 @@ def bitemporal_state(
     ):
         times.extend(row[9] for row in page)
     last_known = len(times)  # versions 1..last_known were recorded by K
-    prefix = usable_prefix(times, business)
+    voids = es._call(replay.voids_of, es, aggregate_id, last_known) if last_known else []
+    skipped = {position for _, _, position in voids}
+    prefix = safe_from_voids(usable_prefix(times, business), voids)
     state: dict[str, Any] = {}
     version = position = 0
     recorded: datetime | None = None
@@ -142,7 +181,7 @@ def bitemporal_state(
         recorded = snap.recorded_at
     if prefix < last_known:
         tail = paging.stream(es, aggregate_id, prefix + 1, last_known)
-        state, folded = _fold(es.reducers, state, tail, business)
+        state, folded = _fold(es.reducers, state, tail, business, skipped)
         for event in folded:
             if event.position > position:
                 position, recorded = event.position, event.recorded_at
@@ -173,6 +212,13 @@ def bitemporal_states(
     head = es._call(
         es._backend.head
     )  # both passes stop here: events appended meanwhile are not seen
+    skipped = {
+        void.data["voided_position"]
+        for void in paging.read(
+            es, None, None, aggregate_type, [VOIDED], None, known_at, None, False
+        )
+        if void.position <= head
+    }
     last: dict[str, str] = {}
     disordered: set[str] = set()
     for page in paging.read_rows(
@@ -180,7 +226,12 @@ def bitemporal_states(
     ):
         for row in page:
             aggregate, text = row[2], row[9]
-            if row[0] > head or aggregate is None or (business is not None and text > business):
+            if (
+                row[0] > head
+                or aggregate is None
+                or row[0] in skipped
+                or (business is not None and text > business)
+            ):
                 continue
             if text < last.get(aggregate, ""):
                 disordered.add(aggregate)
@@ -193,7 +244,7 @@ def bitemporal_states(
         aggregate = event.aggregate_id
         if event.position > head:
             break
-        if aggregate is None:
+        if aggregate is None or event.position in skipped:
             continue
         if business is not None and format_time(event.occurred_at) > business:
             continue

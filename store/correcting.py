@@ -113,7 +113,7 @@ def revert(
             reverted_to_position=target.position,
             revert_mode=mode,
         )
-        (event,) = appending.append(
+        (event,) = appending.append_receipt(
             es,
             [NewEvent(REVERTED, data, meta)],
             aggregate_id,
@@ -152,7 +152,7 @@ def void(es: StoreCore, position: object, reason: object, metadata: object) -> R
             "voided_type": wrong.type,
             "voided_version": wrong.version,
         }
-        (event,) = appending.append(
+        (event,) = appending.append_receipt(
             es, [NewEvent(VOIDED, data, meta)], wrong.aggregate_id, wrong.aggregate_type, ANY
         )
     return event

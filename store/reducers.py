@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from .models import RecordedEvent
 
 __all__ = [
+    "RESERVED_PREFIX",
     "REVERTED",
     "VOIDED",
     "Reducer",
@@ -49,6 +50,10 @@ __all__ = [
 ]
 
 Reducer = Callable[[dict[str, Any], "RecordedEvent"], dict[str, Any]]
+RESERVED_PREFIX = "sss."
+"""Event types starting with this are the store's own receipts (a revert, a
+void, an erasure); :meth:`EventStore.append` refuses them, and the store
+appends them through :func:`store.appending.append_receipt`."""
 REVERTED = "sss.Reverted"
 """The event type a revert appends; the store folds it itself."""
 VOIDED = "sss.Voided"

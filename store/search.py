@@ -24,6 +24,16 @@ folds every event with the store's reducers.
 Across a type the scan is one pass over the type's events in log order,
 keeping one small state per aggregate not yet matched: results stream out
 as they are found (in order of the matching event's position).
+
+Voids: each state is the state as known at its version (as
+:meth:`EventStore.history` shows it), so a void's step leaves out the event
+it voids. An aggregate with a void (found by one probe of the type index) is
+searched with the store's replay of the states as known then, not the fast
+scan; across a type those aggregates are searched first, one by one, and
+their answers merged into the stream in position order.
+
+The fast scan reads only each event's version and payload text through
+:meth:`Backend.payloads <store.backend.Backend.payloads>`, a page at a time.
 """
 
 from __future__ import annotations
@@ -41,7 +51,7 @@ from .codec import loads_stored
 from .conditions import Condition, parse
 from .errors import ValidationError
 from .models import Step
-from .reducers import diff, merge_patch
+from .reducers import VOIDED, diff, merge_patch
 
 __all__ = ["Where", "first_step", "first_steps"]
 
@@ -111,23 +121,25 @@ def first_step(es: StoreCore, aggregate_id: str, where: Where) -> Step | None:
     """``es.bisect``: the first step of the aggregate after which ``where``
     holds, or None."""
     test = condition(where)
-    paging.aggregate(es, aggregate_id)  # NotFoundError for an unknown aggregate
+    info = paging.aggregate(es, aggregate_id)  # NotFoundError for an unknown aggregate
     keys = _projected(es, test)
-    if keys is None:
+    if keys is None or es._call(replay.voids_of, es, aggregate_id, info.version):
         return _first_folded(es, aggregate_id, test)
     projection = _Projection(keys)
     state: dict[str, Any] = {}
     texts: list[str] = []
     first = True
-    for page in paging.read_rows(
-        es, None, aggregate_id, None, None, None, None, None, False, _PAGE
-    ):
-        for row in page:
-            text = row[7]
+    touch = projection.touch
+    while page := es._call(es._backend.payloads, aggregate_id, len(texts), _PAGE):
+        for version, text in page:
+            if version != len(texts) + 1:  # a gap: verify() names it; never guess
+                return _first_folded(es, aggregate_id, test)
             texts.append(text)
-            if (projection.touch(state, text) or first) and test(state):
+            if (touch(state, text) or first) and test(state):
                 return _built_step(es, aggregate_id, texts)
             first = False
+        if len(page) < _PAGE:
+            break
     return None
 
 
@@ -168,8 +180,18 @@ def _merge_into(target: dict[str, Any], patch: dict[str, Any]) -> None:
 def _first_folded(
     es: StoreCore, aggregate_id: str, test: Callable[[dict[str, Any]], bool]
 ) -> Step | None:
+    """The scan with the store's reducers, each state as known at its version
+    (a void's step leaves out the event it voids, as history does)."""
+    last = paging.aggregate(es, aggregate_id).version
+    if es._call(replay.voids_of, es, aggregate_id, last):
+        before: dict[str, Any] = {}
+        for event, after in replay.states(es, aggregate_id, last):
+            if test(after):
+                return Step(event, before, after, diff(before, after))
+            before = copy.deepcopy(after)
+        return None
     protect = not es.reducers.copy_free
-    before: dict[str, Any] = {}
+    before = {}
     for event in paging.stream(es, aggregate_id, 1, None):
         after = _apply(es.reducers, copy.deepcopy(before) if protect else before, event)
         if test(after):
@@ -190,14 +212,52 @@ def first_steps(
     ``progress(position, head)`` is called after each page read.
     """
     test = condition(where)
-    keys = _projected(es, test)
     head = es._call(es._backend.head)
+    # Aggregates with a void are searched one by one (as known at each
+    # version); their answers join the stream in position order.
+    voided = {
+        void.aggregate_id
+        for void in paging.read(es, None, None, aggregate_type, [VOIDED], None, None, None, False)
+        if void.position <= head and void.aggregate_id is not None
+    }
+    apart = sorted(
+        (
+            step
+            for aggregate in voided
+            if (step := _first_folded(es, aggregate, test)) is not None
+            and step.event.position <= head
+        ),
+        key=lambda step: step.event.position,
+    )
+    pending = iter(apart)
+    waiting = next(pending, None)
+    for step in _scan(es, aggregate_type, test, head, progress, voided):
+        while waiting is not None and waiting.event.position < step.event.position:
+            yield waiting
+            waiting = next(pending, None)
+        yield step
+    if waiting is not None:
+        yield waiting
+    yield from pending
+
+
+def _scan(
+    es: StoreCore,
+    aggregate_type: str | None,
+    test: Callable[[dict[str, Any]], bool],
+    head: int,
+    progress: Progress | None,
+    skipped: set[str],
+) -> Iterator[Step]:
+    """One pass over the type's events up to ``head``, leaving out the
+    aggregates in ``skipped``."""
+    keys = _projected(es, test)
     if keys is None:
-        yield from _steps_folded(es, aggregate_type, test, head, progress)
+        yield from _steps_folded(es, aggregate_type, test, head, progress, skipped)
         return
     projection = _Projection(keys)
     states: dict[str, dict[str, Any]] = {}
-    done: set[str] = set()
+    done: set[str] = set(skipped)
     for page in paging.read_rows(
         es, None, None, aggregate_type, None, None, None, None, False, _PAGE
     ):
@@ -225,10 +285,11 @@ def _steps_folded(
     test: Callable[[dict[str, Any]], bool],
     head: int,
     progress: Progress | None,
+    skipped: set[str],
 ) -> Iterator[Step]:
     protect = not es.reducers.copy_free
     states: dict[str, dict[str, Any]] = {}
-    done: set[str] = set()
+    done: set[str] = set(skipped)
     seen = 0
     for event in paging.read(es, None, None, aggregate_type, None, None, None, None, False):
         if event.position > head:

@@ -352,6 +352,12 @@ class PostgresBackend(Backend):
         statement, params = self._page_sql(query, type_, after, backwards, limit, TEXT_COLUMNS)
         return self._run(lambda conn: conn.execute(statement, params).fetchall())
 
+    def payloads(self, aggregate_id: str, after_version: int, limit: int) -> list[tuple[int, str]]:
+        statement, params = POSTGRES.page(
+            Query(1, None, aggregate_id), None, after_version, False, limit, "version, data::text"
+        )
+        return self._run(lambda conn: conn.execute(statement, params).fetchall())
+
     def explain(self, query: Query, type_: str | None, backwards: bool = False) -> list[str]:
         """The query plan of a page read, for tests and for curious users."""
         statement, params = self._page_sql(query, type_, None, backwards, 100)

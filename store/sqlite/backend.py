@@ -295,6 +295,13 @@ class SQLiteBackend(Backend):
         with translated(self.location):
             return self._select(query, type_, after, backwards, limit).fetchall()
 
+    def payloads(self, aggregate_id: str, after_version: int, limit: int) -> list[tuple[int, str]]:
+        sql, params = SQLITE.page(
+            Query(1, None, aggregate_id), None, after_version, False, limit, "version, data"
+        )
+        with translated(self.location):
+            return self.conn.execute(sql, params).fetchall()
+
     def explain(self, query: Query, type_: str | None, backwards: bool = False) -> list[str]:
         """The query plan of a page read, for tests and for curious users."""
         sql, params = SQLITE.page(query, type_, 0, backwards, 100, COLUMNS)

@@ -133,15 +133,24 @@ expressions = st.lists(
 @given(
     batches=st.lists(st.lists(patches, min_size=1, max_size=4), min_size=1, max_size=6),
     expression=expressions,
+    voids=st.lists(st.integers(0, 30), max_size=2),
 )
 def test_bisect_equals_a_plain_loop(
-    store: EventStore, batches: list[list[dict[str, Any]]], expression: str
+    store: EventStore, batches: list[list[dict[str, Any]]], expression: str, voids: list[int]
 ) -> None:
     number = next(_examples)  # every example appends to the same store
     aggregate, other = f"a-{number}", f"b-{number}"
+    voidable: list[int] = []
     for i, batch in enumerate(batches):
-        store.append([NewEvent("P", p) for p in batch], aggregate_id=aggregate, aggregate_type="T")
+        stored = store.append(
+            [NewEvent("P", p) for p in batch], aggregate_id=aggregate, aggregate_type="T"
+        )
+        voidable.extend(e.position for e in stored)
         store.append([NewEvent("P", batches[-1 - i][0])], aggregate_id=other, aggregate_type="T")
+        if voids and i == len(batches) // 2:  # a void in the middle of the history
+            store.void(voidable.pop(voids.pop() % len(voidable)), reason="wrong")
+    for k in voids[: len(voidable)]:  # and at its end
+        store.void(voidable.pop(k % len(voidable)), reason="wrong")
     condition = parse(expression)
     expected = plain_first(store, aggregate, condition)
     step = store.bisect(aggregate, expression)
@@ -153,9 +162,12 @@ def test_bisect_equals_a_plain_loop(
     by_callable = store.bisect(aggregate, lambda s: condition(s))
     assert (None if by_callable is None else by_callable.event.version) == expected
     # Across the type: one result per aggregate that ever matches.
-    found = {s.event.aggregate_id: s.event.version for s in store.bisect_type("T", expression)}
+    results = list(store.bisect_type("T", expression))
+    found = {s.event.aggregate_id: s.event.version for s in results}
     for name in (aggregate, other):
         assert found.get(name) == plain_first(store, name, condition)
+    positions = [s.event.position for s in results]
+    assert positions == sorted(positions)
 
 
 def test_bisect_with_reducers_and_errors(store: EventStore, tmp_path: Any) -> None:

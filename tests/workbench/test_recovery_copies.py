@@ -249,3 +249,35 @@ def test_replicate_follow_from_server_to_file_resumes_after_the_file_is_locked(
         _, errors = replica.communicate(timeout=20)
     assert replica.returncode == 0, errors
     assert head_of(target) == head_of(pg_url)
+
+
+def _fails_at_once(source: str, target: str) -> None:
+    cmd = [sss_script(), "replicate", source, target, "--follow", "--retry", "0.1"]
+    started = time.monotonic()
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, (source, done.stderr)
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "nothing to replicate" in lines[0], lines
+    assert time.monotonic() - started < 20
+    assert not os.path.exists(target)
+
+
+@pytest.mark.slow
+def test_replicate_follow_from_a_source_that_never_existed_fails_at_once(tmp_path: Path) -> None:
+    not_a_store = tmp_path / "notes.txt"
+    not_a_store.write_text("not a database\n" * 100)
+    for source in (str(tmp_path / "never.db"), str(not_a_store)):
+        _fails_at_once(source, str(tmp_path / "r.db"))
+
+
+@pytest.mark.slow
+@pytest.mark.postgres
+def test_replicate_follow_from_a_server_store_that_never_existed_fails_at_once(
+    tmp_path: Path, pg_url: str
+) -> None:
+    import urllib.parse
+
+    parts = urllib.parse.urlsplit(pg_url)
+    no_database = urllib.parse.urlunsplit(parts._replace(path="/no_such_database_sss"))
+    for source in (pg_url, no_database):  # a schema never created; a database never made
+        _fails_at_once(source, str(tmp_path / "r.db"))

@@ -10,7 +10,7 @@ from typing import Any
 import orjson
 import sqlite_utils
 
-from store import EventStore, ReducerError, diff
+from store import VOIDED, EventStore, ReducerError, diff
 from store.codec import format_time, parse_time
 from store.models import recorded_event
 
@@ -357,9 +357,14 @@ class Builder:
             self._time(row[9]), self._time(row[10]), row[11],
         )  # fmt: skip
         try:
-            after = es.reducers.apply(
-                before if es.reducers.copy_free else copy.deepcopy(before), event
-            )
+            if type_ == VOIDED:
+                # The state as known after the void: the store's replay, which
+                # leaves the voided event out (as history and frames do).
+                after = es.state_at(agg, version=version).state
+            else:
+                after = es.reducers.apply(
+                    before if es.reducers.copy_free else copy.deepcopy(before), event
+                )
         except Exception as e:
             raise ReducerError(
                 f"the reducer for {agg_type}/{type_} failed at position {position}: {e}"

@@ -27,7 +27,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from types import FrameType
 
-from store import EventStore, HistoryMismatchError, StoreError, copy_store
+from store import (
+    CorruptStoreError,
+    EventStore,
+    HistoryMismatchError,
+    NotFoundError,
+    StoreError,
+    copy_store,
+)
 from workbench.inputs import parse_position, parse_time
 from workbench.locations import is_url, label
 from workbench.outputs import check_output
@@ -86,7 +93,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
             "the source's live tail and appends each new batch as it commits (a warm "
             "standby, an auditor's copy); when the source or the target goes away (a "
             "locked file, a server restart) it says so on stderr, retries, and resumes from "
-            "the target's head. SIGINT or SIGTERM stop it between batches."
+            "the target's head. A SOURCE that does not exist (or is not an event store) when "
+            "it starts is one error at once, not a retry. SIGINT or SIGTERM stop it between "
+            "batches."
         ),
     )
     parser.add_argument("source", metavar="SOURCE", help="the store to copy (opened read-only)")
@@ -386,11 +395,23 @@ def _follow(
     say: Callable[[str], None],
 ) -> None:
     """Keep ``target`` current until ``stop`` is set, reopening both stores
-    after any error but a diverged history."""
+    after any error but a diverged history.
+
+    A source that cannot be opened at the first try because it does not
+    exist (a missing file, an unknown database or schema) or is not an event
+    store is one error at once: waiting would not make it appear. Once it has
+    been opened, the same errors are waited out (a disk unmounted and mounted
+    again), as a lock or a lost connection always is."""
     first = True
     while not stop.is_set():
         try:
-            with EventStore(source, readonly=True) as src, EventStore(target) as dst:
+            try:
+                opened = EventStore(source, readonly=True)
+            except (NotFoundError, CorruptStoreError) as e:
+                if first:
+                    raise CliError(f"{e}; nothing to replicate (give an existing store)") from None
+                raise
+            with opened as src, EventStore(target) as dst:
                 # The first pass walks the whole target; later ones check the
                 # target's head hash against the source's and append verbatim.
                 added, head = replicate_once(src, dst, verify=first)

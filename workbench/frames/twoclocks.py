@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from store import Change, EventStore, RecordedEvent, diff
+from store import VOIDED, Change, EventStore, RecordedEvent, diff
 from store.bitemporal import bitemporal_states
 
 __all__ = [
@@ -66,22 +66,36 @@ def late_events(
 ) -> list[tuple[RecordedEvent, list[Change]]]:
     """The aggregate's events recorded after ``known_at`` (and by
     ``compared_to``) that occurred by ``occurred``, each with the fields it
-    changed in the fold as known at ``compared_to``."""
-    known = [
-        e
-        for e in es.stream(aggregate_id)
-        if e.occurred_at <= occurred and (compared_to is None or e.recorded_at <= compared_to)
+    changed in the fold as known at ``compared_to``; and the voids recorded
+    in that window of events in the fold, each with the fields its removal
+    changed (a void counts by system time, whatever its own occurred_at)."""
+    recorded = [
+        e for e in es.stream(aggregate_id) if compared_to is None or e.recorded_at <= compared_to
     ]
+    voids = {e.data["voided_position"]: e for e in recorded if e.type == VOIDED}
+    known = [e for e in recorded if e.occurred_at <= occurred]
     known.sort(key=lambda e: (e.occurred_at, e.position))
-    state: dict[str, Any] = {}
-    late: list[tuple[RecordedEvent, list[Change]]] = []
     # The default reducer never changes its input; a user's may, so give it a copy.
     protect = not es.reducers.copy_free
-    for event in known:
-        after = es.reducers.apply(copy.deepcopy(state) if protect else state, event)
-        if event.recorded_at > known_at:
-            late.append((event, diff(state, after)))
-        state = after
+
+    def fold(leave_out: set[int]) -> tuple[dict[str, Any], list[tuple[RecordedEvent, Any]]]:
+        state: dict[str, Any] = {}
+        steps: list[tuple[RecordedEvent, Any]] = []
+        for event in known:
+            if event.position in leave_out:
+                continue
+            after = es.reducers.apply(copy.deepcopy(state) if protect else state, event)
+            steps.append((event, diff(state, after)))
+            state = after
+        return state, steps
+
+    now, steps = fold(set(voids))
+    late = [(e, found) for e, found in steps if e.recorded_at > known_at]
+    positions = {e.position for e in known}
+    for voided, void in voids.items():
+        if void.recorded_at > known_at and voided in positions:
+            with_it, _ = fold(set(voids) - {voided})
+            late.append((void, diff(with_it, now)))
     return late
 
 

@@ -5,11 +5,48 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-from store import EventStore, StoreError
+from store import VOIDED, EventStore, RecordedEvent, StoreError
 from workbench.locations import is_url, short_name
 from workbench.safetext import shown
 
-__all__ = ["StoreHandles"]
+__all__ = ["StoreHandles", "Voids"]
+
+
+class Voids:
+    """Which events of the store are voided: voided position -> (position of
+    the void, its reason), read from the store's ``sss.Voided`` events (one
+    probe of the type index, then only the ones appended since).
+
+    Thread-safety: :meth:`refresh` may run in any worker; readers see a
+    position either voided or not, never half-recorded.
+    """
+
+    def __init__(self) -> None:
+        self._by_position: dict[int, tuple[int, str]] = {}
+        self._seen = 0
+        self._lock = threading.Lock()
+
+    def refresh(self, store: EventStore) -> None:
+        """Read the voids appended since the last refresh."""
+        with self._lock:
+            for event in store.read(from_position=self._seen + 1, types=[VOIDED]):
+                self.note(event)
+
+    def note(self, event: RecordedEvent) -> bool:
+        """Record ``event`` if it is a void; True when it was one."""
+        if event.type != VOIDED or not isinstance(event.data.get("voided_position"), int):
+            return False
+        reason = event.metadata.get("reason")
+        self._by_position[event.data["voided_position"]] = (
+            event.position,
+            reason if isinstance(reason, str) else "",
+        )
+        self._seen = max(self._seen, event.position)
+        return True
+
+    def of(self, position: int) -> tuple[int, str] | None:
+        """(void position, reason) when the event at ``position`` is voided."""
+        return self._by_position.get(position)
 
 
 class StoreHandles:
@@ -29,6 +66,8 @@ class StoreHandles:
         self._side: EventStore | None = None
         self._lock = threading.Lock()
         self._closed = False
+        self.voids = Voids()
+        """Which events are voided, for every widget that lists events."""
 
     @property
     def readonly(self) -> bool:

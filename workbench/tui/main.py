@@ -37,6 +37,7 @@ from workbench.safetext import shown
 
 from .background import Background
 from .commands import Command
+from .correcting import TimelineCorrections
 from .dialogs import FilterDialog, HelpScreen, PromptDialog
 from .fmt import event_json
 from .handles import StoreHandles
@@ -91,7 +92,7 @@ def _load_reports() -> ModuleType | None:
         return None
 
 
-class MainScreen(Background):
+class MainScreen(TimelineCorrections, Background):
     """Browse, filter, tail and replay an event store."""
 
     DEFAULT_CSS = """
@@ -113,6 +114,7 @@ class MainScreen(Background):
         *_pivot_bindings(),
         Binding("e", "export", "Export", tooltip="Write the filtered timeline: JSONL, CSV, report"),
         Binding("w", "append", "Append", show=False, tooltip="Append an event (sss open --write)"),
+        Binding("V", "void", "Void", show=False, tooltip="Void the selected event (--write)"),
         Binding("y", "copy", "Copy", show=False, tooltip="Copy the selected event as JSON"),
         Binding("slash", "search", "Search ids", show=False, tooltip="Find an aggregate by id"),
         Binding(
@@ -146,7 +148,7 @@ class MainScreen(Background):
         with Horizontal(id="main"):
             yield AggregatesPane(self.handles, id="aggregates")
             yield Timeline(self.handles, id="timeline")
-            yield DetailPane(id="detail")
+            yield DetailPane(id="detail", voids=self.handles.voids)
         yield Footer()
 
     def on_mount(self) -> None:
@@ -394,9 +396,11 @@ class MainScreen(Background):
 
     def open_replay(self, aggregate_id: str, version: int | None = None) -> None:
         sections = self.help_sections()
-        self.app.push_screen(
-            ReplayScreen(self.store, aggregate_id, version, help_sections=sections)
-        )
+        business = self.timeline.time_column == "occurred"  # T: replay's seeks follow it
+        screen = ReplayScreen(self.store, aggregate_id, version, voids=self.handles.voids)
+        screen.help_sections, screen.business = sections, business
+        # Back from replay: a void made there strikes its row here too.
+        self.app.push_screen(screen, lambda _: self.timeline.redraw())
 
     # -- copy, export ---------------------------------------------------------------
 

@@ -255,12 +255,15 @@ class VersionLoaded(_Result):
         step: Step | None,
         state: dict[str, Any],
         rows: list[RecordedEvent] | None,
+        note: str | None = None,
     ) -> None:
         super().__init__()
         self.version = version
         self.step = step
         self.state = state
         self.rows = rows
+        self.note = note
+        """Set by a seek that shows a state of its own (business time), not a version's."""
 
 
 class SeekLanded(_Result):

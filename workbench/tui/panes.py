@@ -22,9 +22,10 @@ from textual.worker import get_current_worker
 from store import AggregateInfo, EventStore, RecordedEvent
 from workbench.late import LATE_MARK, lateness, lateness_text
 
+from .correcting import VOID_MARK, voided_text
 from .errors import ReportWorkerErrors
 from .fmt import shown, time_text, truncate
-from .handles import StoreHandles
+from .handles import StoreHandles, Voids
 from .jsonview import JsonTree
 from .messages import AggregateChosen, AggregatesListed, AggregateTypesCounted, SearchFound
 
@@ -240,18 +241,21 @@ class DetailPane(Vertical):
     DetailPane JsonTree { height: 1fr; }
     """
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, *, id: str | None = None, voids: Voids | None = None) -> None:
         super().__init__(id=id)
         self.event: RecordedEvent | None = None
+        self.voids = voids
+        self._void: tuple[int, str] | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("No event selected.", id="detail-header")
         yield JsonTree(id="detail-json")
 
     def show(self, event: RecordedEvent | None) -> None:
-        if event is not None and self.event is not None and event == self.event:
+        void = None if event is None or self.voids is None else self.voids.of(event.position)
+        if event is not None and event == self.event and void == self._void:
             return
-        self.event = event
+        self.event, self._void = event, void
         header = self.query_one("#detail-header", Static)
         tree = self.query_one(JsonTree)
         if event is None:
@@ -262,7 +266,7 @@ class DetailPane(Vertical):
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column(overflow="fold")
         rows: list[tuple[str, str | Text]] = [
-            ("type", Text(shown(event.type), style="bold")),
+            ("type", voided_text(Text(shown(event.type), style="bold"), void is not None)),
             ("position", f"#{event.position:,}"),
             (
                 "aggregate",
@@ -278,6 +282,9 @@ class DetailPane(Vertical):
             ("causation", shown(event.causation_id or "—")),
             ("hash", Text(event.hash, style="dim")),
         ]
+        if void is not None:
+            note = f"{VOID_MARK} VOIDED by #{void[0]:,}: {void[1] or 'no reason given'}"
+            rows.insert(1, ("voided", Text(shown(note), style="bold red")))
         for key, value in rows:
             grid.add_row(key, value)
         header.update(grid)

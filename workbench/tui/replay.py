@@ -31,9 +31,11 @@ from workbench.inputs import InputError, parse_position, parse_time
 from .bisecting import FindFirst
 from .blame import BlameEntry, blame
 from .commands import Command
+from .correcting import Corrections, voided_text
 from .dialogs import HelpScreen, PromptDialog
 from .errors import ReportWorkerErrors
 from .fmt import short_time, shown, truncate, value_text
+from .handles import Voids
 from .jsonview import JsonTree, resolve_pointer
 from .messages import AggregateOpened, BlameFound, SeekLanded, VersionLoaded
 
@@ -66,7 +68,7 @@ REPLAY_HELP = (
 )
 
 
-class ReplayScreen(FindFirst, Screen[None], ReportWorkerErrors):
+class ReplayScreen(FindFirst, Corrections, Screen[None], ReportWorkerErrors):
     """The state of one aggregate as of any of its versions."""
 
     DEFAULT_CSS = """
@@ -99,6 +101,27 @@ class ReplayScreen(FindFirst, Screen[None], ReportWorkerErrors):
         Binding("y", "copy", "Copy JSON", show=False, tooltip="Copy the state as JSON"),
         Binding("f1,question_mark", "help", "Help", show=False),
         Binding("w", "find_first", "Find first version where…", show=False),
+        Binding(
+            "R",
+            "revert",
+            "Revert to this version",
+            show=False,
+            tooltip="Append one sss.Reverted event back to the version shown (needs --write)",
+        ),
+        Binding(
+            "V",
+            "void",
+            "Void this version's event",
+            show=False,
+            tooltip="Mark the event of the version shown as wrong (needs --write)",
+        ),
+        Binding(
+            "T",
+            "toggle_clock",
+            "Business time",
+            show=False,
+            tooltip="A time seek follows occurred (business) or recorded (system) time",
+        ),
         Binding("escape,q", "close", "Back to timeline"),
     ]
 
@@ -109,9 +132,14 @@ class ReplayScreen(FindFirst, Screen[None], ReportWorkerErrors):
         version: int | None = None,
         *,
         help_sections: list[tuple[str, list[BindingType]]] | None = None,
+        voids: Voids | None = None,
+        business: bool = False,
     ) -> None:
         super().__init__()
         self.store = store
+        self.voids = voids or Voids()
+        self.business = business
+        """A time seek is as of business time (occurred_at), two clocks, when True."""
         self.help_sections = help_sections or [("Replay", list(self.BINDINGS))]
         self.aggregate_id = aggregate_id
         self.info: AggregateInfo | None = None
@@ -180,10 +208,11 @@ class ReplayScreen(FindFirst, Screen[None], ReportWorkerErrors):
         widths = self._columns()
         table.clear()
         for event in self._rows:
+            voided = self.voids.of(event.position) is not None
             cells: list[Any] = [
                 Text(str(event.version), justify="right"),
                 Text(str(event.position), justify="right"),
-                truncate(event.type, widths["type"]),
+                voided_text(truncate(event.type, widths["type"] - 2 * voided), voided),
             ]
             if "actor" in widths:
                 cells.append(truncate(event.actor, widths["actor"]))
@@ -233,6 +262,7 @@ class ReplayScreen(FindFirst, Screen[None], ReportWorkerErrors):
     @work(thread=True, exclusive=True, group="replay", exit_on_error=False)
     def _open(self) -> None:
         info = self.store.aggregate(self.aggregate_id)
+        self.voids.refresh(self.store)
         self.post_message(AggregateOpened(info))
 
     @on(AggregateOpened)
@@ -266,6 +296,8 @@ class ReplayScreen(FindFirst, Screen[None], ReportWorkerErrors):
 
     @on(VersionLoaded)
     def _version_loaded(self, message: VersionLoaded) -> None:
+        if message.note is not None:
+            self.target, self.note = message.version, message.note
         self._show(message.version, message.step, message.state, message.rows)
 
     def _show(
@@ -420,6 +452,9 @@ class ReplayScreen(FindFirst, Screen[None], ReportWorkerErrors):
 
     @work(thread=True, exclusive=True, group="replay", exit_on_error=False)
     def _seek_point(self, kind: str, value: Any, text: str) -> None:
+        if kind == "time" and self.business:
+            self._seek_business(value, text)
+            return
         if kind == "position":
             state = self.store.state_at(self.aggregate_id, position=value)
             where = f"position #{value:,}"
@@ -440,9 +475,60 @@ class ReplayScreen(FindFirst, Screen[None], ReportWorkerErrors):
             )
         self.post_message(SeekLanded(state.version, note))
 
+    def _seek_business(self, value: Any, text: str) -> None:
+        """As of business time: the events that occurred by then, as known now,
+        folded in (occurred_at, position) order (``state_at(occurred=...)``)."""
+        state = self.store.state_at(self.aggregate_id, occurred=value)
+        where = f"business time {text} ({short_time(value)} UTC)"
+        version = state.version
+        first = max(1, version - VERSIONS_AROUND)
+        rows = list(self.store.stream(self.aggregate_id, first, version + VERSIONS_AROUND))
+        if version == 0:
+            note = (
+                f"nothing of {self.aggregate_id} had occurred by {where}; showing the empty state"
+            )
+        else:
+            late = [
+                e.version
+                for e in rows
+                if e.version and e.version <= version and e.occurred_at > value
+            ]
+            note = (
+                f"as of {where}: the events that occurred by then, in occurred order, up to "
+                f"version {version}"
+                + (
+                    f"; versions {', '.join(map(str, late[:5]))} occurred later, left out"
+                    if late
+                    else ""
+                )
+                + " (T: recorded time)"
+            )
+        self.post_message(VersionLoaded(version, None, state.state, rows, note))
+
     @on(SeekLanded)
     def _landed(self, message: SeekLanded) -> None:
         self.goto(message.version, message.note)
+
+    def action_toggle_clock(self) -> None:
+        self.business = not self.business
+        clock = "business (occurred)" if self.business else "recorded (system)"
+        self.notify(f"A time seek now follows {clock} time.", timeout=3)
+
+    # -- corrections --------------------------------------------------------------
+
+    def action_revert(self) -> None:
+        current = self.info.version if self.info else 0
+        self.ask_revert(self.aggregate_id, self.version, current)
+
+    def action_void(self) -> None:
+        self.ask_void(self.step.event if self.step is not None else None)
+
+    def corrected(self, event: RecordedEvent) -> None:
+        """A revert or void was appended: show the aggregate's new latest state."""
+        what = "Reverted" if event.type == "sss.Reverted" else "Voided"
+        self.notify(f"{what}: #{event.position:,} {event.type}, version {event.version}.")
+        self.start_version, self._loaded = None, (0, -1)
+        self._open()
 
     # -- blame ------------------------------------------------------------------
 

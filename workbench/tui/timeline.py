@@ -33,6 +33,7 @@ from store import EventStore, RecordedEvent
 from workbench.late import LATE_AFTER, LATE_MARK
 
 from . import columns
+from .correcting import voided_text
 from .errors import ReportWorkerErrors
 from .fmt import short_time, truncate
 from .handles import StoreHandles
@@ -261,6 +262,7 @@ class Timeline(Vertical, ReportWorkerErrors):
         worker = get_current_worker()
         filters = self.filters
         es = self.store
+        self.handles.voids.refresh(es)
         scan: dict[str, Any] = {
             "cancelled": lambda: worker.is_cancelled,
             "progress": self._progress_callback(generation),
@@ -408,6 +410,7 @@ class Timeline(Vertical, ReportWorkerErrors):
     def _fetch_edge(self, generation: int, direction: Direction) -> None:
         worker = get_current_worker()
         window = self.window
+        self.handles.voids.refresh(self.store)
         if direction == "newer":
             start = (window.last_position or 0) + 1
             page = fetch_page(
@@ -450,14 +453,20 @@ class Timeline(Vertical, ReportWorkerErrors):
         time: str | Text = short_time(when)[-(widths["time"] - 2) :]
         if event.recorded_at - event.occurred_at > LATE_AFTER:
             time = Text.assemble(time, (f" {LATE_MARK}", "bold yellow"))
+        voided = self.handles.voids.of(event.position) is not None
         return (
             Text(str(event.position), justify="right"),
             time,
             truncate(event.aggregate_id, widths["aggregate"]),
             Text("" if event.version is None else str(event.version), justify="right"),
-            truncate(event.type, widths["type"]),
+            voided_text(truncate(event.type, widths["type"] - 2 * voided), voided),
             truncate(event.actor, widths["actor"]),
         )
+
+    def redraw(self) -> None:
+        """Draw the rows again (a void changed how one looks), the cursor kept."""
+        selected = self.selected
+        self._rebuild(selected.position if selected else None, keep_offset=True)
 
     def _rebuild(
         self, position: int | None, *, keep_offset: bool = False, fit: bool = True
@@ -553,6 +562,8 @@ class Timeline(Vertical, ReportWorkerErrors):
             fresh.append(self._tail_buffer.popleft())
         if not self.following:
             return
+        if [self.handles.voids.note(event) for event in fresh].count(True):
+            self.redraw()  # a void from elsewhere: its event is struck through
         self.post_message(LogGrew(fresh))  # the header and the aggregates follow the log
         fresh = [event for event in fresh if self.filters.matches_all(event)]
         if not fresh:

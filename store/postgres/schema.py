@@ -232,8 +232,8 @@ def append_call(schema: str) -> sql.Composed:
 # escapes text exactly as the client's encoder does.
 #
 # Appends queue for the head row lock, which is held until the commit's WAL
-# flush, so the time under it bounds many writers (see PostgresBackend's
-# docstring). The function therefore does in three steps:
+# flush, so the time under it bounds many writers (the profile is in the
+# docstring of store.postgres). The function therefore works in three steps:
 #   1. before the lock, what needs no head: unpack the JSON rows once into
 #      arrays, with data and metadata checked as json, and the parts of each
 #      hash body that do not depend on the head;

@@ -72,7 +72,11 @@ Many writers, what bounds them:
     half heap rows and half index entries. ``json`` columns cost nothing
     under the lock (their check runs before it; ``jsonb`` would break exact
     hashes, below) and the append-only triggers fire on UPDATE, DELETE and
-    TRUNCATE only, never on INSERT.
+    TRUNCATE only, never on INSERT. With the flush taken out altogether (a
+    probe with ``synchronous_commit = off``, which the store never sets: a
+    reader could see an event a crash then takes back), 8 writers on the
+    loaded 2-core machine gained only about 10%: the CPUs become the bound,
+    about 20 µs per event in the writer process and 10 µs in its backend.
 
 Exact hashes:
     ``data`` and ``metadata`` are stored in ``json`` columns, which keep the

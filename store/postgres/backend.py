@@ -35,6 +35,8 @@ from .schema import (
     AGGREGATE_COLUMNS,
     CHAIN_COLUMNS,
     COLUMNS,
+    FIRST_SINCE,
+    LAST_UNTIL,
     TEXT_COLUMNS,
     Conn,
     append_call,
@@ -374,29 +376,31 @@ class PostgresBackend(Backend):
 
         return self._run(run)
 
-    def _position(self, statement: str, moment: str) -> int | None:
+    # recorded_at never decreases as position grows and positions have no
+    # gaps, so a time is found by bisecting positions on the primary key, as
+    # on SQLite: one statement of about 25 point reads for ten million events,
+    # and no recorded_at index to keep current under the head row lock on
+    # every append (stores made before keep theirs; it is no longer used).
+
+    def _bisect(self, statement: str, moment: str) -> tuple[int, int]:
         at = parse_time(moment)
 
-        def run(conn: Conn) -> int | None:
-            row = conn.execute(statement, (at,)).fetchone()
-            return None if row is None else int(row[0])
+        def run(conn: Conn) -> tuple[int, int]:
+            row = conn.execute(statement, (at, at)).fetchone()
+            if row is None:
+                raise CorruptStoreError(
+                    f"{self.display}: a position below the head is missing; run sss verify"
+                )
+            return int(row[0]), int(row[1])
 
         return self._run(run)
 
     def first_position_since(self, since: str) -> int | None:
-        return self._position(
-            "SELECT position FROM events WHERE recorded_at >= %s "
-            "ORDER BY recorded_at, position LIMIT 1",
-            since,
-        )
+        found, head = self._bisect(FIRST_SINCE, since)
+        return None if found > head else found
 
     def last_position_until(self, until: str) -> int:
-        found = self._position(
-            "SELECT position FROM events WHERE recorded_at <= %s "
-            "ORDER BY recorded_at DESC, position DESC LIMIT 1",
-            until,
-        )
-        return found or 0
+        return self._bisect(LAST_UNTIL, until)[0]
 
     def aggregate(self, aggregate_id: str) -> AggregateInfo | None:
         def run(conn: Conn) -> AggregateInfo | None:

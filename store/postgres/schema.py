@@ -55,7 +55,6 @@ CREATE TABLE events (
 );
 CREATE INDEX events_by_type ON events (type, position);
 CREATE INDEX events_by_aggregate_type ON events (aggregate_type, position);
-CREATE INDEX events_by_recorded_at ON events (recorded_at, position);
 CREATE FUNCTION sss_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'events are append-only: % is refused', TG_OP;
@@ -177,9 +176,34 @@ LOCK_HEAD = "SELECT position, hash, recorded_at FROM sss_head FOR UPDATE"
 # One text parameter: dumping a Python list as an array costs far more.
 FIND_EVENTS = f"SELECT {COLUMNS} FROM events WHERE event_id = ANY(string_to_array(%s, ',')::uuid[])"
 AGGREGATE_VERSION = "SELECT aggregate_type, version FROM aggregates WHERE aggregate_id = %s"
-APPEND_FUNCTION_NAME = "sss_append_1"
+# Bisections over positions (PostgresBackend.first_position_since and
+# last_position_until): each step halves [lo, hi] by one primary key lookup;
+# the last row has lo = hi, and no such row means a position is missing.
+FIRST_SINCE = (
+    "WITH RECURSIVE b(lo, hi) AS ("
+    " SELECT 1::bigint, position + 1 FROM sss_head"
+    " UNION ALL"
+    " SELECT CASE WHEN e.recorded_at < %s THEN m.m + 1 ELSE b.lo END,"
+    " CASE WHEN e.recorded_at < %s THEN b.hi ELSE m.m END"
+    " FROM b CROSS JOIN LATERAL (SELECT (b.lo + b.hi) / 2 AS m) m"
+    " JOIN events e ON e.position = m.m WHERE b.lo < b.hi)"
+    " SELECT b.lo, h.position FROM b, sss_head h WHERE b.lo >= b.hi"
+)
+LAST_UNTIL = (
+    "WITH RECURSIVE b(lo, hi) AS ("
+    " SELECT 0::bigint, position FROM sss_head"
+    " UNION ALL"
+    " SELECT CASE WHEN e.recorded_at <= %s THEN m.m ELSE b.lo END,"
+    " CASE WHEN e.recorded_at <= %s THEN b.hi ELSE m.m - 1 END"
+    " FROM b CROSS JOIN LATERAL (SELECT (b.lo + b.hi + 1) / 2 AS m) m"
+    " JOIN events e ON e.position = m.m WHERE b.lo < b.hi)"
+    " SELECT b.lo, h.position FROM b, sss_head h WHERE b.lo >= b.hi"
+)
+
+APPEND_FUNCTION_NAME = "sss_append_2"
 """The function's name carries its version: a release that changes it installs
-a new name beside the old one, so writers of both releases keep working."""
+a new name beside the old one, so writers of both releases keep working (a
+store made by an older release gets this one on its first writable open)."""
 
 
 def append_call(schema: str) -> sql.Composed:
@@ -206,6 +230,19 @@ def append_call(schema: str) -> sql.Composed:
 # where <middle> (type, schema_version, data_hash, metadata) comes from the
 # client (store.codec.chain_middle) and names are encoded with to_json, which
 # escapes text exactly as the client's encoder does.
+#
+# Appends queue for the head row lock, which is held until the commit's WAL
+# flush, so the time under it bounds many writers (the profile is in the
+# docstring of store.postgres). The function therefore works in three steps:
+#   1. before the lock, what needs no head: unpack the JSON rows once into
+#      arrays, with data and metadata checked as json, and the parts of each
+#      hash body that do not depend on the head;
+#   2. THE HOT SECTION, under the lock: head and aggregate, the chain (one
+#      sha256 per event over the prepared parts), one set-based INSERT, the
+#      aggregate's row, the head row, the NOTIFY;
+#   3. the commit, by the caller's statement ending.
+# Keep work out of the hot section unless it needs the head.
+#
 # The function's search_path is fixed to its own schema (ensure_append_function
 # checks it on every open, so a renamed schema gets it corrected): whoever calls
 # it, it writes only into the store it belongs to.
@@ -217,18 +254,49 @@ CREATE OR REPLACE FUNCTION {schema}.{name}(
     OUT stored_type text, OUT recorded_text text, OUT hashes text[])
 LANGUAGE plpgsql SET search_path = {schema}, pg_temp AS $fn$
 DECLARE
+    ids uuid[];
+    types text[];
+    schema_versions bigint[];
+    datas json[];
+    metas json[];
+    occurred timestamptz[];
+    data_hashes text[];
+    befores text[];
+    afters text[];
+    id_json text := coalesce(to_json(p_aggregate_id)::text, 'null');
+    n integer;
     head_position bigint;
     head_recorded timestamptz;
     prev text;
     recorded timestamptz := p_recorded;
-    id_json text;
     type_json text;
-    n integer := 0;
     r record;
     violated text;
     found_stored boolean;
     found_rows bigint;
 BEGIN
+    -- 1. Before the lock: the rows unpacked and checked, and the parts of
+    -- each hash body around the type and version: ',"<event_id>",<aggregate_id>,'
+    -- before them and ',<middle>,"<occurred>","<recorded>"]' after.
+    -- The subquery's order is the order every aggregate sees: one sort, and
+    -- the arrays line up with each other and with the caller's list.
+    SELECT array_agg(x.e::uuid), array_agg(x.t), array_agg(x.sv), array_agg(x.d::json),
+           array_agg(x.m::json), array_agg(x.o::timestamptz), array_agg(x.dh),
+           array_agg(',"' || x.e || '",' || id_json || ','),
+           array_agg(',' || x.x || ',"' || coalesce(x.o, p_recorded_text) || '","'
+                     || p_recorded_text || '"]')
+        INTO ids, types, schema_versions, datas, metas, occurred, data_hashes, befores,
+             afters
+        FROM (SELECT * FROM ROWS FROM (json_to_recordset(p_rows) AS (
+                                 e text, t text, sv bigint, d text, m text, o text, dh text,
+                                 x text))
+                  WITH ORDINALITY AS j(e, t, sv, d, m, o, dh, x, i)
+              ORDER BY j.i) x;
+    n := coalesce(cardinality(ids), 0);
+    recorded_text := p_recorded_text;
+
+    -- 2. THE HOT SECTION: from the head row lock to the end of the function
+    -- (the lock is released when the caller's transaction commits).
     SELECT h.position, h.hash, h.recorded_at INTO head_position, prev, head_recorded
         FROM sss_head h FOR UPDATE;
     IF NOT FOUND THEN
@@ -257,50 +325,44 @@ BEGIN
             -- A retry of a stored batch is answered before its checks, as the
             -- general path does: find out whether it is one.
             EXECUTE 'SELECT EXISTS (SELECT 1 FROM events WHERE event_id = ANY ($1))'
-                INTO found_stored
-                USING ARRAY(SELECT (x->>'e')::uuid FROM json_array_elements(p_rows) x);
+                INTO found_stored USING ids;
             IF found_stored THEN
                 status := 'stored';
             END IF;
+            recorded_text := NULL;
             RETURN;
         END IF;
     END IF;
     IF head_recorded IS NOT NULL AND head_recorded > p_recorded THEN
+        -- The clock stepped back: the head's time, and the hash bodies anew.
         recorded := head_recorded;
         recorded_text := to_char(head_recorded AT TIME ZONE 'UTC',
                                  'YYYY-MM-DD"T"HH24:MI:SS.US') || '+00:00';
-    ELSE
-        recorded_text := p_recorded_text;
+        afters := ARRAY(SELECT ',' || x.x || ',"' || coalesce(x.o, recorded_text) || '","'
+                               || recorded_text || '"]'
+                        FROM ROWS FROM (json_to_recordset(p_rows) AS (o text, x text))
+                             WITH ORDINALITY AS x(o, x, i)
+                        ORDER BY x.i);
     END IF;
-    id_json := coalesce(to_json(p_aggregate_id)::text, 'null');
     type_json := coalesce(to_json(stored_type)::text, 'null');
     hashes := '{{}}';
-    FOR r IN SELECT x.e, x.o, x.x
-             FROM ROWS FROM (json_to_recordset(p_rows) AS (e text, o text, x text))
-                  WITH ORDINALITY AS x(e, o, x, i)
-             ORDER BY x.i
-    LOOP
-        n := n + 1;
+    FOR k IN 1..n LOOP
         prev := encode(sha256(convert_to(
-            prev || E'\n[' || (head_position + n) || ',"' || r.e || '",' || id_json || ','
-            || type_json || ','
+            prev || E'\n[' || (head_position + k) || befores[k] || type_json || ','
             || CASE WHEN p_aggregate_id IS NULL THEN 'null'
-                    ELSE (current_version + n)::text END
-            || ',' || r.x || ',"' || coalesce(r.o, recorded_text) || '","'
-            || recorded_text || '"]', 'UTF8')), 'hex');
-        hashes[n] := prev;
+                    ELSE (current_version + k)::text END
+            || afters[k], 'UTF8')), 'hex');
+        hashes[k] := prev;
     END LOOP;
     BEGIN
         INSERT INTO events (position, event_id, aggregate_id, aggregate_type, version, type,
                             schema_version, data, metadata, occurred_at, recorded_at,
                             data_hash, hash)
-            SELECT head_position + x.i, x.e::uuid, p_aggregate_id, stored_type,
+            SELECT head_position + x.i, x.e, p_aggregate_id, stored_type,
                    CASE WHEN p_aggregate_id IS NULL THEN NULL ELSE current_version + x.i END,
-                   x.t, x.sv, x.d::json, x.m::json, coalesce(x.o::timestamptz, recorded),
-                   recorded, x.dh, x.h
-            FROM ROWS FROM (json_to_recordset(p_rows) AS (e text, t text, sv bigint, d text,
-                                                          m text, o text, dh text),
-                            unnest(hashes))
+                   x.t, x.sv, x.d, x.m, coalesce(x.o, recorded), recorded, x.dh, x.h
+            FROM unnest(ids, types, schema_versions, datas, metas, occurred,
+                        data_hashes, hashes)
                  WITH ORDINALITY AS x(e, t, sv, d, m, o, dh, h, i);
     EXCEPTION WHEN unique_violation THEN
         -- The event_id constraint is the idempotency check: one of these
@@ -324,6 +386,7 @@ BEGIN
     PERFORM pg_notify(p_channel, (head_position + n)::text);
     first_position := head_position + 1;
     status := 'ok';
+    -- End of the hot section.
 END $fn$;
 """
 

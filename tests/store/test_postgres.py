@@ -293,14 +293,45 @@ def test_query_plans_use_an_index_for_every_filter(url: str, raw: psycopg.Connec
             for backwards in (False, True):
                 plan = " ".join(backend(es).explain(query, type_, backwards))
                 assert index in plan and "Seq Scan" not in plan, (name, plan)
-        plan = " ".join(
-            row[0]
-            for row in raw.execute(
-                "EXPLAIN SELECT position FROM events WHERE recorded_at >= now() "
-                "ORDER BY recorded_at, position LIMIT 1"
-            )
+    # A time is found by bisecting positions on the primary key: no
+    # recorded_at index is kept current on every append.
+    indexes = {
+        r[0]
+        for r in raw.execute(
+            "SELECT indexname FROM pg_indexes WHERE tablename = 'events' "
+            "AND schemaname = current_schema()"
         )
-        assert "events_by_recorded_at" in plan, plan
+    }
+    assert "events_by_recorded_at" not in indexes, indexes
+
+
+def test_times_are_found_by_bisection_as_a_scan_finds_them(url: str) -> None:
+    """first_position_since / last_position_until against a plain scan of
+    recorded_at, on a log with runs of equal times (a clock that stood still
+    or stepped back is clamped), at every probe time around each event."""
+    base = datetime(2026, 1, 1, tzinfo=UTC)
+    steps = [0, 0, 3, 3, -2, 1, 7, 7, 2, 0, 5]  # seconds the clock moves before each append
+    moments = []
+    for step in steps:
+        moments.append((moments[-1] if moments else base) + timedelta(seconds=step))
+    clock = iter(moments)
+    with EventStore(url, clock=lambda: next(clock)) as es:
+        pg = backend(es)
+        assert pg.first_position_since(format_time(base)) is None
+        assert pg.last_position_until(format_time(base)) == 0
+        for k in range(len(steps)):
+            es.append(tick(k % 3 + 1), aggregate_id=f"a{k}")
+        times = [e.recorded_at for e in es.read()]
+        probes = {
+            t + d
+            for t in times
+            for d in (timedelta(0), timedelta(seconds=-1), timedelta(microseconds=1))
+        }
+        for probe in sorted(probes):
+            since = next((i + 1 for i, t in enumerate(times) if t >= probe), None)
+            until = max((i + 1 for i, t in enumerate(times) if t <= probe), default=0)
+            assert pg.first_position_since(format_time(probe)) == since, probe
+            assert pg.last_position_until(format_time(probe)) == until, probe
 
 
 # -- the one-statement append ------------------------------------------------------
@@ -396,6 +427,50 @@ def test_a_missing_or_misplaced_append_function_is_put_right(
             assert fresh.head() == 1
     finally:
         drop_schema(renamed)
+
+
+def test_a_store_of_the_previous_release_is_upgraded_in_place(
+    url: str, raw: psycopg.Connection[Any]
+) -> None:
+    """A store whose schema holds only the previous release's function gets
+    this release's on its first writable open; the old one stays, so writers
+    of both releases keep appending, and they write one chain."""
+    with EventStore(url) as es:
+        es.append(tick(2), aggregate_id="a")
+    schema = raw.execute("SELECT current_schema()").fetchone()[0]  # type: ignore[index]
+    raw.execute(f"DROP FUNCTION {APPEND_FUNCTION_NAME}")
+    old = (ROOT / "tests" / "store" / "sss_append_1.sql").read_text()
+    raw.execute(old.replace("{schema}", schema).replace("{name}", "sss_append_1").encode())
+
+    def functions() -> set[str]:
+        return {
+            r[0]
+            for r in raw.execute(
+                "SELECT proname FROM pg_proc WHERE pronamespace = current_schema()::regnamespace "
+                "AND proname LIKE 'sss_append_%'"
+            )
+        }
+
+    assert functions() == {"sss_append_1"}
+    with EventStore(url) as new, EventStore(url) as previous:
+        assert functions() == {"sss_append_1", APPEND_FUNCTION_NAME}
+        # The previous release's client: the same call, the old function.
+        backend(previous)._append_sql = psycopg.sql.SQL(
+            backend(previous)
+            ._append_sql.as_string(raw)
+            .replace(APPEND_FUNCTION_NAME, "sss_append_1")
+        )
+        assert "sss_append_1" in backend(previous)._append_sql.as_string(raw)
+        version = 2
+        for k in range(6):
+            writer = new if k % 2 else previous
+            recorded = writer.append(tick(3), aggregate_id="a", expected_version=version)
+            version += 3
+            assert [e.version for e in recorded] == [version - 2, version - 1, version]
+        with pytest.raises(ConcurrencyError):
+            previous.append(tick(), aggregate_id="a", expected_version=2)
+        assert backend(new).appends_direct and backend(previous).appends_direct
+        assert new.head() == 20 and new.verify().ok
 
 
 def test_a_role_that_may_not_install_the_function_appends_the_general_way(

@@ -517,7 +517,7 @@ def _ticker() -> Any:
     if not _TICKER:
         from eventsourcing.domain import Aggregate, event
 
-        class Ticker(Aggregate):
+        class ThreadTicker(Aggregate):
             @event("Created")
             def __init__(self, text: str, n: int) -> None:
                 self.n = n
@@ -526,7 +526,7 @@ def _ticker() -> Any:
             def tick(self, text: str, n: int) -> None:
                 self.n = n
 
-        _TICKER.append(Ticker)
+        _TICKER.append(ThreadTicker)
     return _TICKER[0]
 
 

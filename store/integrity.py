@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 
 from .backend import ChainRow
 from .codec import GENESIS_HASH, chain_hash, data_digest, format_time, loads_stored
-from .models import AggregateInfo, VerifyReport
+from .models import ERASED, AggregateInfo, VerifyReport
 
 __all__ = ["ChainVerifier"]
 
@@ -31,14 +31,17 @@ def _unreadable(row: ChainRow, error: Exception) -> str:
 _COLUMNS = (
     "position", "event_id", "aggregate_id", "aggregate_type", "version", "type",
     "schema_version", "data", "metadata", "occurred_at", "recorded_at", "data_hash", "hash",
+    "erased_by",
 )  # fmt: skip
+RECEIPT = "sss.Erased"
+"""The type of an erasure's receipt (see store.erasing)."""
 
 
 _TEXT_OR_NONE = (str, type(None))
 _INT_OR_NONE = (int, type(None))
 _KINDS: tuple[type | tuple[type, ...], ...] = (
     int, str, _TEXT_OR_NONE, _TEXT_OR_NONE, _INT_OR_NONE, str,
-    int, str, str, str, str, str, str,
+    int, str, str, str, str, str, str, _INT_OR_NONE,
 )  # fmt: skip
 """What each column of a ChainRow must hold; a damaged page may give a blob
 or a number where the log wrote text."""
@@ -77,11 +80,15 @@ class ChainVerifier:
         self.first: dict[str, tuple[int, str]] = {}  # first position and recorded_at
         self.last_recorded: dict[str, str] = {}
         self.failure: VerifyReport | None = None
+        self.erased = 0
+        # Receipt position -> the positions erased by it, met before it.
+        self.receipts: dict[int, set[int]] = {}
 
     def _report(self, ok: bool, position: int | None, reason: str | None) -> VerifyReport:
         return VerifyReport(
-            ok, self.checked, position, reason, self.next_position - 1, self.prev_hash
-        )
+            ok, self.checked, position, reason, self.next_position - 1, self.prev_hash,
+            self.erased,
+        )  # fmt: skip
 
     def fail(self, position: int, reason: str) -> None:
         """Record a failure found outside the rows (one that cannot be read)."""
@@ -118,6 +125,7 @@ class ChainVerifier:
             recorded_at,
             data_hash,
             stored_hash,
+            erased_by,
         ) = row
         expected = self.next_position
         if not (
@@ -133,6 +141,7 @@ class ChainVerifier:
             and (aggregate_id is None or type(aggregate_id) is str)
             and (aggregate_type is None or type(aggregate_type) is str)
             and (version is None or type(version) is int)
+            and (erased_by is None or type(erased_by) is int)
         ):
             for name, value, kind in zip(_COLUMNS, row, _KINDS, strict=True):
                 if not isinstance(value, kind) or isinstance(value, bool):
@@ -147,8 +156,17 @@ class ChainVerifier:
             data, metadata = loads_stored(data_text), loads_stored(metadata_text)
         except (TypeError, ValueError):
             raise _Broken(position, "stored data or metadata is not valid JSON") from None
-        if data_digest(data) != data_hash:
+        if erased_by is not None:
+            self._check_erased(position, data, erased_by)
+        elif data_digest(data) != data_hash:
             raise _Broken(position, "the payload does not match its digest (data was altered)")
+        if type_ == RECEIPT:
+            self._check_receipt(position, data)
+        elif position in self.receipts:
+            raise _Broken(
+                min(self.receipts[position]),
+                f"the payload is erased by position {position}, which is not an sss.Erased receipt",
+            )
         computed = chain_hash(
             self.prev_hash,
             position=position,
@@ -192,6 +210,36 @@ class ChainVerifier:
         self.prev_hash = stored_hash
         self.next_position += 1
         self.checked += 1
+
+    def _check_erased(self, position: int, data: object, erased_by: int) -> None:
+        """An erased payload keeps only its field names, each holding the
+        marker, and names a later receipt (which may lie beyond a copy that
+        ends before it)."""
+        if not isinstance(data, dict) or any(value != ERASED for value in data.values()):
+            raise _Broken(position, "an erased payload holds more than the erased marker")
+        if erased_by <= position:
+            raise _Broken(
+                position, f"the payload is erased by position {erased_by}, not a later one"
+            )
+        self.receipts.setdefault(erased_by, set()).add(position)
+        self.erased += 1
+
+    def _check_receipt(self, position: int, data: object) -> None:
+        """A receipt lists exactly the positions walked so far that name it."""
+        listed = data.get("positions") if isinstance(data, dict) else None
+        if not isinstance(listed, list) or not all(
+            type(p) is int and 0 < p < position for p in listed
+        ):
+            raise _Broken(position, "an sss.Erased receipt does not list earlier positions")
+        named = self.receipts.pop(position, set())
+        walked = {p for p in listed if p > self.after}
+        if named != walked:
+            missing = sorted(walked - named) or sorted(named - walked)
+            raise _Broken(
+                missing[0],
+                f"the receipt at position {position} and the erased payloads disagree "
+                f"about position {missing[0]}",
+            )
 
     def finish(self, aggregates: Iterable[AggregateInfo]) -> VerifyReport:
         """Compare the aggregates table with the log walked so far; the final report.

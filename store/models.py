@@ -13,6 +13,7 @@ from .codec import format_time
 
 __all__ = [
     "ANY",
+    "ERASED",
     "EVENT_FIELDS",
     "NO_STREAM",
     "AggregateInfo",
@@ -43,6 +44,10 @@ class ExpectedVersion(enum.Enum):
 
 ANY = ExpectedVersion.ANY
 NO_STREAM = ExpectedVersion.NO_STREAM
+
+ERASED = "\u27e8erased\u27e9"
+"""What an erased payload's fields hold (``⟨erased⟩``): see :meth:`EventStore.erase
+<store.eventstore.EventStore.erase>`."""
 
 
 def _new_id() -> str:
@@ -86,7 +91,12 @@ def _metadata_text(metadata: dict[str, Any], key: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class RecordedEvent:
-    """An event as stored, with its position in the log and its hash."""
+    """An event as stored, with its position in the log and its hash.
+
+    ``erased_by`` is the position of the ``sss.Erased`` receipt that erased
+    the payload, else ``None``; an erased event's ``data`` keeps its
+    top-level field names, each holding :data:`ERASED`.
+    """
 
     position: int
     event_id: str
@@ -100,6 +110,12 @@ class RecordedEvent:
     occurred_at: datetime
     recorded_at: datetime
     hash: str
+    erased_by: int | None = None
+
+    @property
+    def erased(self) -> bool:
+        """Whether the payload was erased (``data`` then holds only :data:`ERASED`)."""
+        return self.erased_by is not None
 
     @property
     def actor(self) -> str | None:
@@ -128,11 +144,17 @@ class RecordedEvent:
             "occurred_at": format_time(self.occurred_at),
             "recorded_at": format_time(self.recorded_at),
             "hash": self.hash,
+            # Only erased events carry the key, so exports of stores without
+            # erasures keep their shape.
+            **({"erased_by": self.erased_by} if self.erased_by is not None else {}),
         }
 
 
-EVENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(RecordedEvent))
-"""The event schema's field names in order: columns of exports and of ``read_rows``."""
+EVENT_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in fields(RecordedEvent) if f.name != "erased_by"
+)
+"""The event schema's field names in order: columns of exports and of ``read_rows``
+(``erased_by`` is not one: an erased row shows itself by its :data:`ERASED` fields)."""
 
 
 class _RecordedEventBuilder:
@@ -141,7 +163,7 @@ class _RecordedEventBuilder:
     RecordedEvents: about five times faster than the frozen ``__init__``."""
 
     # RecordedEvent's own field order, so the two slot layouts match.
-    __slots__ = EVENT_FIELDS
+    __slots__ = (*EVENT_FIELDS, "erased_by")
     position: int
     event_id: str
     aggregate_id: str | None
@@ -154,6 +176,7 @@ class _RecordedEventBuilder:
     occurred_at: datetime
     recorded_at: datetime
     hash: str
+    erased_by: int | None
 
 
 def recorded_event(
@@ -169,6 +192,7 @@ def recorded_event(
     occurred_at: datetime,
     recorded_at: datetime,
     hash: str,
+    erased_by: int | None = None,
 ) -> RecordedEvent:
     """``RecordedEvent(...)`` for the hot paths (reading a page, appending)."""
     event = _RecordedEventBuilder()
@@ -184,6 +208,7 @@ def recorded_event(
     event.occurred_at = occurred_at
     event.recorded_at = recorded_at
     event.hash = hash
+    event.erased_by = erased_by
     event.__class__ = RecordedEvent  # type: ignore[assignment]
     return event  # type: ignore[return-value]
 
@@ -242,7 +267,8 @@ class VerifyReport:
     """The result of :meth:`EventStore.verify`.
 
     ``first_bad_position`` is ``None`` when ``ok``; ``head_hash`` is the hash of
-    the last event checked, the value an auditor writes down.
+    the last event checked, the value an auditor writes down; ``erased`` is
+    how many of the checked events have an erased payload.
     """
 
     ok: bool
@@ -251,3 +277,4 @@ class VerifyReport:
     reason: str | None
     head_position: int = 0
     head_hash: str | None = None
+    erased: int = 0

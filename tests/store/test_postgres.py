@@ -233,7 +233,7 @@ def test_database_refuses_rewriting_history(url: str, raw: psycopg.Connection[An
 def test_tampering_is_found_by_verify(url: str, raw: psycopg.Connection[Any]) -> None:
     with EventStore(url) as es:
         es.append(tick(5), aggregate_id="a")
-    raw.execute("ALTER TABLE events DISABLE TRIGGER events_refuse_update_delete")
+    raw.execute("ALTER TABLE events DISABLE TRIGGER events_guard_update")
     raw.execute("""UPDATE events SET data = '{"i":99}' WHERE position = 3""")
     with EventStore(url, readonly=True) as es:
         report = es.verify()

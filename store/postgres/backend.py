@@ -564,7 +564,7 @@ class PostgresBackend(Backend):
     def scrub(self) -> str | None:
         if self.readonly:
             return None
-        return self._run(lambda conn: vacuum(conn, self.schema, self.display))
+        return self._run(lambda conn: vacuum(conn, self.schema, self.display, self._timeout))
 
     def info(self) -> dict[str, Any]:
         def run(conn: Conn) -> dict[str, Any]:

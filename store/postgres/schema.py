@@ -29,9 +29,11 @@ _MARK = "'\u27e8erased\u27e9'::text"
 
 def erased_form(column: str) -> str:
     """The erased form of a payload: its top-level field names in their
-    order, each holding the marker (the same on SQLite)."""
+    order, each holding the marker, as compact JSON text: the very text
+    SQLite's json_group_object writes, so copies between them agree."""
     return (
-        f"(SELECT coalesce(json_object_agg(k, {_MARK} ORDER BY n), '{{}}'::json) "
+        "(SELECT coalesce('{' || string_agg(to_json(k)::text || ':' || "
+        f"to_json({_MARK})::text, ',' ORDER BY n) || '}}', '{{}}')::json "
         f"FROM json_object_keys({column}) WITH ORDINALITY AS keys(k, n))"
     )
 

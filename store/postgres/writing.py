@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -251,14 +252,38 @@ class PostgresWrite(WriteTransaction):
             )
 
 
-def vacuum(conn: Conn, schema: str, display: str) -> str | None:
-    """After an erasure: VACUUM the tables it touched, so the dead row
-    versions holding the old payloads leave the tables' files (and their
-    TOAST tables); what failed, as a sentence. VACUUM cannot reach WAL
-    segments, archives, standbys or backups (see the README)."""
+# Sessions of this database whose snapshot is older than the erasure: while
+# they run, VACUUM must keep the row versions they may still read.
+_HOLDERS = (
+    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+    "AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL "
+    "AND age(backend_xmin) > age(%s::text::xid) ORDER BY pid"
+)
+
+
+def vacuum(conn: Conn, schema: str, display: str, wait: float) -> str | None:
+    """After an erasure: VACUUM FULL the tables it touched, so the old row
+    versions holding the payloads leave the tables' files (and their TOAST
+    tables); what could not be done, as a sentence.
+
+    A plain VACUUM frees the dead rows but may leave their bytes in the
+    pages' free space (measured: a deleted snapshot's text stayed in the
+    file), so the tables are rewritten into new files. No VACUUM removes a
+    row version an open snapshot may still read: sessions older than the
+    erasure are waited for (up to ``wait`` seconds), then named. WAL
+    segments, archives, standbys and backups are out of reach (see the
+    README)."""
+    row = conn.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").fetchone()
+    horizon = "0" if row is None else str(row[0])
+    deadline = time.monotonic() + wait
+    while True:
+        holders = [r[0] for r in conn.execute(_HOLDERS, (horizon,)).fetchall()]
+        if not holders or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
     present = {
-        row[0]
-        for row in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))
+        r[0]
+        for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))
     }
     for table in ("events", "snapshots", "parked_events", "subscriptions"):
         if table not in present:
@@ -266,11 +291,17 @@ def vacuum(conn: Conn, schema: str, display: str) -> str | None:
         try:
             # VACUUM runs outside a transaction: the connection is in autocommit mode.
             conn.execute(
-                sql.SQL("VACUUM {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+                sql.SQL("VACUUM FULL {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
             )
         except pgerrors.Error as e:
             return (
-                f"{display}: VACUUM of {table} failed ({e.diag.message_primary}); the old "
-                "row versions stay in the table's files until a VACUUM runs"
+                f"{display}: VACUUM FULL of {table} failed ({e.diag.message_primary}); the old "
+                "row versions stay in the table's files until a VACUUM FULL runs"
             )
+    if holders:
+        return (
+            f"{display}: sessions older than the erasure were still open (pid "
+            f"{', '.join(map(str, holders))}), so VACUUM kept the old row versions they may "
+            "read; run sss erase again with the same arguments once they have ended"
+        )
     return None

@@ -255,7 +255,7 @@ def test_constraint_violations_become_store_errors(url: str) -> None:
     or a version: the constraints refuse them, translated to the store's errors."""
     with EventStore(url) as es:
         es.append(tick(2), aggregate_id="a")
-        first = backend(es).chain_page(0, 1)[0]
+        first = backend(es).chain_page(0, 1)[0][:13]  # a Row: no erased_by
         pg = backend(es)
         copy = (3, *first[1:])
         with pytest.raises(DuplicateEventError, match=first[1]), pg.write() as tx:

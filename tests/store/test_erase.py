@@ -509,5 +509,6 @@ def test_the_postgres_trigger_lets_the_erasure_itself_through(pg_url: str, pg_ra
             [NewEvent("sss.Erased", {"positions": [2], "event_ids": [], "aggregate_id": None})]
         )
         form = erased_form("data")
-        pg_raw.execute(f"UPDATE events SET data = {form}, erased_by = 5 WHERE position = 2".encode())
+        statement = f"UPDATE events SET data = {form}, erased_by = 5 WHERE position = 2"
+        pg_raw.execute(statement.encode())
         assert es.verify().ok and es.verify().erased == 1

@@ -79,15 +79,17 @@ def run_verify(args: argparse.Namespace) -> int:
                     "reason": report.reason,
                     "head_position": report.head_position,
                     "head_hash": report.head_hash,
+                    "erased": report.erased,
                 }
             )
             + "\n"
         )
         return 0 if report.ok else 1
     if report.ok:
+        erased = f"; {report.erased} erased payloads (digests kept)" if report.erased else ""
         sys.stdout.write(
             f"ok: {report.checked} events checked; head position {report.head_position}, "
-            f"hash {report.head_hash or '-'}\n"
+            f"hash {report.head_hash or '-'}{erased}\n"
         )
         return 0
     where = (

@@ -29,7 +29,7 @@ from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey
 from textual.worker import Worker, get_current_worker
 
-from store import EventStore, RecordedEvent
+from store import ERASED, EventStore, RecordedEvent
 from workbench.late import LATE_AFTER, LATE_MARK
 
 from . import columns
@@ -173,7 +173,7 @@ class Timeline(Vertical, ReportWorkerErrors):
         events = self.window.events
         natural = {
             "aggregate": max((len(e.aggregate_id or "") for e in events), default=0),
-            "type": max((len(e.type) for e in events), default=0),
+            "type": max((len(e.type) + (len(ERASED) + 1) * e.erased for e in events), default=0),
             "actor": max((len(e.actor or "") for e in events), default=0),
         }
         widths = columns.fit(width, natural)
@@ -455,8 +455,17 @@ class Timeline(Vertical, ReportWorkerErrors):
             time,
             truncate(event.aggregate_id, widths["aggregate"]),
             Text("" if event.version is None else str(event.version), justify="right"),
-            truncate(event.type, widths["type"]),
+            self._type(event, widths["type"]),
             truncate(event.actor, widths["actor"]),
+        )
+
+    @staticmethod
+    def _type(event: RecordedEvent, width: int) -> str | Text:
+        """The type; an erased payload's event says so after it."""
+        if not event.erased:
+            return truncate(event.type, width)
+        return Text.assemble(
+            truncate(event.type, max(width - len(ERASED) - 1, 4)), (f" {ERASED}", "bold magenta")
         )
 
     def _rebuild(

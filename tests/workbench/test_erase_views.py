@@ -120,3 +120,20 @@ def test_sss_migrate_copies_a_format_1_store(tmp_path: Path) -> None:
         assert es.head() == 2 and es.verify().ok
         es.erase(aggregate_id="p", reason="asked")
         assert es.verify().erased == 2
+
+
+def test_an_exported_erased_event_is_not_imported(
+    erased_store: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with EventStore(str(erased_store)) as es:
+        es.erase(positions=[1], reason="asked")
+    exported = tmp_path / "out.jsonl"
+    assert main(["export", str(erased_store), "-o", str(exported)]) == 0
+    lines = exported.read_text().splitlines()
+    assert json.loads(lines[0])["erased_by"] == 4 and "erased_by" not in json.loads(lines[1])
+    capsys.readouterr()
+    target = tmp_path / "other.db"
+    assert main(["import", str(target), str(exported)]) != 0
+    err = capsys.readouterr().err
+    assert err.startswith("sss: error: line 1: the event's payload was erased")
+    assert err.count("\n") == 1

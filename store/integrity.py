@@ -225,13 +225,17 @@ class ChainVerifier:
         self.erased += 1
 
     def _check_receipt(self, position: int, data: object) -> None:
-        """A receipt lists exactly the positions walked so far that name it."""
+        """A receipt that erased payloads lists exactly the positions walked
+        so far that name it. One that no erased payload names is an event
+        like any other (an append may use the type)."""
+        named = self.receipts.pop(position, None)
+        if named is None:
+            return
         listed = data.get("positions") if isinstance(data, dict) else None
         if not isinstance(listed, list) or not all(
             type(p) is int and 0 < p < position for p in listed
         ):
             raise _Broken(position, "an sss.Erased receipt does not list earlier positions")
-        named = self.receipts.pop(position, set())
         walked = {p for p in listed if p > self.after}
         if named != walked:
             missing = sorted(walked - named) or sorted(named - walked)

@@ -516,3 +516,28 @@ def test_the_postgres_trigger_lets_the_erasure_itself_through(pg_url: str, pg_ra
         statement = f"UPDATE events SET data = {form}, erased_by = 5 WHERE position = 2"
         pg_raw.execute(statement.encode())
         assert es.verify().ok and es.verify().erased == 1
+
+
+def test_verify_checks_receipts_against_the_erased_rows(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    with EventStore(str(path)) as es:
+        fill(es)
+        # An event of the receipt's type that erased nothing is an ordinary event.
+        es.append([NewEvent("sss.Erased", {"positions": "not a list"})])
+        es.erase(positions=[1, 3], reason="asked")  # receipt at 6
+        assert es.verify().ok
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("DROP TRIGGER events_guard_update")
+    conn.execute("UPDATE events SET erased_by = NULL WHERE position = 3")  # a row un-named
+    conn.close()
+    with EventStore(str(path), readonly=True) as es:
+        report = es.verify()
+    assert not report.ok and report.first_bad_position == 3
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("UPDATE events SET erased_by = 6 WHERE position = 3")
+    conn.execute("UPDATE events SET erased_by = 4 WHERE position = 1")  # names a non-receipt
+    conn.close()
+    with EventStore(str(path), readonly=True) as es:
+        report = es.verify()
+    assert not report.ok and report.first_bad_position == 1
+    assert "not an sss.Erased receipt" in str(report.reason)

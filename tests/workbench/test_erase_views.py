@@ -94,6 +94,9 @@ def test_frames_and_reports_show_erased_fields(erased_store: Path, tmp_path: Pat
         text = target.read_text()
         assert ERASED in text or json.dumps(ERASED)[1:-1] in text, fmt
         assert MARKER not in text
+    report = json.loads((tmp_path / "report.jsonl").read_text().splitlines()[0])
+    assert report["integrity"]["erased"] == 1
+    assert "1 payload in the chain is erased" in report["integrity"]["statement"]
 
 
 def test_sss_migrate_copies_a_format_1_store(tmp_path: Path) -> None:

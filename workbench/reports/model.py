@@ -163,6 +163,8 @@ class Integrity:
     covered_first: int | None
     covered_last: int | None
     covered_events: int
+    erased: int = 0
+    """Payloads erased in the verified chain (their digests stay)."""
 
     @property
     def verdict(self) -> str:
@@ -184,6 +186,13 @@ class Integrity:
                 f"The hash chain verified intact over positions 1 to {self.head_position} "
                 f"({self.checked} events); its head hash is {self.head_hash}. "
                 f"This report covers {covered}, all inside the verified chain."
+                + (
+                    f" {self.erased} payload{'' if self.erased == 1 else 's'} in the chain "
+                    f"{'is' if self.erased == 1 else 'are'} erased: their fields show "
+                    "\u27e8erased\u27e9, their digests are part of what verified."
+                    if self.erased
+                    else ""
+                )
             )
         return (
             f"Verification FAILED at position {self.first_bad_position}: {self.reason}. "
@@ -199,6 +208,8 @@ class Integrity:
                 ("Chain head position", str(self.head_position)),
                 ("Chain head hash", self.head_hash or "(empty store)"),
             ]
+            if self.erased:
+                rows.append(("Erased payloads", str(self.erased)))
             if not self.ok:
                 rows += [
                     ("Verified through position", str(self.verified_through)),
@@ -225,6 +236,8 @@ class Integrity:
                 "events": self.covered_events,
             },
             "statement": self.statement(),
+            # Only when there are any, so reports of stores without keep their shape.
+            **({"erased": self.erased} if self.erased else {}),
         }
 
 
@@ -410,6 +423,7 @@ def build_report(
         covered_first=summary.first_position,
         covered_last=summary.last_position,
         covered_events=summary.events,
+        erased=result.erased if result is not None else 0,
     )
     restated = None
     if occurred is not None or known_at is not None:

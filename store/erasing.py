@@ -37,6 +37,7 @@ is refused.
 
 from __future__ import annotations
 
+import threading
 import warnings
 from typing import Any
 
@@ -64,6 +65,11 @@ def erase(
     """See :meth:`EventStore.erase <store.eventstore.EventStore.erase>`."""
     if es.readonly:
         raise ReadOnlyError(f"{es._label} is open read-only; erasures are refused")
+    if es._writer == threading.get_ident():
+        raise ValidationError(
+            "erase runs in a transaction of its own (the files are scrubbed after it "
+            "commits); call it outside es.transaction()"
+        )
     reason = check_reason(reason)
     if metadata is not None and not isinstance(metadata, dict):
         raise ValidationError(f"metadata must be a dict, not {describe(metadata)}")

@@ -541,3 +541,11 @@ def test_verify_checks_receipts_against_the_erased_rows(tmp_path: Path) -> None:
         report = es.verify()
     assert not report.ok and report.first_bad_position == 1
     assert "not an sss.Erased receipt" in str(report.reason)
+
+
+def test_erase_inside_a_transaction_is_refused(store: EventStore) -> None:
+    fill(store)
+    rows = chain(store)
+    with store.transaction(), pytest.raises(ValidationError, match="outside"):
+        store.erase(positions=[1], reason="asked")
+    assert chain(store) == rows

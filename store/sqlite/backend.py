@@ -465,13 +465,10 @@ class SQLiteBackend(Backend):
         if self.location == ":memory:" or self.location.startswith("file::memory:"):
             return None
         with translated(self.location):
-            try:
-                # Copy every page of the WAL into the file and cut the WAL to
-                # zero bytes: the old payload's frames are gone with it. A
-                # reader holding an old snapshot stops it (busy).
-                busy, _, _ = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            finally:
-                self.conn.execute("PRAGMA secure_delete=OFF")
+            # Copy every page of the WAL into the file and cut the WAL to zero
+            # bytes: the old payload's frames are gone with it. A reader
+            # holding an old snapshot stops it (busy).
+            busy, _, _ = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
         if busy:
             return (
                 f"{self.location}: another connection is reading, so the WAL file "

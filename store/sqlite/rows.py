@@ -125,10 +125,16 @@ class SQLiteWrite(WriteTransaction):
         )
 
     def erase(self, positions: Sequence[int], receipt: int, note: str) -> list[int]:
-        # Freed space in the pages this transaction changes is overwritten
-        # with zeros, so the old payload is not left in the file's free
-        # parts (the backend turns it off again after its checkpoint).
+        # Space freed in the pages these statements change, and pages they
+        # free, are overwritten with zeros as it happens, so the old payload
+        # is not left in the file's free parts; off again for other writes.
         self.conn.execute("PRAGMA secure_delete=ON")
+        try:
+            return self._erase(positions, receipt, note)
+        finally:
+            self.conn.execute("PRAGMA secure_delete=OFF")
+
+    def _erase(self, positions: Sequence[int], receipt: int, note: str) -> list[int]:
         erased: list[int] = []
         for position in positions:
             if self.conn.execute(ERASE, (receipt, position)).rowcount:

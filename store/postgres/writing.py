@@ -254,10 +254,12 @@ class PostgresWrite(WriteTransaction):
 
 # Sessions of this database whose snapshot is older than the erasure: while
 # they run, VACUUM must keep the row versions they may still read.
+# (A transaction's own xid holds it back as its snapshot's xmin does.)
 _HOLDERS = (
     "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
-    "AND pid <> pg_backend_pid() AND backend_xmin IS NOT NULL "
-    "AND age(backend_xmin) > age(%s::text::xid) ORDER BY pid"
+    "AND pid <> pg_backend_pid() AND ("
+    "(backend_xmin IS NOT NULL AND age(backend_xmin) > age(%s::text::xid)) OR "
+    "(backend_xid IS NOT NULL AND age(backend_xid) > age(%s::text::xid))) ORDER BY pid"
 )
 
 
@@ -277,7 +279,7 @@ def vacuum(conn: Conn, schema: str, display: str, wait: float) -> str | None:
     horizon = "0" if row is None else str(row[0])
     deadline = time.monotonic() + wait
     while True:
-        holders = [r[0] for r in conn.execute(_HOLDERS, (horizon,)).fetchall()]
+        holders = [r[0] for r in conn.execute(_HOLDERS, (horizon, horizon)).fetchall()]
         if not holders or time.monotonic() >= deadline:
             break
         time.sleep(0.05)

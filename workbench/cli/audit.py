@@ -86,7 +86,11 @@ def run_verify(args: argparse.Namespace) -> int:
         )
         return 0 if report.ok else 1
     if report.ok:
-        erased = f"; {report.erased} erased payloads (digests kept)" if report.erased else ""
+        erased = (
+            f"; {report.erased} erased payload{'s' if report.erased != 1 else ''} (digests kept)"
+            if report.erased
+            else ""
+        )
         sys.stdout.write(
             f"ok: {report.checked} events checked; head position {report.head_position}, "
             f"hash {report.head_hash or '-'}{erased}\n"

@@ -113,7 +113,8 @@ def run_erase(args: argparse.Namespace) -> int:
     if receipt.position > head:
         sys.stdout.write(
             f"erased {len(listed)} payload{'s' if len(listed) != 1 else ''} "
-            f"(positions {_ranges(listed)}): sss.Erased at position {receipt.position}\n"
+            f"(position{'s' if len(listed) != 1 else ''} {_ranges(listed)}): sss.Erased at "
+            f"position {receipt.position}\n"
         )
     else:
         sys.stdout.write(

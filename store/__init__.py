@@ -28,6 +28,7 @@ from .errors import (
 from .eventstore import EventStore
 from .models import (
     ANY,
+    ERASED,
     EVENT_FIELDS,
     NO_STREAM,
     AggregateInfo,
@@ -57,6 +58,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "ANY",
+    "ERASED",
     "EVENT_FIELDS",
     "MAX_NESTING",
     "NO_STREAM",

@@ -202,7 +202,8 @@ class StoreCore:
             return fn(*args)
 
     def _upcast(self, event: RecordedEvent) -> RecordedEvent:
-        if not self.upcasters:
+        # An erased payload has nothing left to upgrade.
+        if not self.upcasters or event.erased_by is not None:
             return event
         try:
             version, data = self.upcasters.upcast(event.type, event.schema_version, event.data)

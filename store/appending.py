@@ -468,8 +468,12 @@ def _append(
                     some, "is stored already, but others in the batch are new; nothing stored"
                 )
             for p in prepared:
+                same = None
+                if stored[p.event_id].erased_by is not None:
+                    # Its payload is gone: the kept digest says whether it was this one.
+                    same = tx.data_hash(p.event_id) == p.data_hash
                 if not same_content(
-                    stored[p.event_id], p.new, aggregate_id, aggregate_type, p.occurred
+                    stored[p.event_id], p.new, aggregate_id, aggregate_type, p.occurred, same
                 ):
                     raise DuplicateEventError(p.event_id, "is stored already with other content")
             return [es._upcast(stored[i]) for i in ids]

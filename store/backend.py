@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .errors import StoreError
 from .models import AggregateInfo, RecordedEvent
 
 __all__ = [
@@ -81,10 +82,13 @@ aggregate_id, aggregate_type, version, type, schema_version, data (text),
 metadata (text), occurred_at (text), recorded_at (text), data_hash, hash."""
 
 ChainRow = tuple[
-    int, str, "str | None", "str | None", "int | None", str, int, str, str, str, str, str, str
-]
+    int, str, "str | None", "str | None", "int | None", str, int, str, str, str, str, str, str,
+    "int | None",
+]  # fmt: skip
 """A stored row as :meth:`Backend.chain_page` gives it, in the order of
-:data:`Row`, with data and metadata as stored text and times as ISO text."""
+:data:`Row` and then ``erased_by`` (the receipt's position, None when the
+payload is not erased), with data and metadata as stored text and times as
+ISO text."""
 
 
 DirectRow = tuple[str, str, int, str, str, "str | None", str, str]
@@ -140,6 +144,23 @@ class WriteTransaction(abc.ABC):
         rolls back the whole transaction on some errors, such as a full disk):
         nothing more may be written in it. The default: always usable."""
         return True
+
+    def data_hash(self, event_id: str) -> str | None:
+        """The stored payload digest of an event (an erased event keeps it)."""
+        raise StoreError("this backend cannot look up payload digests")
+
+    def insert_copies(self, rows: Sequence[ChainRow]) -> None:
+        """Insert rows copied from another store as they are (``erased_by``
+        included); no aggregate rows, no snapshots."""
+        raise StoreError("this backend cannot take copied rows")
+
+    def erase(self, positions: Sequence[int], receipt: int, note: str) -> list[int]:
+        """Replace the payloads at ``positions`` (those not erased already)
+        by their erased form, naming the ``sss.Erased`` event at ``receipt``
+        (appended in this transaction); drop the snapshots that carried
+        them and replace the parked reasons and subscription failures
+        recorded for those positions by ``note``. The positions erased."""
+        raise StoreError("this backend cannot erase payloads")
 
     def flush(self) -> None:
         """Send whatever the backend holds back (to travel with COMMIT), so
@@ -282,6 +303,13 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def chain_page(self, after: int, limit: int) -> list[ChainRow]:
         """Stored rows after a position, exactly as stored, for verification."""
+
+    def scrub(self) -> str | None:
+        """After an erasure committed: remove the old payload bytes from the
+        database's files as far as the database allows (SQLite: a WAL
+        checkpoint that truncates; PostgreSQL: VACUUM). What could not be
+        done, as a sentence, or None."""
+        return None
 
     def check_storage(self, full: bool) -> list[str]:
         """The database engine's own check of its files: pages, and with

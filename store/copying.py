@@ -11,8 +11,9 @@ from . import verifying
 from ._core import StoreCore
 from .backend import ChainRow, WriteTransaction
 from .checks import check_int
-from .codec import parse_time
+from .codec import loads_stored, parse_time
 from .errors import ReadOnlyError, StoreError, ValidationError
+from .integrity import RECEIPT
 from .models import AggregateInfo
 
 __all__ = ["CopyReport", "HistoryMismatchError", "copy_store"]
@@ -66,6 +67,12 @@ def copy_store(
     source's stored snapshots up to the bound come along, of every reducer
     fingerprint. ``progress(copied, total)`` is called after each page.
 
+    Erased events are copied erased (the digests kept, the payload gone).
+    An ``sss.Erased`` receipt copied into a target that already holds the
+    events it names erases them there too, so a replica follows erasures
+    made on its source after it copied them; the target's files are then
+    scrubbed as after an erasure.
+
     All or nothing: the rows go in inside one write transaction of the
     target, which (with ``verify``) walks the target's whole chain before it
     commits; a copy that does not verify, or does not end at the source's
@@ -105,7 +112,7 @@ def copy_store(
             _check_prefix(source, target, start.position, start.hash)
         elif target._backend.aggregate_types():
             raise StoreError(f"{target.label} has aggregates but no events; it is not a store")
-        copied, head_hash = _copy_rows(source, tx, start.position, last, say)
+        copied, head_hash, erased = _copy_rows(source, tx, start.position, last, say)
         aggregates = len(copied)
         for info in copied.values():
             tx.insert([], info)
@@ -125,6 +132,9 @@ def copy_store(
                     f"the copy ends at {report.head_position} ({report.head_hash}), the "
                     f"source at {last} ({head_hash}); nothing was written to {target.label}"
                 )
+    if erased:
+        target._states.clear()
+        target._call(target._backend.scrub)
     return CopyReport(last - start.position, aggregates, snapshots, last, head_hash)
 
 
@@ -139,6 +149,7 @@ def _check_prefix(source: StoreCore, target: StoreCore, head: int, head_hash: st
     equal logs, and bisecting on hashes finds the first position that differs."""
     mine = _row(source, head)
     if mine is not None and mine[12] == head_hash:
+        # Equal hashes: equal events, whatever was erased on either side since.
         return
     lo, hi = 0, head  # the logs agree up to lo and differ at hi
     while hi - lo > 1:
@@ -161,17 +172,20 @@ def _copy_rows(
     after: int,
     last: int,
     say: Callable[[int, int], None],
-) -> tuple[dict[str, AggregateInfo], str | None]:
+) -> tuple[dict[str, AggregateInfo], str | None, int]:
     """Insert the source's rows after ``after`` up to ``last``; the aggregate
-    rows they make, and the last row's hash."""
+    rows they make, the last row's hash, and how many payloads that were in
+    the target before were erased by receipts among the rows."""
     touched: dict[str, AggregateInfo] = {}
-    position, head_hash = after, None
+    position, head_hash, erased = after, None, 0
     while position < last:
         rows = source._call(source._backend.chain_page, position, min(PAGE, last - position))
         if not rows:
             break
-        tx.insert(rows, None)
+        tx.insert_copies(rows)
         for row in rows:
+            if row[5] == RECEIPT:
+                erased += _follow_receipt(tx, row, after)
             aggregate_id = row[2]
             if aggregate_id is None:
                 continue
@@ -190,7 +204,20 @@ def _copy_rows(
                 )  # fmt: skip
         position, head_hash = rows[-1][0], rows[-1][12]
         say(position - after, last - after)
-    return touched, head_hash
+    return touched, head_hash, erased
+
+
+def _follow_receipt(tx: WriteTransaction, row: ChainRow, after: int) -> int:
+    """Erase in the target what a copied receipt names and the target held
+    before this copy (what came with the copy is erased already)."""
+    listed = loads_stored(row[7]).get("positions")
+    if not isinstance(listed, list):
+        return 0  # a receipt that lies is for verify to name
+    earlier = [p for p in listed if isinstance(p, int) and 0 < p <= after]
+    if not earlier:
+        return 0
+    note = f"not kept: the payload of this event was erased (receipt at position {row[0]})"
+    return len(tx.erase(earlier, row[0], note))
 
 
 def _copy_snapshots(source: StoreCore, tx: WriteTransaction, after: int, last: int) -> int:

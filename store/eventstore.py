@@ -22,7 +22,7 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from . import appending, correcting, following, paging, replay, verifying
+from . import appending, correcting, erasing, following, paging, replay, verifying
 from ._core import StoreCore
 from .checks import check_int, check_name
 from .codec import format_time, require_aware
@@ -170,6 +170,37 @@ class EventStore(StoreCore):
             NotFoundError: no event at ``position``.
         """
         return correcting.void(self, position, reason, metadata)
+
+    def erase(
+        self,
+        *,
+        positions: Iterable[int] | None = None,
+        aggregate_id: str | None = None,
+        reason: str,
+        metadata: dict[str, Any] | None = None,
+    ) -> RecordedEvent:
+        """Erase the payloads of the events at ``positions``, or of every
+        event of ``aggregate_id`` stored so far (for privacy law); return
+        the one ``sss.Erased`` receipt appended.
+
+        The values go, the top-level field names stay, each holding
+        :data:`~store.ERASED`; ``data_hash``, ``hash`` and every other column
+        stay, so ``verify()`` stays ok (and counts the erased payloads).
+        Snapshots that carried the payloads are dropped, and the database
+        removes the old bytes from its files (see :mod:`store.erasing` and
+        the README for what that covers on each backend). The receipt has
+        no aggregate; ``reason`` (required) and the actor go into its
+        metadata. Erasing what is erased already appends nothing and returns
+        the earlier receipt. A warning says when a reader kept the database
+        from removing old copies from its WAL.
+
+        Raises:
+            ValidationError: a blank reason; neither or both of positions and
+                aggregate_id; a void or a receipt named by position.
+            NotFoundError: no event at a position, or no such aggregate.
+            ReadOnlyError: the store is open read-only.
+        """
+        return erasing.erase(self, positions, aggregate_id, reason, metadata)
 
     def snapshot(self, aggregate_id: str) -> AggregateState:
         """Store a snapshot of the aggregate at its current version and return it."""

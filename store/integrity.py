@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterable
 from .backend import ChainRow
 from .codec import GENESIS_HASH, data_digest, event_body, format_time, loads_stored
 from .merkle import Frontier
-from .models import AggregateInfo, VerifyReport
+from .models import ERASED, AggregateInfo, VerifyReport
 
 __all__ = ["CHUNK_LEVEL", "ChainVerifier"]
 
@@ -38,14 +38,17 @@ def _unreadable(row: ChainRow, error: Exception) -> str:
 _COLUMNS = (
     "position", "event_id", "aggregate_id", "aggregate_type", "version", "type",
     "schema_version", "data", "metadata", "occurred_at", "recorded_at", "data_hash", "hash",
+    "erased_by",
 )  # fmt: skip
+RECEIPT = "sss.Erased"
+"""The type of an erasure's receipt (see store.erasing)."""
 
 
 _TEXT_OR_NONE = (str, type(None))
 _INT_OR_NONE = (int, type(None))
 _KINDS: tuple[type | tuple[type, ...], ...] = (
     int, str, _TEXT_OR_NONE, _TEXT_OR_NONE, _INT_OR_NONE, str,
-    int, str, str, str, str, str, str,
+    int, str, str, str, str, str, str, _INT_OR_NONE,
 )  # fmt: skip
 """What each column of a ChainRow must hold; a damaged page may give a blob
 or a number where the log wrote text."""
@@ -94,14 +97,18 @@ class ChainVerifier:
         self.mark = -1
         self.mark_root: bytes | None = None
         self.mark_hash: str | None = None
+        self.erased = 0
+        # Receipt position -> the positions erased by it, met before it.
+        self.receipts: dict[int, set[int]] = {}
 
     def _report(self, ok: bool, position: int | None, reason: str | None) -> VerifyReport:
         root = None
         if self.tree is not None:
             root = base64.b64encode(self.tree.root()).decode()
         return VerifyReport(
-            ok, self.checked, position, reason, self.next_position - 1, self.prev_hash, root
-        )
+            ok, self.checked, position, reason, self.next_position - 1, self.prev_hash, root,
+            erased=self.erased,
+        )  # fmt: skip
 
     def fail(self, position: int, reason: str) -> None:
         """Record a failure found outside the rows (one that cannot be read)."""
@@ -138,6 +145,7 @@ class ChainVerifier:
             recorded_at,
             data_hash,
             stored_hash,
+            erased_by,
         ) = row
         expected = self.next_position
         if not (
@@ -153,6 +161,7 @@ class ChainVerifier:
             and (aggregate_id is None or type(aggregate_id) is str)
             and (aggregate_type is None or type(aggregate_type) is str)
             and (version is None or type(version) is int)
+            and (erased_by is None or type(erased_by) is int)
         ):
             for name, value, kind in zip(_COLUMNS, row, _KINDS, strict=True):
                 if not isinstance(value, kind) or isinstance(value, bool):
@@ -167,8 +176,17 @@ class ChainVerifier:
             data, metadata = loads_stored(data_text), loads_stored(metadata_text)
         except (TypeError, ValueError):
             raise _Broken(position, "stored data or metadata is not valid JSON") from None
-        if data_digest(data) != data_hash:
+        if erased_by is not None:
+            self._check_erased(position, data, erased_by)
+        elif data_digest(data) != data_hash:
             raise _Broken(position, "the payload does not match its digest (data was altered)")
+        if type_ == RECEIPT:
+            self._check_receipt(position, data)
+        elif position in self.receipts:
+            raise _Broken(
+                min(self.receipts[position]),
+                f"the payload is erased by position {position}, which is not an sss.Erased receipt",
+            )
         body = event_body(
             position=position,
             event_id=event_id,
@@ -217,6 +235,40 @@ class ChainVerifier:
             tree.add(_sha256(b"\x00" + body).digest())
             if position == self.mark:
                 self.mark_root, self.mark_hash = tree.root(), stored_hash
+
+    def _check_erased(self, position: int, data: object, erased_by: int) -> None:
+        """An erased payload keeps only its field names, each holding the
+        marker, and names a later receipt (which may lie beyond a copy that
+        ends before it)."""
+        if not isinstance(data, dict) or any(value != ERASED for value in data.values()):
+            raise _Broken(position, "an erased payload holds more than the erased marker")
+        if erased_by <= position:
+            raise _Broken(
+                position, f"the payload is erased by position {erased_by}, not a later one"
+            )
+        self.receipts.setdefault(erased_by, set()).add(position)
+        self.erased += 1
+
+    def _check_receipt(self, position: int, data: object) -> None:
+        """A receipt that erased payloads lists exactly the positions walked
+        so far that name it. One that no erased payload names is an event
+        like any other (an append may use the type)."""
+        named = self.receipts.pop(position, None)
+        if named is None:
+            return
+        listed = data.get("positions") if isinstance(data, dict) else None
+        if not isinstance(listed, list) or not all(
+            type(p) is int and 0 < p < position for p in listed
+        ):
+            raise _Broken(position, "an sss.Erased receipt does not list earlier positions")
+        walked = {p for p in listed if p > self.after}
+        if named != walked:
+            missing = sorted(walked - named) or sorted(named - walked)
+            raise _Broken(
+                missing[0],
+                f"the receipt at position {position} and the erased payloads disagree "
+                f"about position {missing[0]}",
+            )
 
     def finish(self, aggregates: Iterable[AggregateInfo]) -> VerifyReport:
         """Compare the aggregates table with the log walked so far; the final report.

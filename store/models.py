@@ -14,6 +14,7 @@ from .notes import Checkpoint
 
 __all__ = [
     "ANY",
+    "ERASED",
     "EVENT_FIELDS",
     "NO_STREAM",
     "AggregateInfo",
@@ -44,6 +45,10 @@ class ExpectedVersion(enum.Enum):
 
 ANY = ExpectedVersion.ANY
 NO_STREAM = ExpectedVersion.NO_STREAM
+
+ERASED = "\u27e8erased\u27e9"
+"""What an erased payload's fields hold (``⟨erased⟩``): see :meth:`EventStore.erase
+<store.eventstore.EventStore.erase>`."""
 
 
 def _new_id() -> str:
@@ -87,7 +92,12 @@ def _metadata_text(metadata: dict[str, Any], key: str) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class RecordedEvent:
-    """An event as stored, with its position in the log and its hash."""
+    """An event as stored, with its position in the log and its hash.
+
+    ``erased_by`` is the position of the ``sss.Erased`` receipt that erased
+    the payload, else ``None``; an erased event's ``data`` keeps its
+    top-level field names, each holding :data:`ERASED`.
+    """
 
     position: int
     event_id: str
@@ -101,6 +111,12 @@ class RecordedEvent:
     occurred_at: datetime
     recorded_at: datetime
     hash: str
+    erased_by: int | None = None
+
+    @property
+    def erased(self) -> bool:
+        """Whether the payload was erased (``data`` then holds only :data:`ERASED`)."""
+        return self.erased_by is not None
 
     @property
     def actor(self) -> str | None:
@@ -129,11 +145,17 @@ class RecordedEvent:
             "occurred_at": format_time(self.occurred_at),
             "recorded_at": format_time(self.recorded_at),
             "hash": self.hash,
+            # Only erased events carry the key, so exports of stores without
+            # erasures keep their shape.
+            **({"erased_by": self.erased_by} if self.erased_by is not None else {}),
         }
 
 
-EVENT_FIELDS: tuple[str, ...] = tuple(f.name for f in fields(RecordedEvent))
-"""The event schema's field names in order: columns of exports and of ``read_rows``."""
+EVENT_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in fields(RecordedEvent) if f.name != "erased_by"
+)
+"""The event schema's field names in order: columns of exports and of ``read_rows``
+(``erased_by`` is not one: an erased row shows itself by its :data:`ERASED` fields)."""
 
 
 class _RecordedEventBuilder:
@@ -142,7 +164,7 @@ class _RecordedEventBuilder:
     RecordedEvents: about five times faster than the frozen ``__init__``."""
 
     # RecordedEvent's own field order, so the two slot layouts match.
-    __slots__ = EVENT_FIELDS
+    __slots__ = (*EVENT_FIELDS, "erased_by")
     position: int
     event_id: str
     aggregate_id: str | None
@@ -155,6 +177,7 @@ class _RecordedEventBuilder:
     occurred_at: datetime
     recorded_at: datetime
     hash: str
+    erased_by: int | None
 
 
 def recorded_event(
@@ -170,6 +193,7 @@ def recorded_event(
     occurred_at: datetime,
     recorded_at: datetime,
     hash: str,
+    erased_by: int | None = None,
 ) -> RecordedEvent:
     """``RecordedEvent(...)`` for the hot paths (reading a page, appending)."""
     event = _RecordedEventBuilder()
@@ -185,6 +209,7 @@ def recorded_event(
     event.occurred_at = occurred_at
     event.recorded_at = recorded_at
     event.hash = hash
+    event.erased_by = erased_by
     event.__class__ = RecordedEvent  # type: ignore[assignment]
     return event  # type: ignore[return-value]
 
@@ -244,7 +269,8 @@ class VerifyReport:
 
     ``first_bad_position`` is ``None`` when ``ok``; ``head_hash`` is the hash of
     the last event checked, the value an auditor writes down; ``root`` the
-    Merkle root a checkpoint of that size states.
+    Merkle root a checkpoint of that size states; ``erased`` is
+    how many of the checked events have an erased payload.
     """
 
     ok: bool
@@ -259,3 +285,4 @@ class VerifyReport:
     read the events before it."""
     checkpoint: Checkpoint | None = None
     """The checkpoint the store was verified against, when one was given."""
+    erased: int = 0

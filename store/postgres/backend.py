@@ -33,7 +33,6 @@ from .conninfo import connection_info, redact
 from .errors import translated
 from .schema import (
     AGGREGATE_COLUMNS,
-    CHAIN_COLUMNS,
     COLUMNS,
     FIRST_SINCE,
     LAST_UNTIL,
@@ -43,8 +42,9 @@ from .schema import (
     ensure_append_function,
     ensure_schema,
     ensure_subscriptions,
+    read_columns,
 )
-from .writing import PostgresWrite, aggregate_row, event_row
+from .writing import PostgresWrite, aggregate_row, event_row, vacuum
 
 __all__ = ["PostgresBackend"]
 
@@ -92,9 +92,10 @@ class PostgresBackend(Backend):
         # database, bad password) at once, where the pool would only time out.
         with translated(self.display):
             with psycopg.connect(self.conninfo, autocommit=True) as conn:
-                self.schema, self.database, self.server_version = ensure_schema(
-                    conn, self.display, readonly
+                self.schema, self.database, self.server_version, self.format_version = (
+                    ensure_schema(conn, self.display, readonly)
                 )
+                self._columns, self._chain_columns = read_columns(self.format_version)
                 # Appends made by one server call (append_direct), when this
                 # role may install the function.
                 self.appends_direct = not readonly and ensure_append_function(conn, self.schema)
@@ -339,7 +340,7 @@ class PostgresBackend(Backend):
     def page(
         self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int
     ) -> list[RecordedEvent]:
-        statement, params = self._page_sql(query, type_, after, backwards, limit)
+        statement, params = self._page_sql(query, type_, after, backwards, limit, self._columns)
         rows = self._run(lambda conn: conn.execute(statement, params).fetchall())
         try:
             return [event_row(r) for r in rows]
@@ -490,7 +491,7 @@ class PostgresBackend(Backend):
     def chain_page(self, after: int, limit: int) -> list[ChainRow]:
         def run(conn: Conn) -> list[ChainRow]:
             rows = conn.execute(
-                f"SELECT {CHAIN_COLUMNS} FROM events WHERE position > %s "
+                f"SELECT {self._chain_columns} FROM events WHERE position > %s "
                 "ORDER BY position LIMIT %s",
                 (after, limit),
             ).fetchall()
@@ -556,6 +557,11 @@ class PostgresBackend(Backend):
 
     def save_tree_nodes(self, nodes: Sequence[tuple[int, int, str]]) -> bool:
         return treenodes.save(self._run, self.write, self.readonly, nodes)
+
+    def scrub(self) -> str | None:
+        if self.readonly:
+            return None
+        return self._run(lambda conn: vacuum(conn, self.schema, self.display, self._timeout))
 
     def info(self) -> dict[str, Any]:
         def run(conn: Conn) -> dict[str, Any]:

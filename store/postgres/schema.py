@@ -19,11 +19,83 @@ from ..errors import CorruptStoreError, NotFoundError
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 FORMAT = "sss-events"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2 added ``events.erased_by`` and the guard that lets an erasure, and
+nothing else, replace a payload; a version 1 schema is upgraded when opened
+for writing (and read as it is when opened read-only)."""
+
+_MARK = "'\u27e8erased\u27e9'::text"
+
+
+def erased_form(column: str) -> str:
+    """The erased form of a payload: its top-level field names in their
+    order, each holding the marker, as compact JSON text: the very text
+    SQLite's json_group_object writes, so copies between them agree."""
+    return (
+        "(SELECT coalesce('{' || string_agg(to_json(k)::text || ':' || "
+        f"to_json({_MARK})::text, ',' ORDER BY n) || '}}', '{{}}')::json "
+        f"FROM json_object_keys({column}) WITH ORDINALITY AS keys(k, n))"
+    )
+
+
+ERASE = (
+    f"UPDATE events SET data = {erased_form('events.data')}, erased_by = %s "
+    "WHERE position = %s AND erased_by IS NULL"
+)
+"""The one UPDATE the events table accepts (store.erasing)."""
+
+# An UPDATE passes only when it erases a payload not erased before, leaves
+# every other column as it was, and names a later sss.Erased receipt that
+# lists this position; any other UPDATE is refused (DELETE and TRUNCATE by
+# sss_refuse_change). The receipt is looked up in the trigger's own table.
+GUARD_UPDATE = f"""
+CREATE OR REPLACE FUNCTION sss_guard_update() RETURNS trigger LANGUAGE plpgsql AS $guard$
+DECLARE
+    listed boolean;
+BEGIN
+    IF OLD.erased_by IS NULL AND NEW.erased_by IS NOT NULL AND NEW.erased_by > OLD.position
+       AND (NEW.position, NEW.event_id, NEW.aggregate_id, NEW.aggregate_type, NEW.version,
+            NEW.type, NEW.schema_version, NEW.metadata::text, NEW.occurred_at,
+            NEW.recorded_at, NEW.data_hash, NEW.hash)
+           IS NOT DISTINCT FROM
+           (OLD.position, OLD.event_id, OLD.aggregate_id, OLD.aggregate_type, OLD.version,
+            OLD.type, OLD.schema_version, OLD.metadata::text, OLD.occurred_at,
+            OLD.recorded_at, OLD.data_hash, OLD.hash)
+       AND NEW.data::text = {erased_form("OLD.data")}::text
+    THEN
+        EXECUTE format(
+            'SELECT EXISTS (SELECT 1 FROM %I.%I r, '
+            'json_array_elements_text(r.data -> ''positions'') p '
+            'WHERE r.position = $1 AND r.type = ''sss.Erased'' AND p = $2::text)',
+            TG_TABLE_SCHEMA, TG_TABLE_NAME)
+            INTO listed USING NEW.erased_by, OLD.position;
+        IF listed THEN
+            RETURN NEW;
+        END IF;
+    END IF;
+    RAISE EXCEPTION 'events are append-only: UPDATE is refused '
+        '(only an erasure may replace a payload)';
+END $guard$;
+CREATE TRIGGER events_guard_update BEFORE UPDATE ON events
+    FOR EACH ROW EXECUTE FUNCTION sss_guard_update();
+"""
+
+UPGRADE_1 = (
+    "ALTER TABLE events ADD COLUMN IF NOT EXISTS erased_by bigint;\n"
+    "DROP TRIGGER IF EXISTS events_refuse_update_delete ON events;\n"
+    "DROP TRIGGER IF EXISTS events_guard_update ON events;\n"
+    "CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events\n"
+    "    FOR EACH ROW EXECUTE FUNCTION sss_refuse_change();\n"
+    + GUARD_UPDATE
+    + "UPDATE sss_meta SET value = '2' WHERE key = 'format_version';\n"
+)
+"""Version 1 to 2: the column, and the guard in place of the trigger that
+refused every UPDATE."""
 
 # Text columns compare in code point order (COLLATE "C"), as in SQLite and
 # Python, whatever the database's collation.
-SCHEMA = f"""
+SCHEMA = (
+    f"""
 CREATE TABLE sss_meta (
     key text PRIMARY KEY,
     value text NOT NULL
@@ -49,6 +121,7 @@ CREATE TABLE events (
     recorded_at timestamptz NOT NULL,
     data_hash text NOT NULL,
     hash text NOT NULL,
+    erased_by bigint,
     CONSTRAINT events_event_id_key UNIQUE (event_id),
     CONSTRAINT events_aggregate_id_version_key UNIQUE (aggregate_id, version),
     CHECK ((aggregate_id IS NULL) = (version IS NULL))
@@ -59,7 +132,7 @@ CREATE FUNCTION sss_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     RAISE EXCEPTION 'events are append-only: % is refused', TG_OP;
 END $$;
-CREATE TRIGGER events_refuse_update_delete BEFORE UPDATE OR DELETE ON events
+CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events
     FOR EACH ROW EXECUTE FUNCTION sss_refuse_change();
 CREATE TRIGGER events_refuse_truncate BEFORE TRUNCATE ON events
     FOR EACH STATEMENT EXECUTE FUNCTION sss_refuse_change();
@@ -83,6 +156,8 @@ CREATE TABLE snapshots (
     PRIMARY KEY (aggregate_id, fingerprint, version)
 );
 """
+    + GUARD_UPDATE
+)
 
 # Durable consumers (store.subscriptions): one row per subscription and group
 # member, and the events a subscription parked; in the store's own schema.
@@ -154,6 +229,23 @@ CHAIN_COLUMNS = (
     "position, event_id::text, aggregate_id, aggregate_type, version, type, schema_version, "
     f"data::text, metadata::text, {_iso('occurred_at')}, {_iso('recorded_at')}, data_hash, hash"
 )
+
+
+def read_columns(version: int) -> tuple[str, str]:
+    """COLUMNS and CHAIN_COLUMNS with ``erased_by`` last; a version 1 schema
+    (opened read-only, so not upgraded) has no erasures."""
+    erased = "erased_by" if version >= 2 else "NULL::bigint"
+    return f"{COLUMNS}, {erased}", f"{CHAIN_COLUMNS}, {erased}"
+
+
+INSERT_COPIES = (
+    "INSERT INTO events (position, event_id, aggregate_id, aggregate_type, version, "
+    "type, schema_version, data, metadata, occurred_at, recorded_at, data_hash, hash, erased_by) "
+    "SELECT p, e, ai, at, v, t, sv, d::json, m::json, o, r, dh, h, eb "
+    "FROM json_to_recordset(%s::json) AS x(p bigint, e uuid, ai text, at text, v bigint, "
+    "t text, sv bigint, d text, m text, o timestamptz, r timestamptz, dh text, h text, eb bigint)"
+)
+"""Rows copied from another store, erased_by included (store.copying)."""
 ROW_KEYS = ("p", "e", "ai", "at", "v", "t", "sv", "d", "m", "o", "r", "dh", "h")
 """Short names of the Row fields in the JSON that INSERT_EVENTS unpacks."""
 INSERT_EVENTS = (
@@ -174,7 +266,10 @@ UPSERT_AGGREGATE = (
 )
 LOCK_HEAD = "SELECT position, hash, recorded_at FROM sss_head FOR UPDATE"
 # One text parameter: dumping a Python list as an array costs far more.
-FIND_EVENTS = f"SELECT {COLUMNS} FROM events WHERE event_id = ANY(string_to_array(%s, ',')::uuid[])"
+FIND_EVENTS = (
+    f"SELECT {COLUMNS}, erased_by FROM events "
+    "WHERE event_id = ANY(string_to_array(%s, ',')::uuid[])"
+)
 AGGREGATE_VERSION = "SELECT aggregate_type, version FROM aggregates WHERE aggregate_id = %s"
 # Bisections over positions (PostgresBackend.first_position_since and
 # last_position_until): each step halves [lo, hi] by one primary key lookup;
@@ -391,9 +486,10 @@ END $fn$;
 """
 
 
-def ensure_schema(conn: Conn, display: str, readonly: bool) -> tuple[str, str, int]:
-    """The store's schema, database and server version; creates the tables when
-    the schema is empty (and the schema itself when missing), unless read-only."""
+def ensure_schema(conn: Conn, display: str, readonly: bool) -> tuple[str, str, int, int]:
+    """The store's schema, database, server version and format version;
+    creates the tables when the schema is empty (and the schema itself when
+    missing) and upgrades an older format, unless read-only."""
     row = conn.execute(
         "SELECT current_schema(), current_database(), current_setting('search_path')"
     ).fetchone()
@@ -415,8 +511,12 @@ def ensure_schema(conn: Conn, display: str, readonly: bool) -> tuple[str, str, i
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(wanted)))
         schema = wanted
     version = conn.info.server_version
-    if _check_tables(conn, schema, display):
-        return schema, database, version
+    found = _check_tables(conn, schema, display)
+    if found and (readonly or found >= FORMAT_VERSION):
+        return schema, database, version, found
+    if found:
+        _upgrade(conn, schema)
+        return schema, database, version, FORMAT_VERSION
     if readonly:
         raise NotFoundError(f"no event store at {display} (schema {schema} is empty)")
     with conn.transaction():
@@ -433,7 +533,16 @@ def ensure_schema(conn: Conn, display: str, readonly: bool) -> tuple[str, str, i
                     ("created_at", format_time(datetime.now(UTC))),
                 ],
             )
-    return schema, database, version
+    return schema, database, version, FORMAT_VERSION
+
+
+def _upgrade(conn: Conn, schema: str) -> None:
+    """Version 1 to 2, in one transaction, unless another process did it."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (schema,))
+        row = conn.execute("SELECT value FROM sss_meta WHERE key = 'format_version'").fetchone()
+        if row is None or int(row[0]) < 2:
+            conn.execute(UPGRADE_1)
 
 
 def ensure_append_function(conn: Conn, schema: str) -> bool:
@@ -467,8 +576,8 @@ def _append_function_ok(conn: Conn, schema: str) -> bool:
     return bool(row and row[0])
 
 
-def _check_tables(conn: Conn, schema: str, display: str) -> bool:
-    """True when the schema holds a store; False when it is empty."""
+def _check_tables(conn: Conn, schema: str, display: str) -> int:
+    """The format version when the schema holds a store; 0 when it is empty."""
     tables = {
         r[0]
         for r in conn.execute(
@@ -481,16 +590,17 @@ def _check_tables(conn: Conn, schema: str, display: str) -> bool:
             raise CorruptStoreError(
                 f"{display} is not an event store (format {meta.get('format')!r})"
             )
-        if int(meta.get("format_version", "0")) > FORMAT_VERSION:
+        found = int(meta.get("format_version", "0"))
+        if found > FORMAT_VERSION:
             raise CorruptStoreError(
                 f"{display} was written by a newer version (format "
                 f"{meta['format_version']}); upgrade to read it"
             )
-        return True
+        return max(found, 1)
     if tables:
         raise CorruptStoreError(
             f"schema {schema} of {display} holds other tables "
             f"({', '.join(sorted(tables)[:5])}), not an event store; give the store a "
             "schema of its own, e.g. ?options=-csearch_path%3Dsss"
         )
-    return False
+    return 0

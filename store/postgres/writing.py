@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import orjson
-from psycopg import pq
+from psycopg import errors as pgerrors
+from psycopg import pq, sql
 
 from ..backend import (
+    ChainRow,
     Head,
     Row,
     Snapshot,
@@ -21,7 +24,9 @@ from ..models import AggregateInfo, RecordedEvent
 from .errors import translated
 from .schema import (
     AGGREGATE_VERSION,
+    ERASE,
     FIND_EVENTS,
+    INSERT_COPIES,
     INSERT_EVENTS,
     LOCK_HEAD,
     ROW_KEYS,
@@ -29,7 +34,7 @@ from .schema import (
     Conn,
 )
 
-__all__ = ["PostgresWrite", "aggregate_row", "event_row", "iso", "utc"]
+__all__ = ["PostgresWrite", "aggregate_row", "event_row", "iso", "utc", "vacuum"]
 
 
 def utc(value: datetime) -> datetime:
@@ -54,6 +59,7 @@ def event_row(row: tuple[Any, ...]) -> RecordedEvent:
         utc(row[9]),
         utc(row[10]),
         row[11],
+        row[12] if len(row) > 12 else None,
     )
 
 
@@ -168,6 +174,69 @@ class PostgresWrite(WriteTransaction):
     def flush(self) -> None:
         self.backend._flush()
 
+    def data_hash(self, event_id: str) -> str | None:
+        self._lock()
+        with translated(self.backend.display):
+            row = self.conn.execute(
+                "SELECT data_hash FROM events WHERE event_id = %s::uuid", (event_id,)
+            ).fetchone()
+        return None if row is None else str(row[0])
+
+    def insert_copies(self, rows: Sequence[ChainRow]) -> None:
+        self._lock()
+        if not rows:
+            return
+        keys = (*ROW_KEYS, "eb")
+        try:
+            payload = orjson.dumps([dict(zip(keys, row, strict=True)) for row in rows])
+        except TypeError as e:  # text that is not valid Unicode
+            raise ValidationError(f"text that is not valid Unicode cannot be stored: {e}") from e
+        last = rows[-1]
+        with translated(self.backend.display):
+            self.conn.execute(INSERT_COPIES, (payload.decode(),))
+            self.conn.execute(
+                "UPDATE sss_head SET position = %s, hash = %s, recorded_at = %s::timestamptz",
+                (last[0], last[12], last[10]),
+            )
+            self.conn.execute("SELECT pg_notify(%s, %s)", (self.backend.channel, str(last[0])))
+        self.backend._head = Head(last[0], last[12], last[10])
+
+    def erase(self, positions: Sequence[int], receipt: int, note: str) -> list[int]:
+        self._lock()
+        erased: list[int] = []
+        with translated(self.backend.display):
+            for position in positions:
+                if self.conn.execute(ERASE, (receipt, position)).rowcount:
+                    erased.append(position)
+            if not erased:
+                return erased
+            self.conn.execute(
+                "DELETE FROM snapshots s USING (SELECT aggregate_id, min(version) AS v "
+                "FROM events WHERE position = ANY(%s) AND aggregate_id IS NOT NULL "
+                "GROUP BY aggregate_id) e WHERE s.aggregate_id = e.aggregate_id "
+                "AND s.version >= e.v",
+                (erased,),
+            )
+            tables = {
+                row[0]
+                for row in self.conn.execute(
+                    "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() "
+                    "AND tablename IN ('parked_events', 'subscriptions')"
+                )
+            }
+            if "parked_events" in tables:
+                self.conn.execute(
+                    "UPDATE parked_events SET reason = %s WHERE position = ANY(%s)",
+                    (note, erased),
+                )
+            if "subscriptions" in tables:
+                self.conn.execute(
+                    "UPDATE subscriptions SET failure = %s WHERE failure IS NOT NULL "
+                    "AND failed_position = ANY(%s)",
+                    (note, erased),
+                )
+        return erased
+
     def save_snapshot(self, snapshot: Snapshot, fingerprint: str, created_at: str) -> None:
         self.backend._flush()
         with translated(self.backend.display):
@@ -185,3 +254,60 @@ class PostgresWrite(WriteTransaction):
                     parse_time(created_at),
                 ),
             )
+
+
+# Sessions of this database whose snapshot is older than the erasure: while
+# they run, VACUUM must keep the row versions they may still read.
+# (A transaction's own xid holds it back as its snapshot's xmin does.)
+_HOLDERS = (
+    "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+    "AND pid <> pg_backend_pid() AND ("
+    "(backend_xmin IS NOT NULL AND age(backend_xmin) > age(%s::text::xid)) OR "
+    "(backend_xid IS NOT NULL AND age(backend_xid) > age(%s::text::xid))) ORDER BY pid"
+)
+
+
+def vacuum(conn: Conn, schema: str, display: str, wait: float) -> str | None:
+    """After an erasure: VACUUM FULL the tables it touched, so the old row
+    versions holding the payloads leave the tables' files (and their TOAST
+    tables); what could not be done, as a sentence.
+
+    A plain VACUUM frees the dead rows but may leave their bytes in the
+    pages' free space (measured: a deleted snapshot's text stayed in the
+    file), so the tables are rewritten into new files. No VACUUM removes a
+    row version an open snapshot may still read: sessions older than the
+    erasure are waited for (up to ``wait`` seconds), then named. WAL
+    segments, archives, standbys and backups are out of reach (see the
+    README)."""
+    row = conn.execute("SELECT pg_snapshot_xmax(pg_current_snapshot())::text").fetchone()
+    horizon = "0" if row is None else str(row[0])
+    deadline = time.monotonic() + wait
+    while True:
+        holders = [r[0] for r in conn.execute(_HOLDERS, (horizon, horizon)).fetchall()]
+        if not holders or time.monotonic() >= deadline:
+            break
+        time.sleep(0.05)
+    present = {
+        r[0]
+        for r in conn.execute("SELECT tablename FROM pg_tables WHERE schemaname = %s", (schema,))
+    }
+    for table in ("events", "snapshots", "parked_events", "subscriptions"):
+        if table not in present:
+            continue
+        try:
+            # VACUUM runs outside a transaction: the connection is in autocommit mode.
+            conn.execute(
+                sql.SQL("VACUUM FULL {}.{}").format(sql.Identifier(schema), sql.Identifier(table))
+            )
+        except pgerrors.Error as e:
+            return (
+                f"{display}: VACUUM FULL of {table} failed ({e.diag.message_primary}); the old "
+                "row versions stay in the table's files until a VACUUM FULL runs"
+            )
+    if holders:
+        return (
+            f"{display}: sessions older than the erasure were still open (pid "
+            f"{', '.join(map(str, holders))}), so VACUUM kept the old row versions they may "
+            "read; run sss erase again with the same arguments once they have ended"
+        )
+    return None

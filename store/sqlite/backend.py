@@ -27,7 +27,7 @@ from ..models import AggregateInfo, RecordedEvent
 from ..sql import SQLITE
 from .errors import busy, errorname, translated
 from .rows import SQLiteWrite, aggregate_row, events, lenient_text
-from .schema import CHAIN_COLUMNS, COLUMNS, TREE_SCHEMA, ensure_schema
+from .schema import COLUMNS, TREE_SCHEMA, ensure_schema, read_columns
 
 __all__ = ["SQLiteBackend"]
 
@@ -209,7 +209,8 @@ class SQLiteBackend(Backend):
         conn.execute("PRAGMA cache_size=-65536")
         # Temporary sort structures in memory, not on disk.
         conn.execute("PRAGMA temp_store=MEMORY")
-        ensure_schema(self.conn, self.location, self.readonly)
+        self.format_version = ensure_schema(self.conn, self.location, self.readonly)
+        self._columns, self._chain_columns = read_columns(self.format_version)
 
     def close(self) -> None:
         if not self.readonly:
@@ -270,18 +271,24 @@ class SQLiteBackend(Backend):
         return row[0] or 0
 
     def _select(
-        self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int
+        self,
+        query: Query,
+        type_: str | None,
+        after: int | None,
+        backwards: bool,
+        limit: int,
+        columns: str = COLUMNS,
     ) -> sqlite3.Cursor:
         if after is None:
             after = self.keyset_start(query, backwards)
-        sql, params = SQLITE.page(query, type_, after, backwards, limit, COLUMNS)
+        sql, params = SQLITE.page(query, type_, after, backwards, limit, columns)
         return self.conn.execute(sql, params)
 
     def page(
         self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int
     ) -> list[RecordedEvent]:
         with translated(self.location):
-            rows = self._select(query, type_, after, backwards, limit)
+            rows = self._select(query, type_, after, backwards, limit, self._columns)
             try:
                 return events(rows)
             except ValueError as e:
@@ -442,7 +449,9 @@ class SQLiteBackend(Backend):
         return [(r[1], Snapshot(r[0], r[2], r[3], loads_stored(r[4])), r[5]) for r in rows]
 
     def chain_page(self, after: int, limit: int) -> list[ChainRow]:
-        sql = f"SELECT {CHAIN_COLUMNS} FROM events WHERE position > ? ORDER BY position LIMIT ?"
+        sql = (
+            f"SELECT {self._chain_columns} FROM events WHERE position > ? ORDER BY position LIMIT ?"
+        )
         with translated(self.location):
             try:
                 return self.conn.execute(sql, (after, limit)).fetchall()
@@ -467,6 +476,23 @@ class SQLiteBackend(Backend):
             return [str(e)]
         problems = [str(row[0]) for row in rows]
         return [] if problems == ["ok"] else problems
+
+    def scrub(self) -> str | None:
+        if self.location == ":memory:" or self.location.startswith("file::memory:"):
+            return None
+        with translated(self.location):
+            # Copy every page of the WAL into the file and cut the WAL to zero
+            # bytes: the old payload's frames are gone with it. A reader
+            # holding an old snapshot stops it (busy).
+            busy, _, _ = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if busy:
+            return (
+                f"{self.location}: another connection is reading, so the WAL file "
+                f"({self.location}-wal) could not be emptied; it may still hold the "
+                "erased payloads until the next checkpoint (close the readers and run "
+                "sss erase again with the same arguments, which checkpoints)"
+            )
+        return None
 
     def change_token(self) -> int:
         with translated(self.location):

@@ -7,10 +7,10 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from ..backend import Head, Row, Snapshot, WriteTransaction
+from ..backend import ChainRow, Head, Row, Snapshot, WriteTransaction
 from ..codec import GENESIS_HASH, encode_object, format_time, loads_stored, parse_time
 from ..models import AggregateInfo, RecordedEvent, recorded_event
-from .schema import CHAIN_COLUMNS, COLUMNS
+from .schema import CHAIN_COLUMNS, ERASE, read_columns
 
 __all__ = ["SQLiteWrite", "aggregate_row", "events", "lenient_text"]
 
@@ -42,6 +42,7 @@ def events(rows: Iterable[tuple[Any, ...]]) -> list[RecordedEvent]:
                 last_time if occurred == recorded else parse_time(occurred),
                 last_time,
                 row[11],
+                row[12],
             )
         )
     return events
@@ -60,6 +61,8 @@ def aggregate_row(row: tuple[Any, ...]) -> AggregateInfo:
 class SQLiteWrite(WriteTransaction):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        # Writes happen on an upgraded file only.
+        self.columns = read_columns(2)[0]
 
     def usable(self) -> bool:
         return self.conn.in_transaction
@@ -87,7 +90,7 @@ class SQLiteWrite(WriteTransaction):
             found.extend(
                 events(
                     self.conn.execute(
-                        f"SELECT {COLUMNS} FROM events WHERE event_id IN ({marks})", chunk
+                        f"SELECT {self.columns} FROM events WHERE event_id IN ({marks})", chunk
                     )
                 )
             )
@@ -112,6 +115,59 @@ class SQLiteWrite(WriteTransaction):
                     format_time(aggregate.updated_at),
                 ),
             )
+
+    def data_hash(self, event_id: str) -> str | None:
+        row = self.conn.execute(
+            "SELECT data_hash FROM events WHERE event_id = ?", (event_id,)
+        ).fetchone()
+        return None if row is None else str(row[0])
+
+    def insert_copies(self, rows: Sequence[ChainRow]) -> None:
+        self.conn.executemany(
+            f"INSERT INTO events ({CHAIN_COLUMNS}, erased_by) VALUES ({','.join('?' * 14)})", rows
+        )
+
+    def erase(self, positions: Sequence[int], receipt: int, note: str) -> list[int]:
+        # Space freed in the pages these statements change, and pages they
+        # free, are overwritten with zeros as it happens, so the old payload
+        # is not left in the file's free parts; off again for other writes.
+        self.conn.execute("PRAGMA secure_delete=ON")
+        try:
+            return self._erase(positions, receipt, note)
+        finally:
+            self.conn.execute("PRAGMA secure_delete=OFF")
+
+    def _erase(self, positions: Sequence[int], receipt: int, note: str) -> list[int]:
+        erased: list[int] = []
+        for position in positions:
+            if self.conn.execute(ERASE, (receipt, position)).rowcount:
+                erased.append(position)
+        if not erased:
+            return erased
+        marks = ",".join("?" * len(erased))
+        first = self.conn.execute(
+            "SELECT aggregate_id, min(version) FROM events "
+            f"WHERE position IN ({marks}) AND aggregate_id IS NOT NULL GROUP BY aggregate_id",
+            erased,
+        ).fetchall()
+        self.conn.executemany(
+            "DELETE FROM snapshots WHERE aggregate_id = ? AND version >= ?", first
+        )
+        tables = {
+            row[0]
+            for row in self.conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        }
+        if "parked_events" in tables:
+            self.conn.execute(
+                f"UPDATE parked_events SET reason = ? WHERE position IN ({marks})", [note, *erased]
+            )
+        if "subscriptions" in tables:
+            self.conn.execute(
+                f"UPDATE subscriptions SET failure = ? WHERE failure IS NOT NULL "
+                f"AND failed_position IN ({marks})",
+                [note, *erased],
+            )
+        return erased
 
     def save_snapshot(self, snapshot: Snapshot, fingerprint: str, created_at: str) -> None:
         self.conn.execute(

@@ -13,6 +13,7 @@ from ..errors import CorruptStoreError
 __all__ = [
     "CHAIN_COLUMNS",
     "COLUMNS",
+    "ERASE",
     "FORMAT",
     "FORMAT_VERSION",
     "SCHEMA",
@@ -21,9 +22,46 @@ __all__ = [
 ]
 
 FORMAT = "sss-events"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""2 added ``events.erased_by`` and the trigger that lets an erasure, and
+nothing else, replace a payload; a version 1 file is upgraded when opened
+for writing (and read as it is when opened read-only)."""
 
-SCHEMA = """
+# The one UPDATE the events table accepts (store.erasing): the payload's
+# top-level field names stay, each value becomes the marker. The trigger
+# below computes the same expression from the old row and compares.
+ERASED_FORM = "(SELECT json_group_object(key, '\u27e8erased\u27e9') FROM json_each({}))"
+ERASE = (
+    f"UPDATE events SET data = {ERASED_FORM.format('events.data')}, erased_by = ? "
+    "WHERE position = ? AND erased_by IS NULL"
+)
+
+# An UPDATE passes only when it erases a payload not erased before, leaves
+# every other column as it was, and names a later sss.Erased receipt that
+# lists this position; any other UPDATE, and every DELETE, is refused.
+GUARD_UPDATE = f"""
+CREATE TRIGGER IF NOT EXISTS events_guard_update BEFORE UPDATE ON events
+WHEN NOT (
+    OLD.erased_by IS NULL AND NEW.erased_by IS NOT NULL AND NEW.erased_by > OLD.position
+    AND NEW.position IS OLD.position AND NEW.event_id IS OLD.event_id
+    AND NEW.aggregate_id IS OLD.aggregate_id AND NEW.aggregate_type IS OLD.aggregate_type
+    AND NEW.version IS OLD.version AND NEW.type IS OLD.type
+    AND NEW.schema_version IS OLD.schema_version AND NEW.metadata IS OLD.metadata
+    AND NEW.occurred_at IS OLD.occurred_at AND NEW.recorded_at IS OLD.recorded_at
+    AND NEW.data_hash IS OLD.data_hash AND NEW.hash IS OLD.hash
+    AND NEW.data IS {ERASED_FORM.format("OLD.data")}
+    AND EXISTS (
+        SELECT 1 FROM events AS receipt, json_each(receipt.data, '$.positions') AS listed
+        WHERE receipt.position = NEW.erased_by AND receipt.type = 'sss.Erased'
+          AND listed.value = OLD.position
+    )
+)
+BEGIN SELECT RAISE(ABORT,
+    'events are append-only: UPDATE is refused (only an erasure may replace a payload)'); END
+"""
+
+SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS sss_meta (
     key TEXT PRIMARY KEY,
     value TEXT NOT NULL
@@ -42,13 +80,12 @@ CREATE TABLE IF NOT EXISTS events (
     recorded_at TEXT NOT NULL,
     data_hash TEXT NOT NULL,
     hash TEXT NOT NULL,
+    erased_by INTEGER,
     UNIQUE (aggregate_id, version),
     CHECK ((aggregate_id IS NULL) = (version IS NULL))
 );
 CREATE INDEX IF NOT EXISTS events_by_type ON events (type, position);
 CREATE INDEX IF NOT EXISTS events_by_aggregate_type ON events (aggregate_type, position);
-CREATE TRIGGER IF NOT EXISTS events_refuse_update BEFORE UPDATE ON events
-BEGIN SELECT RAISE(ABORT, 'events are append-only: UPDATE is refused'); END;
 CREATE TRIGGER IF NOT EXISTS events_refuse_delete BEFORE DELETE ON events
 BEGIN SELECT RAISE(ABORT, 'events are append-only: DELETE is refused'); END;
 CREATE TRIGGER IF NOT EXISTS events_refuse_replace BEFORE INSERT ON events
@@ -76,6 +113,17 @@ CREATE TABLE IF NOT EXISTS snapshots (
     PRIMARY KEY (aggregate_id, fingerprint, version)
 ) WITHOUT ROWID;
 """
+    + GUARD_UPDATE
+    + ";\n"
+)
+
+# Version 1 to 2, in one transaction: the column, and the guard in place of
+# the trigger that refused every UPDATE.
+UPGRADE_1 = (
+    "ALTER TABLE events ADD COLUMN erased_by INTEGER;\n"
+    "DROP TRIGGER IF EXISTS events_refuse_update;\n" + GUARD_UPDATE + ";\n"
+    "UPDATE sss_meta SET value = '2' WHERE key = 'format_version';\n"
+)
 
 # Durable consumers (store.subscriptions): one row per subscription and group
 # member, and the events a subscription parked. Created on every writable open
@@ -124,9 +172,16 @@ CHAIN_COLUMNS = (
 )
 
 
-def ensure_schema(conn: sqlite3.Connection, location: str, readonly: bool) -> None:
+def read_columns(version: int) -> tuple[str, str]:
+    """The columns of an event and of a chain row with ``erased_by`` last; a
+    version 1 file (opened read-only, so not upgraded) has no erasures."""
+    erased = "erased_by" if version >= 2 else "NULL"
+    return f"{COLUMNS}, {erased}", f"{CHAIN_COLUMNS}, {erased}"
+
+
+def ensure_schema(conn: sqlite3.Connection, location: str, readonly: bool) -> int:
     """Check the file holds an event store of a format this code reads, or
-    create the schema in an empty one, atomically."""
+    create the schema in an empty one, atomically; the format version."""
     tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if "sss_meta" in tables:
         meta = dict(conn.execute("SELECT key, value FROM sss_meta").fetchall())
@@ -134,14 +189,18 @@ def ensure_schema(conn: sqlite3.Connection, location: str, readonly: bool) -> No
             raise CorruptStoreError(
                 f"{location} is not an event store (format {meta.get('format')!r})"
             )
-        if int(meta.get("format_version", "0")) > FORMAT_VERSION:
+        version = int(meta.get("format_version", "0"))
+        if version > FORMAT_VERSION:
             raise CorruptStoreError(
                 f"{location} was written by a newer version (format "
                 f"{meta['format_version']}); upgrade to read it"
             )
         if not readonly and "subscriptions" not in tables:
             _run_atomically(conn, SUBSCRIPTIONS_SCHEMA)
-        return
+        if not readonly and version < 2:
+            _upgrade(conn)
+            version = 2
+        return version
     if tables - {"sqlite_sequence"}:
         raise CorruptStoreError(
             f"{location} is an SQLite database but not an event store "
@@ -165,6 +224,22 @@ def ensure_schema(conn: sqlite3.Connection, location: str, readonly: bool) -> No
                 ("created_at", format_time(datetime.now(UTC))),
             ],
         )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return FORMAT_VERSION
+
+
+def _upgrade(conn: sqlite3.Connection) -> None:
+    """Version 1 to 2, unless another process did it meanwhile."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        row = conn.execute("SELECT value FROM sss_meta WHERE key = 'format_version'").fetchone()
+        if row is None or int(row[0]) < 2:
+            for statement in UPGRADE_1.split(";\n"):
+                if statement.strip():
+                    conn.execute(statement)
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

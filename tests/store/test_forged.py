@@ -62,7 +62,7 @@ class SQLiteForger:
 
     def _conn(self) -> sqlite3.Connection:
         conn = sqlite3.connect(self.location, isolation_level=None)
-        for name in ("events_refuse_update", "events_refuse_delete", "events_refuse_replace"):
+        for name in ("events_guard_update", "events_refuse_delete", "events_refuse_replace"):
             conn.execute(f"DROP TRIGGER IF EXISTS {name}")
         return conn
 

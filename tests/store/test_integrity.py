@@ -190,7 +190,7 @@ def test_database_refuses_replace(db: str, sql: str) -> None:
 def tamper(path: str, sql: str) -> None:
     """What an attacker with raw file access would do: drop the guard, rewrite."""
     conn = raw(path)
-    conn.execute("DROP TRIGGER events_refuse_update")
+    conn.execute("DROP TRIGGER events_guard_update")
     conn.execute("DROP TRIGGER events_refuse_delete")
     conn.execute("DROP TRIGGER events_refuse_replace")
     conn.execute(sql)

@@ -83,7 +83,7 @@ def test_an_altered_event_after_n_is_found_and_one_before_is_not_looked_at(
         more(es)
     conn = sqlite3.connect(path)
     with conn:
-        conn.execute("DROP TRIGGER events_refuse_update")
+        conn.execute("DROP TRIGGER events_guard_update")
         conn.execute("UPDATE events SET data = '{\"i\":99}' WHERE position = 2")
     conn.close()
     with EventStore(path) as es:

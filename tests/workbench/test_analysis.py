@@ -507,7 +507,7 @@ def test_a_store_that_fails_verify_is_exported_and_says_so(
     small_store(source)
     conn = sqlite3.connect(source)
     with conn:
-        conn.execute("DROP TRIGGER events_refuse_update")
+        conn.execute("DROP TRIGGER events_guard_update")
         conn.execute("""UPDATE events SET data = '{"total": 31}' WHERE position = 1""")
     conn.close()
     code, out, err = run(capsys, "export", source, "--format", "sqlite", "-o", target)

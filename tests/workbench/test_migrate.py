@@ -157,7 +157,7 @@ def test_a_source_that_does_not_verify_is_not_copied(tmp_path: Path) -> None:
     with EventStore(source) as es:
         fill(es)
     with sqlite3.connect(source) as conn:
-        conn.execute("DROP TRIGGER events_refuse_update")
+        conn.execute("DROP TRIGGER events_guard_update")
         conn.execute("""UPDATE events SET data = '{"total":31}' WHERE position = 1""")
     with pytest.raises(CliError, match="does not verify"):
         migrate(source, target)

@@ -106,15 +106,21 @@ def run_verify(args: argparse.Namespace) -> int:
                     "size": report.head_position if report.root is not None else None,
                     "root": report.root,
                     "checkpoint": checkpoint_facts(report.checkpoint, key),
+                    "erased": report.erased,
                 }
             )
             + "\n"
         )
         return 0 if report.ok else 1
     if report.ok:
+        erased = (
+            f"; {report.erased} erased payload{'s' if report.erased != 1 else ''} (digests kept)"
+            if report.erased
+            else ""
+        )
         sys.stdout.write(
             f"ok: {report.checked} events checked; head position {report.head_position}, "
-            f"hash {report.head_hash or '-'}\n"
+            f"hash {report.head_hash or '-'}{erased}\n"
         )
         if report.root is not None:
             sys.stdout.write(f"merkle tree: size {report.head_position}, root {report.root}\n")

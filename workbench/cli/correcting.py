@@ -1,12 +1,15 @@
-"""``sss revert`` and ``sss void``: corrections that append, never delete.
+"""``sss revert`` and ``sss void``: corrections that append, never delete;
+``sss erase``: payloads removed for privacy law, digests kept.
 
 $ sss revert shop.db ord-000042 --to-version 3 --reason "refund entered twice"
+$ sss erase shop.db --aggregate customer-17 --reason "erasure request 2024-113"
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from workbench.inputs import open_store, parse_json, parse_position, parse_time
 from workbench.safetext import shown
@@ -59,6 +62,78 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     parser.add_argument("--actor", metavar="NAME", help="who (default: the login name)")
     parser.add_argument("--metadata", metavar="JSON", help="more metadata, a JSON object")
     parser.set_defaults(func=run_void)
+
+    parser = subparsers.add_parser(
+        "erase",
+        help="remove the payloads of events (privacy law); digests stay, one sss.Erased receipt",
+        description=(
+            "Erase the payloads of every event of an aggregate (--aggregate), or of the "
+            "events at the given positions (--position, repeatable), and append one "
+            "sss.Erased receipt (no aggregate) listing them, with the reason and the actor. "
+            "An erased payload keeps its top-level field names, each holding the marker "
+            "\u27e8erased\u27e9; its digest (data_hash), the hash chain and every other column "
+            "stay, so sss verify stays ok and counts the erased payloads. The old bytes are "
+            "removed from the store's files too: snapshots that held them are dropped; on SQLite "
+            "the change is written with secure_delete and the WAL is checkpointed and truncated; "
+            "on PostgreSQL the tables are vacuumed with VACUUM FULL (WAL segments, archives "
+            "and backups are out of reach: see the README). Erasing events erased already "
+            "changes nothing and prints the earlier receipt. The store's own sss.Voided "
+            "events and receipts are never erased."
+        ),
+    )
+    parser.add_argument("path", metavar="PATH", help="the store (a file or a postgresql:// URL)")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--aggregate", metavar="ID", help="every event of this aggregate so far")
+    what.add_argument(
+        "--position",
+        metavar="N",
+        action="append",
+        help="the event at log position N (repeat for more)",
+    )
+    parser.add_argument("--reason", metavar="TEXT", required=True, help="why (required)")
+    parser.add_argument("--actor", metavar="NAME", help="who (default: the login name)")
+    parser.add_argument("--metadata", metavar="JSON", help="more metadata, a JSON object")
+    parser.set_defaults(func=run_erase)
+
+
+def run_erase(args: argparse.Namespace) -> int:
+    positions = None
+    if args.position is not None:
+        positions = [parse_position(text, "--position") for text in args.position]
+    metadata = _metadata(args)
+    with open_store(args.path, write=True, create=False) as es:
+        head = es.head()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", RuntimeWarning)
+            receipt = es.erase(
+                positions=positions, aggregate_id=args.aggregate, reason=args.reason,
+                metadata=metadata,
+            )  # fmt: skip
+    listed = receipt.data.get("positions", [])
+    if receipt.position > head:
+        sys.stdout.write(
+            f"erased {len(listed)} payload{'s' if len(listed) != 1 else ''} "
+            f"(position{'s' if len(listed) != 1 else ''} {_ranges(listed)}): sss.Erased at "
+            f"position {receipt.position}\n"
+        )
+    else:
+        sys.stdout.write(
+            f"nothing left to erase: erased already by sss.Erased at position {receipt.position}\n"
+        )
+    for warning in caught:
+        sys.stderr.write(f"sss: warning: {shown(str(warning.message))}\n")
+    return 0
+
+
+def _ranges(positions: list[int]) -> str:
+    """1, 2, 3, 7 -> "1-3, 7"."""
+    runs: list[list[int]] = []
+    for position in sorted(positions):
+        if runs and runs[-1][1] == position - 1:
+            runs[-1][1] = position
+        else:
+            runs.append([position, position])
+    return ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in runs)
 
 
 def run_void(args: argparse.Namespace) -> int:

@@ -264,6 +264,12 @@ def parse_import_line(
     record = parse_json(text.rstrip("\r\n"), where)
     if not isinstance(record, dict):
         raise CliError(f"{where}: expected a JSON object, got {_kind(record)}")
+    if record.get("erased_by") is not None:
+        raise CliError(
+            f"{where}: the event's payload was erased (erased_by {record['erased_by']!r}), so "
+            "its content is gone and it cannot be imported; copy the store with sss migrate, "
+            "backup or replicate instead"
+        )
     unknown = sorted(set(record) - _IMPORT_KEYS - _STORE_KEYS)
     if unknown:
         raise CliError(

@@ -167,6 +167,8 @@ class Integrity:
     """The checkpoint the store was verified against (its facts), if one was given."""
     root: str | None = None
     """The Merkle root of the verified events, when a checkpoint was given."""
+    erased: int = 0
+    """Payloads erased in the verified chain (their digests stay)."""
 
     @property
     def verdict(self) -> str:
@@ -197,6 +199,13 @@ class Integrity:
                 f"The hash chain verified intact over positions 1 to {self.head_position} "
                 f"({self.checked} events); its head hash is {self.head_hash}.{against} "
                 f"This report covers {covered}, all inside the verified chain."
+                + (
+                    f" {self.erased} payload{'' if self.erased == 1 else 's'} in the chain "
+                    f"{'is' if self.erased == 1 else 'are'} erased: their fields show "
+                    "\u27e8erased\u27e9, their digests are part of what verified."
+                    if self.erased
+                    else ""
+                )
             )
         if against:
             return f"Verification FAILED: {self.reason}.{against} This report covers {covered}."
@@ -224,6 +233,8 @@ class Integrity:
                     ("Checkpoint signature", str(cp["signature"])),
                     ("Extends the checkpoint", "yes" if self.ok else "NO"),
                 ]
+            if self.erased:
+                rows.append(("Erased payloads", str(self.erased)))
             if not self.ok:
                 rows += [
                     ("Verified through position", str(self.verified_through)),
@@ -255,6 +266,8 @@ class Integrity:
                 if self.checkpoint is not None
                 else {}
             ),
+            # Only when there are any, so reports of stores without keep their shape.
+            **({"erased": self.erased} if self.erased else {}),
         }
 
 
@@ -458,6 +471,7 @@ def build_report(
         covered_events=summary.events,
         checkpoint=None if checkpoint is None else _checkpoint_facts(checkpoint, key),
         root=result.root if result is not None and checkpoint is not None else None,
+        erased=result.erased if result is not None else 0,
     )
     restated = None
     if occurred is not None or known_at is not None:

@@ -81,6 +81,8 @@ class Background(ReportWorkerErrors, Screen[None]):
         elif report.ok:
             # Through the head verified: events appended later are checked next.
             parts.append(f"chain ✓ through #{report.head_position:,}")
+            if report.erased:
+                parts.append(f"{report.erased:,} erased")
         else:
             parts.append("CHAIN BROKEN")
         if self.head:

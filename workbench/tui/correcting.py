@@ -24,10 +24,11 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
-from store import VOIDED, EventStore, RecordedEvent, StoreError
+from store import ERASED, VOIDED, EventStore, RecordedEvent, StoreError
 
 from .dialogs import _DIALOG_CSS
 from .errors import one_line
+from .fmt import truncate
 from .handles import Voids
 from .messages import Appended
 from .writing import READ_ONLY, ConfirmDialog, default_actor
@@ -56,6 +57,19 @@ def voided_text(text: str | Text, voided: bool) -> Text:
     marked.append_text(cell)
     marked.stylize("strike")
     return marked
+
+
+def type_cell(event: RecordedEvent, width: int, voided: bool) -> Text:
+    """The timeline's type cell: an erased payload's event says so after the
+    type, and a voided one is struck through and marked."""
+    width -= 2 * voided
+    if not event.erased:
+        cell = Text(truncate(event.type, width))
+    else:
+        cell = Text.assemble(
+            truncate(event.type, max(width - len(ERASED) - 1, 4)), (f" {ERASED}", "bold magenta")
+        )
+    return voided_text(cell, voided)
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ from textual.widgets import Input, Static, Tree
 from textual.widgets.tree import TreeNode
 from textual.worker import get_current_worker
 
-from store import AggregateInfo, EventStore, RecordedEvent
+from store import ERASED, AggregateInfo, EventStore, RecordedEvent
 from workbench.late import LATE_MARK, lateness, lateness_text
 
 from .correcting import VOID_MARK, voided_text
@@ -285,6 +285,18 @@ class DetailPane(Vertical):
         if void is not None:
             note = f"{VOID_MARK} VOIDED by #{void[0]:,}: {void[1] or 'no reason given'}"
             rows.insert(1, ("voided", Text(shown(note), style="bold red")))
+        if event.erased:
+            rows.insert(
+                1,
+                (
+                    "payload",
+                    Text(
+                        f"{ERASED} by sss.Erased at #{event.erased_by:,}: the values are gone, "
+                        "their digest and the hash stay",
+                        style="bold magenta",
+                    ),
+                ),
+            )
         for key, value in rows:
             grid.add_row(key, value)
         header.update(grid)

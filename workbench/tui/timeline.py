@@ -29,11 +29,11 @@ from textual.widgets import DataTable, Static
 from textual.widgets.data_table import ColumnKey
 from textual.worker import Worker, get_current_worker
 
-from store import EventStore, RecordedEvent
+from store import ERASED, EventStore, RecordedEvent
 from workbench.late import LATE_AFTER, LATE_MARK
 
 from . import columns
-from .correcting import voided_text
+from .correcting import type_cell
 from .errors import ReportWorkerErrors
 from .fmt import short_time, truncate
 from .handles import StoreHandles
@@ -174,7 +174,7 @@ class Timeline(Vertical, ReportWorkerErrors):
         events = self.window.events
         natural = {
             "aggregate": max((len(e.aggregate_id or "") for e in events), default=0),
-            "type": max((len(e.type) for e in events), default=0),
+            "type": max((len(e.type) + (len(ERASED) + 1) * e.erased for e in events), default=0),
             "actor": max((len(e.actor or "") for e in events), default=0),
         }
         widths = columns.fit(width, natural)
@@ -459,7 +459,7 @@ class Timeline(Vertical, ReportWorkerErrors):
             time,
             truncate(event.aggregate_id, widths["aggregate"]),
             Text("" if event.version is None else str(event.version), justify="right"),
-            voided_text(truncate(event.type, widths["type"] - 2 * voided), voided),
+            type_cell(event, widths["type"], voided),
             truncate(event.actor, widths["actor"]),
         )
 

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from store import (
+    ANY,
     ERASED,
     DuplicateEventError,
     EventStore,
@@ -28,6 +29,7 @@ from store import (
     copy_store,
     merge_patch,
 )
+from store.appending import append_receipt
 
 # On a shared PostgreSQL server other sessions' snapshots may keep VACUUM
 # from removing old row versions; erase then warns, which is about the
@@ -327,8 +329,12 @@ def test_the_sqlite_trigger_lets_the_erasure_itself_through(tmp_path: Path) -> N
     path = tmp_path / "events.db"
     with EventStore(str(path)) as es:
         fill(es)
-        es.append(
-            [NewEvent("sss.Erased", {"positions": [2], "event_ids": [], "aggregate_id": None})]
+        append_receipt(
+            es,
+            [NewEvent("sss.Erased", {"positions": [2], "event_ids": [], "aggregate_id": None})],
+            None,
+            None,
+            ANY,
         )
     conn = sqlite3.connect(path, isolation_level=None)
     conn.execute(f"UPDATE events SET data = {ERASED_FORM}, erased_by = 5 WHERE position = 2")
@@ -515,8 +521,12 @@ def test_the_postgres_trigger_lets_the_erasure_itself_through(pg_url: str, pg_ra
 
     with EventStore(pg_url) as es:
         fill(es)
-        es.append(
-            [NewEvent("sss.Erased", {"positions": [2], "event_ids": [], "aggregate_id": None})]
+        append_receipt(
+            es,
+            [NewEvent("sss.Erased", {"positions": [2], "event_ids": [], "aggregate_id": None})],
+            None,
+            None,
+            ANY,
         )
         form = erased_form("data")
         statement = f"UPDATE events SET data = {form}, erased_by = 5 WHERE position = 2"
@@ -529,7 +539,7 @@ def test_verify_checks_receipts_against_the_erased_rows(tmp_path: Path) -> None:
     with EventStore(str(path)) as es:
         fill(es)
         # An event of the receipt's type that erased nothing is an ordinary event.
-        es.append([NewEvent("sss.Erased", {"positions": "not a list"})])
+        append_receipt(es, [NewEvent("sss.Erased", {"positions": "not a list"})], None, None, ANY)
         es.erase(positions=[1, 3], reason="asked")  # receipt at 6
         assert es.verify().ok
     conn = sqlite3.connect(path, isolation_level=None)

@@ -37,6 +37,7 @@ from .models import (
     NewEvent,
     RecordedEvent,
     Step,
+    StoreCounts,
     VerifyReport,
 )
 from .reducers import Reducers, Upcasters, diff, load_object, merge_patch
@@ -69,6 +70,7 @@ __all__ = [
     "ReducerError",
     "Reducers",
     "Step",
+    "StoreCounts",
     "StoreError",
     "SubscriptionError",
     "SubscriptionInfo",

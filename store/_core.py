@@ -148,7 +148,6 @@ class StoreCore:
         self._closed = False
         self._writer: int | None = None  # the thread inside transaction(), if any
         self._states = StateCache()
-        self._type_counts: tuple[int, dict[str, int]] = (0, {})
 
     def close(self) -> None:
         with self._lock:

@@ -22,6 +22,7 @@ __all__ = [
     "NewEvent",
     "RecordedEvent",
     "Step",
+    "StoreCounts",
     "VerifyReport",
 ]
 
@@ -251,3 +252,24 @@ class VerifyReport:
     reason: str | None
     head_position: int = 0
     head_hash: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounts:
+    """What the log holds, from the counts the store keeps as it appends
+    (:meth:`EventStore.counts`): exact, and as cheap at any size.
+
+    ``aggregate_types`` counts aggregates per aggregate type,
+    ``aggregate_type_events`` their events; ``None`` is the type of
+    aggregates appended without one. ``system_events`` have no aggregate.
+    The occurred span is business time, which position does not order.
+    """
+
+    head: int
+    events: int
+    system_events: int
+    event_types: dict[str, int]
+    aggregate_types: dict[str | None, int]
+    aggregate_type_events: dict[str | None, int]
+    first_occurred_at: datetime | None
+    last_occurred_at: datetime | None

@@ -25,10 +25,12 @@ from ..backend import (
     WriteTransaction,
 )
 from ..codec import format_time, loads, loads_stored, parse_time
+from ..counting import KeptCount
 from ..errors import CorruptStoreError, ReadOnlyError, StoreError, ValidationError
 from ..models import AggregateInfo, RecordedEvent
 from ..sql import POSTGRES
 from .conninfo import connection_info, redact
+from .counts import read_kept_counts
 from .errors import translated
 from .schema import (
     AGGREGATE_COLUMNS,
@@ -405,6 +407,15 @@ class PostgresBackend(Backend):
                 )
             }
         )
+
+    def versions(
+        self, after: tuple[str, int] | None, upto: int, limit: int
+    ) -> list[tuple[str, int, int]]:
+        statement, params = POSTGRES.versions(after, upto, limit)
+        return self._run(lambda conn: [tuple(r) for r in conn.execute(statement, params)])
+
+    def kept_counts(self) -> tuple[int, list[KeptCount]]:
+        return self._run(read_kept_counts)
 
     def event_types(self, after: int, upto: int) -> dict[str, int]:
         return self._run(

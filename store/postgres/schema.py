@@ -19,7 +19,9 @@ from ..errors import CorruptStoreError, NotFoundError
 Conn = psycopg.Connection[tuple[Any, ...]]
 
 FORMAT = "sss-events"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""1: the first format. 2: the kept counts (``sss_counts``, store.counting),
+built once from the log when a version 1 store is first opened for writing."""
 
 # Text columns compare in code point order (COLLATE "C"), as in SQLite and
 # Python, whatever the database's collation.
@@ -74,6 +76,16 @@ CREATE TABLE aggregates (
     updated_at timestamptz NOT NULL
 );
 CREATE INDEX aggregates_by_type ON aggregates (aggregate_type, aggregate_id);
+CREATE TABLE sss_counts (
+    type text COLLATE "C" NOT NULL,
+    aggregate_type text COLLATE "C" NOT NULL,
+    system integer NOT NULL,
+    events bigint NOT NULL,
+    aggregates bigint NOT NULL,
+    first_occurred_at timestamptz NOT NULL,
+    last_occurred_at timestamptz NOT NULL,
+    PRIMARY KEY (type, aggregate_type, system)
+);
 CREATE TABLE snapshots (
     aggregate_id text COLLATE "C" NOT NULL,
     fingerprint text NOT NULL,
@@ -173,11 +185,35 @@ UPSERT_AGGREGATE = (
     "ON CONFLICT (aggregate_id) DO UPDATE SET version = excluded.version, "
     "last_position = excluded.last_position, updated_at = excluded.updated_at)"
 )
+COUNTS_TABLE = SCHEMA[SCHEMA.index("CREATE TABLE sss_counts") :].split(";\n")[0]
+_ADD_COUNTS_SET = (
+    "ON CONFLICT (type, aggregate_type, system) DO UPDATE SET "
+    "events = k.events + excluded.events, aggregates = k.aggregates + excluded.aggregates, "
+    "first_occurred_at = least(k.first_occurred_at, excluded.first_occurred_at), "
+    "last_occurred_at = greatest(k.last_occurred_at, excluded.last_occurred_at)"
+)
+ADD_COUNTS = (
+    "c AS (INSERT INTO sss_counts AS k "
+    "SELECT t, at, s, n, a, f::timestamptz, l::timestamptz "
+    "FROM json_to_recordset(%s::json) AS x(t text, at text, s integer, n bigint, a bigint, "
+    f"f text, l text) {_ADD_COUNTS_SET})"
+)
+"""The kept counts of a batch (store.counting.batch_counts): one upsert per key."""
+COUNT_EVENTS = (
+    "SELECT type, coalesce(aggregate_type, ''), (aggregate_id IS NULL)::integer, count(*), "
+    "count(*) FILTER (WHERE version = 1), min(occurred_at), max(occurred_at) "
+    "FROM events GROUP BY 1, 2, 3"
+)
+"""The counts from the log itself: to build them once, and to read a store of
+format 1 opened read-only."""
+OLD_APPEND_FUNCTIONS = ("sss_append_1",)
+"""Append functions of earlier formats, dropped at the upgrade: a writer of an
+earlier release would append without keeping the counts."""
 LOCK_HEAD = "SELECT position, hash, recorded_at FROM sss_head FOR UPDATE"
 # One text parameter: dumping a Python list as an array costs far more.
 FIND_EVENTS = f"SELECT {COLUMNS} FROM events WHERE event_id = ANY(string_to_array(%s, ',')::uuid[])"
 AGGREGATE_VERSION = "SELECT aggregate_type, version FROM aggregates WHERE aggregate_id = %s"
-APPEND_FUNCTION_NAME = "sss_append_1"
+APPEND_FUNCTION_NAME = "sss_append_2"
 """The function's name carries its version: a release that changes it installs
 a new name beside the old one, so writers of both releases keep working."""
 
@@ -320,6 +356,22 @@ BEGIN
         ON CONFLICT (aggregate_id) DO UPDATE SET version = excluded.version,
             last_position = excluded.last_position, updated_at = excluded.updated_at;
     END IF;
+    -- The kept counts (store.counting.batch_counts restates this in Python):
+    -- one upsert per event type of the batch, no trigger per row.
+    INSERT INTO sss_counts AS k
+        SELECT x.t, coalesce(stored_type, ''), (p_aggregate_id IS NULL)::integer, count(*),
+               count(*) FILTER (WHERE p_aggregate_id IS NOT NULL
+                                AND current_version + x.i = 1),
+               min(coalesce(x.o::timestamptz, recorded)),
+               max(coalesce(x.o::timestamptz, recorded))
+        FROM ROWS FROM (json_to_recordset(p_rows) AS (t text, o text)) WITH ORDINALITY
+             AS x(t, o, i)
+        GROUP BY x.t ORDER BY x.t
+    ON CONFLICT (type, aggregate_type, system) DO UPDATE SET
+        events = k.events + excluded.events, aggregates = k.aggregates + excluded.aggregates,
+        first_occurred_at = least(k.first_occurred_at, excluded.first_occurred_at),
+        last_occurred_at = greatest(k.last_occurred_at, excluded.last_occurred_at);
+    -- End of the kept counts.
     UPDATE sss_head SET position = head_position + n, hash = prev, recorded_at = recorded;
     PERFORM pg_notify(p_channel, (head_position + n)::text);
     first_position := head_position + 1;
@@ -353,6 +405,8 @@ def ensure_schema(conn: Conn, display: str, readonly: bool) -> tuple[str, str, i
         schema = wanted
     version = conn.info.server_version
     if _check_tables(conn, schema, display):
+        if not readonly:
+            _add_counts_table(conn, schema)
         return schema, database, version
     if readonly:
         raise NotFoundError(f"no event store at {display} (schema {schema} is empty)")
@@ -371,6 +425,35 @@ def ensure_schema(conn: Conn, display: str, readonly: bool) -> tuple[str, str, i
                 ],
             )
     return schema, database, version
+
+
+def has_counts_table(conn: Conn) -> bool:
+    row = conn.execute("SELECT to_regclass('sss_counts') IS NOT NULL").fetchone()
+    return bool(row and row[0])
+
+
+def _add_counts_table(conn: Conn, schema: str) -> None:
+    """Upgrade format 1 to 2: build the kept counts from the log, once, with
+    appends held off (the head row's lock), and drop the append functions of
+    earlier formats in the same transaction."""
+    if has_counts_table(conn):
+        return
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (schema,))
+        conn.execute("SELECT position FROM sss_head FOR UPDATE")
+        if has_counts_table(conn):
+            return
+        conn.execute(COUNTS_TABLE)
+        conn.execute(f"INSERT INTO sss_counts {COUNT_EVENTS}")
+        conn.execute(
+            "UPDATE sss_meta SET value = %s WHERE key = 'format_version'", (str(FORMAT_VERSION),)
+        )
+        for name in OLD_APPEND_FUNCTIONS:
+            conn.execute(
+                sql.SQL("DROP FUNCTION IF EXISTS {}.{}").format(
+                    sql.Identifier(schema), sql.Identifier(name)
+                )
+            )
 
 
 def ensure_append_function(conn: Conn, schema: str) -> bool:

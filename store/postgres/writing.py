@@ -15,10 +15,12 @@ from ..backend import (
     WriteTransaction,
 )
 from ..codec import encode_object, format_time, loads_stored, parse_time
+from ..counting import batch_counts
 from ..errors import CorruptStoreError, ValidationError
 from ..models import AggregateInfo, RecordedEvent
 from .errors import translated
 from .schema import (
+    ADD_COUNTS,
     AGGREGATE_VERSION,
     FIND_EVENTS,
     INSERT_EVENTS,
@@ -29,6 +31,9 @@ from .schema import (
 )
 
 __all__ = ["PostgresWrite", "aggregate_row", "event_row", "iso", "utc"]
+
+COUNT_KEYS = ("t", "at", "s", "n", "a", "f", "l")
+"""Short names of the KeptCount fields in the JSON that ADD_COUNTS unpacks."""
 
 
 def utc(value: datetime) -> datetime:
@@ -136,6 +141,10 @@ class PostgresWrite(WriteTransaction):
                 ) from e
             parts.append(INSERT_EVENTS)
             params.append(payload.decode())
+            # The kept counts (store.counting), in the same statement as the rows.
+            parts.append(ADD_COUNTS)
+            kept = [dict(zip(COUNT_KEYS, c, strict=True)) for c in batch_counts(rows)]
+            params.append(orjson.dumps(kept).decode())
         if aggregate is not None:
             parts.append(UPSERT_AGGREGATE)
             params += [

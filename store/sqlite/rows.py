@@ -9,8 +9,9 @@ from typing import Any
 
 from ..backend import Head, Row, Snapshot, WriteTransaction
 from ..codec import GENESIS_HASH, encode_object, format_time, loads_stored, parse_time
+from ..counting import batch_counts
 from ..models import AggregateInfo, RecordedEvent, recorded_event
-from .schema import CHAIN_COLUMNS, COLUMNS
+from .schema import ADD_COUNTS, CHAIN_COLUMNS, COLUMNS
 
 __all__ = ["SQLiteWrite", "aggregate_row", "events", "lenient_text"]
 
@@ -94,6 +95,8 @@ class SQLiteWrite(WriteTransaction):
         self.conn.executemany(
             f"INSERT INTO events ({CHAIN_COLUMNS}) VALUES ({','.join('?' * 13)})", rows
         )
+        # The kept counts (store.counting), in the same transaction as the rows.
+        self.conn.executemany(ADD_COUNTS, batch_counts(rows))
         if aggregate is not None:
             self.conn.execute(
                 "INSERT INTO aggregates VALUES (?, ?, ?, ?, ?, ?, ?) "

@@ -10,10 +10,21 @@ from datetime import UTC, datetime
 from ..codec import format_time
 from ..errors import CorruptStoreError
 
-__all__ = ["CHAIN_COLUMNS", "COLUMNS", "FORMAT", "FORMAT_VERSION", "SCHEMA", "ensure_schema"]
+__all__ = [
+    "ADD_COUNTS",
+    "CHAIN_COLUMNS",
+    "COLUMNS",
+    "COUNT_EVENTS",
+    "FORMAT",
+    "FORMAT_VERSION",
+    "SCHEMA",
+    "ensure_schema",
+]
 
 FORMAT = "sss-events"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""1: the first format. 2: the kept counts (``sss_counts``, store.counting),
+built once from the log when a version 1 store is first opened for writing."""
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS sss_meta (
@@ -58,6 +69,16 @@ CREATE TABLE IF NOT EXISTS aggregates (
     updated_at TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS aggregates_by_type ON aggregates (aggregate_type, aggregate_id);
+CREATE TABLE IF NOT EXISTS sss_counts (
+    type TEXT NOT NULL,
+    aggregate_type TEXT NOT NULL,
+    system INTEGER NOT NULL,
+    events INTEGER NOT NULL,
+    aggregates INTEGER NOT NULL,
+    first_occurred_at TEXT NOT NULL,
+    last_occurred_at TEXT NOT NULL,
+    PRIMARY KEY (type, aggregate_type, system)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS snapshots (
     aggregate_id TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
@@ -68,6 +89,24 @@ CREATE TABLE IF NOT EXISTS snapshots (
     PRIMARY KEY (aggregate_id, fingerprint, version)
 ) WITHOUT ROWID;
 """
+
+COUNTS_TABLE = SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS sss_counts") :].split(";\n")[0]
+
+ADD_COUNTS = (
+    "INSERT INTO sss_counts VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (type, aggregate_type, system) DO UPDATE SET "
+    "events = events + excluded.events, aggregates = aggregates + excluded.aggregates, "
+    "first_occurred_at = min(first_occurred_at, excluded.first_occurred_at), "
+    "last_occurred_at = max(last_occurred_at, excluded.last_occurred_at)"
+)
+"""One upsert per key of a batch (store.counting.batch_counts)."""
+COUNT_EVENTS = (
+    "SELECT type, coalesce(aggregate_type, ''), aggregate_id IS NULL, count(*), "
+    "sum(CASE WHEN version = 1 THEN 1 ELSE 0 END), min(occurred_at), max(occurred_at) "
+    "FROM events GROUP BY 1, 2, 3"
+)
+"""The counts from the log itself: to build them once, and to read a store of
+format 1 opened read-only."""
 
 # Durable consumers (store.subscriptions): one row per subscription and group
 # member, and the events a subscription parked. Created on every writable open
@@ -124,6 +163,8 @@ def ensure_schema(conn: sqlite3.Connection, location: str, readonly: bool) -> No
             )
         if not readonly and "subscriptions" not in tables:
             _run_atomically(conn, SUBSCRIPTIONS_SCHEMA)
+        if not readonly and "sss_counts" not in tables:
+            _add_counts_table(conn)
         return
     if tables - {"sqlite_sequence"}:
         raise CorruptStoreError(
@@ -148,6 +189,28 @@ def ensure_schema(conn: sqlite3.Connection, location: str, readonly: bool) -> No
                 ("created_at", format_time(datetime.now(UTC))),
             ],
         )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+
+
+def _add_counts_table(conn: sqlite3.Connection) -> None:
+    """Upgrade format 1 to 2: build the kept counts from the log, once, in
+    the same transaction that records the new format (a second process
+    opening meanwhile waits for the lock, then finds the table)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        present = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sss_counts'"
+        ).fetchone()
+        if present is None:
+            conn.execute(COUNTS_TABLE)
+            conn.execute(f"INSERT INTO sss_counts {COUNT_EVENTS}")
+            conn.execute(
+                "INSERT OR REPLACE INTO sss_meta VALUES ('format_version', ?)",
+                (str(FORMAT_VERSION),),
+            )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

@@ -20,14 +20,15 @@ walk, which names the first bad position.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from ._core import StoreCore
 from .codec import format_time
+from .integrity import ChainVerifier
 from .models import AggregateInfo
 
-__all__ = ["MASK", "AggregatePass", "aggregate_pass"]
+__all__ = ["MASK", "AggregatePass", "aggregate_pass", "agrees", "check_aggregates"]
 
 MASK = (1 << 64) - 1
 VERSIONS_PAGE = 5000
@@ -68,11 +69,29 @@ def _table(es: StoreCore) -> Iterator[AggregateInfo]:
 
 
 def aggregate_pass(es: StoreCore, head: int) -> AggregatePass:
-    """The pass over the events up to position ``head``."""
+    """The pass over the store's events up to position ``head``."""
+    return check_aggregates(_versions(es, head), _table(es), head)
+
+
+def agrees(found: AggregatePass, walk: ChainVerifier) -> bool:
+    """Whether the chain walk (given ``found.lasts``) and the pass agree."""
+    return found.problem is None and (
+        walk.aggregate_events == found.events
+        and walk.typed & MASK == found.typed
+        and walk.created & MASK == found.created
+        and walk.updated & MASK == found.updated
+    )
+
+
+def check_aggregates(
+    versions: Iterable[tuple[str, int, int]], table: Iterable[AggregateInfo], head: int
+) -> AggregatePass:
+    """The pass over (aggregate_id, version, position) in index order, up to
+    position ``head``, merged with the aggregates table ordered by id."""
     found = AggregatePass(bytearray(head // 8 + 1))
-    table = _table(es)
+    table = iter(table)
     info = next(table, None)
-    for aggregate_id, group in itertools.groupby(_versions(es, head), key=lambda r: r[0]):
+    for aggregate_id, group in itertools.groupby(versions, key=lambda r: r[0]):
         # Table rows before this id list aggregates without events up to the head.
         while info is not None and info.aggregate_id < aggregate_id:
             if info.first_position <= head:

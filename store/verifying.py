@@ -10,7 +10,7 @@ from dataclasses import replace
 
 from . import paging, replay
 from ._core import PAGE, StoreCore
-from .aggregate_pass import MASK, aggregate_pass
+from .aggregate_pass import aggregate_pass, agrees
 from .backend import ChainRow, Snapshot
 from .checks import check_int
 from .codec import GENESIS_HASH, MAX_INT
@@ -126,12 +126,7 @@ def _bounded(
         return None
     if verifier.failure is not None:
         return verifier.failure
-    if (
-        verifier.aggregate_events != found.events
-        or verifier.typed & MASK != found.typed
-        or verifier.created & MASK != found.created
-        or verifier.updated & MASK != found.updated
-    ):
+    if not agrees(found, verifier):
         return None
     report = VerifyReport(True, verifier.checked, None, None, head, verifier.prev_hash)
     assert verifier.counts is not None

@@ -133,38 +133,64 @@ def build(path: str, events: int) -> None:
 
 
 REPLICATE = r"""
-import json, sqlite3, sys
-from datetime import datetime
-from store import EventStore, NewEvent
+import sqlite3, sys, uuid
+from datetime import datetime, timedelta
+from store import AggregateInfo, EventStore
+from store.codec import GENESIS_HASH, chain_hash, format_time, loads_stored
 source, path, copies = sys.argv[1], sys.argv[2], int(sys.argv[3])
+conn = sqlite3.connect(f"file:{source}?mode=ro", uri=True)
+first, last = conn.execute(
+    "SELECT min(recorded_at), max(recorded_at) FROM events").fetchone()
+span = datetime.fromisoformat(last) - datetime.fromisoformat(first) + timedelta(seconds=1)
+head = conn.execute("SELECT max(position) FROM events").fetchone()[0]
+prev = GENESIS_HASH
 with EventStore(path, durable=False) as es:
     for copy in range(copies):
-        rows = sqlite3.connect(f"file:{source}?mode=ro", uri=True).execute(
-            "SELECT aggregate_id, aggregate_type, type, schema_version, data, metadata, "
-            "occurred_at FROM events ORDER BY position"
-        )
-        while True:
-            page = rows.fetchmany(2000)
-            if not page:
-                break
-            with es.transaction():
-                for aggregate_id, aggregate_type, type_, version, data, meta, occurred in page:
-                    event = NewEvent(type_, json.loads(data), metadata=json.loads(meta),
-                                     occurred_at=datetime.fromisoformat(occurred),
-                                     schema_version=version)
-                    if aggregate_id is None:
-                        es.append([event])
-                    else:
-                        es.append([event], aggregate_id=f"{aggregate_id}~{copy}",
-                                  aggregate_type=aggregate_type)
+        shift = span * copy
+        rows = conn.execute(
+            "SELECT position, aggregate_id, aggregate_type, version, type, schema_version, "
+            "data, metadata, occurred_at, recorded_at, data_hash FROM events ORDER BY position")
+        while page := rows.fetchmany(5000):
+            out, touched = [], {}
+            for (position, aggregate_id, aggregate_type, version, type_, schema_version, data,
+                 metadata, occurred, recorded, data_hash) in page:
+                position += copy * head
+                if aggregate_id is not None:
+                    aggregate_id = f"{aggregate_id}~{copy}"
+                if copy:
+                    occurred = format_time(datetime.fromisoformat(occurred) + shift)
+                    recorded = format_time(datetime.fromisoformat(recorded) + shift)
+                event_id = str(uuid.uuid4())
+                prev = chain_hash(
+                    prev, position=position, event_id=event_id, aggregate_id=aggregate_id,
+                    aggregate_type=aggregate_type, version=version, type=type_,
+                    schema_version=schema_version, data_hash=data_hash,
+                    metadata=loads_stored(metadata), occurred_at=occurred, recorded_at=recorded)
+                out.append((position, event_id, aggregate_id, aggregate_type, version, type_,
+                            schema_version, data, metadata, occurred, recorded, data_hash, prev))
+                if aggregate_id is not None:
+                    at = datetime.fromisoformat(recorded)
+                    seen = touched.get(aggregate_id)
+                    touched[aggregate_id] = AggregateInfo(
+                        aggregate_id, aggregate_type, version,
+                        position if seen is None else seen.first_position, position,
+                        at if seen is None else seen.created_at, at)
+            with es._lock, es.backend.write() as tx:
+                tx.insert(out, None)
+                for info in touched.values():
+                    # An aggregate met before keeps its first position and
+                    # creation time: the insert only moves its end.
+                    tx.insert([], info)
 """
 
 
 def replicate(source: str, path: str, copies: int, code: str | None) -> None:
-    """A larger store from a demo store: its events ``copies`` times over, in
-    order, each copy with its own aggregates, through ``EventStore.append``
-    (batched in transactions, ``durable=False``): the demo's shapes and
-    sizes, without its simulation's time."""
+    """A larger store from a demo store: its rows ``copies`` times over, in
+    order, each copy with its own aggregates, new event ids and times moved
+    on past the copy before, the chain rebuilt with the store's own hash and
+    written through the backend's bulk insert, as ``copy_store`` writes (the
+    payloads and their digests stay as stored): the demo's shapes and sizes,
+    in minutes rather than the simulation's hours. The result verifies."""
     print(f"building {path} ({copies} copies of {source}) ...", flush=True)
     subprocess.run(
         [sys.executable, "-c", REPLICATE, source, path, str(copies)],

@@ -335,3 +335,35 @@ def test_kept_counts_survive_sigkill_mid_append(
         assert es.head() > 0
         assert es.counts() == reference(es)
         assert es.verify().ok
+
+
+row_parts = st.tuples(
+    st.sampled_from([None, "a-1", "b-2"]),
+    st.sampled_from([None, "A", "B"]),
+    st.integers(1, 3),
+    st.sampled_from(["Placed", "Paid", "Tick", "Shipped", "Closed", "Void"]),
+    st.sampled_from([f"2024-01-0{d}T00:00:00.000000+00:00" for d in range(1, 8)]),
+)
+
+
+@given(parts=st.lists(row_parts, max_size=30), one_aggregate=st.booleans())
+def test_batch_counts_equal_counting_row_by_row(parts: Any, one_aggregate: bool) -> None:
+    """Against a plain fold of one row at a time (the one-row fast path
+    included), for batches of one aggregate and of many."""
+    from store.counting import batch_counts, merge
+
+    def one_by_one(rows: list[Any]) -> list[Any]:
+        total: dict[Any, Any] = {}
+        for row in rows:
+            merge(total, batch_counts([row]))
+        return sorted((*key, *entry) for key, entry in total.items())
+
+    rows = []
+    for n, (aggregate_id, aggregate_type, version, type_, occurred) in enumerate(parts):
+        if one_aggregate and parts:
+            aggregate_id, aggregate_type = parts[0][0], parts[0][1]
+        if aggregate_id is None:
+            aggregate_type, version = None, None
+        rows.append((n + 1, f"e{n}", aggregate_id, aggregate_type, version, type_, 1, "{}",
+                     "{}", occurred, occurred, "d", "h"))  # fmt: skip
+    assert batch_counts(rows) == one_by_one(rows)

@@ -26,6 +26,10 @@ cache, as on a second run. Per store and round:
   integrity_check`` (pages and every index against its table, what
   ``--storage full`` adds) and ``quick_check`` (pages only).
 
+Each also gives the CPU seconds of the measured call (``time.process_time``),
+which a loaded machine inflates far less than wall time: the rate per CPU
+second is the figure to compare between sizes measured at different times.
+
 A store made by an earlier release is upgraded (its kept counts built) the
 first time this release opens it for writing; ``--upgrade`` does that first
 and times it. With ``--code DIR`` the measurements import the store from
@@ -54,7 +58,7 @@ import json, resource, sys, time
 what, path = sys.argv[1], sys.argv[2]
 from store import EventStore
 out = {}
-start = time.perf_counter()
+start, cpu = time.perf_counter(), time.process_time()
 with EventStore(path, readonly=True) as es:
     if what == "stats":
         from workbench.cli.audit import collect_stats
@@ -66,13 +70,14 @@ with EventStore(path, readonly=True) as es:
         head = es.head()
         after = max(0, head - int(sys.argv[3]))
         trusted = es.get(after).hash if after else "0" * 64
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         report = es.verify(from_position=after, head_hash=trusted, storage="off")
         out["ok"], out["checked"] = report.ok, report.checked
     else:
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         out["problems"] = es.backend.check_storage(what == "integrity")
 out["seconds"] = time.perf_counter() - start
+out["cpu"] = time.process_time() - cpu
 out["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 print(json.dumps(out))
 """
@@ -244,10 +249,13 @@ def main() -> None:
             for what in args.only:
                 extra = (str(INCREMENT),) if what == "incremental" else ()
                 got = measure(what, path, code, *extra)
+                print(f"  {size} {what}: {json.dumps(got)}", flush=True)
                 samples.setdefault(f"{what} s", []).append(got["seconds"])
+                samples.setdefault(f"{what} cpu s", []).append(got["cpu"])
                 if what == "verify":
                     samples.setdefault("verify MB", []).append(got["rss_mb"])
                     samples.setdefault("verify ev/s", []).append(got["checked"] / got["seconds"])
+                    samples.setdefault("verify ev/cpu-s", []).append(got["checked"] / got["cpu"])
             if "stats" in args.only:
                 samples.setdefault("sss stats s", []).append(wall(["stats", path], code))
                 samples.setdefault("sss --help s", []).append(wall(["--help"], code))

@@ -38,6 +38,7 @@ from .models import (
     NewEvent,
     RecordedEvent,
     Step,
+    StoreCounts,
     VerifyReport,
 )
 from .notes import Checkpoint, SigningKey, VerifierKey, generate_key
@@ -88,6 +89,7 @@ __all__ = [
     "Reducers",
     "SigningKey",
     "Step",
+    "StoreCounts",
     "StoreError",
     "SubscriptionError",
     "SubscriptionInfo",

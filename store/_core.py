@@ -160,7 +160,6 @@ class StoreCore:
             Grouper(self._lock) if self.group_commit else None
         )
         self._states = StateCache()
-        self._type_counts: tuple[int, dict[str, int]] = (0, {})
 
     def close(self) -> None:
         with self._lock:

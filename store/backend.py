@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .counting import KeptCount
 from .errors import StoreError
 from .models import AggregateInfo, RecordedEvent
 
@@ -279,6 +280,19 @@ class Backend(abc.ABC):
     @abc.abstractmethod
     def event_types(self, after: int, upto: int) -> dict[str, int]:
         """Number of events per type among positions after ``after`` up to ``upto``."""
+
+    @abc.abstractmethod
+    def versions(
+        self, after: tuple[str, int] | None, upto: int, limit: int
+    ) -> list[tuple[str, int, int]]:
+        """(aggregate_id, version, position) of the events up to position
+        ``upto``, ordered by (aggregate_id, version), after that key: a walk
+        of the version index for verify (Dialect.versions)."""
+
+    @abc.abstractmethod
+    def kept_counts(self) -> tuple[int, list[KeptCount]]:
+        """The head and the counts kept as of it (store.counting), read together
+        (one snapshot): what ``sss stats`` shows, at the same cost at any size."""
 
     @abc.abstractmethod
     def version_at(self, aggregate_id: str, position: int) -> int:

@@ -34,6 +34,7 @@ from .models import (
     NewEvent,
     RecordedEvent,
     Step,
+    StoreCounts,
     VerifyReport,
 )
 from .notes import Checkpoint
@@ -296,17 +297,29 @@ class EventStore(StoreCore):
         return paging.aggregates(self, aggregate_type)
 
     def aggregate_types(self) -> dict[str | None, int]:
-        """Number of aggregates per aggregate type."""
-        return self._call(self._backend.aggregate_types)
+        """Number of aggregates per aggregate type, from the kept counts."""
+        return paging.counts(self).aggregate_types
 
     def event_types(self) -> dict[str, int]:
-        """Number of events per event type, sorted by type.
+        """Number of events per event type, sorted by type, from the kept counts."""
+        return paging.counts(self).event_types
 
-        The log is append-only, so the counts are kept and later calls count
-        only the events appended since (the first call on a large store reads
-        the whole type index once).
+    def counts(self) -> StoreCounts:
+        """What the log holds, from the counts the store keeps as it appends:
+        events per event type and per aggregate type, aggregates per aggregate
+        type, events without an aggregate, the span of ``occurred_at``; exact,
+        and read from a table of one row per (event type, aggregate type), so
+        it costs the same at any size. Inside :meth:`transaction` it includes
+        the transaction's own appends.
+
+        Example:
+            >>> with EventStore(":memory:") as es:
+            ...     _ = es.append([NewEvent("Placed", {})], aggregate_id="o-1",
+            ...                   aggregate_type="Order")
+            ...     es.counts().aggregate_types
+            {'Order': 1}
         """
-        return paging.event_types(self)
+        return paging.counts(self)
 
     def position_at(self, at: datetime) -> int:
         """The last position recorded at or before ``at``; 0 if none."""

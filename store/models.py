@@ -24,6 +24,7 @@ __all__ = [
     "NewEvent",
     "RecordedEvent",
     "Step",
+    "StoreCounts",
     "VerifyReport",
 ]
 
@@ -286,3 +287,24 @@ class VerifyReport:
     checkpoint: Checkpoint | None = None
     """The checkpoint the store was verified against, when one was given."""
     erased: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class StoreCounts:
+    """What the log holds, from the counts the store keeps as it appends
+    (:meth:`EventStore.counts`): exact, and as cheap at any size.
+
+    ``aggregate_types`` counts aggregates per aggregate type,
+    ``aggregate_type_events`` their events; ``None`` is the type of
+    aggregates appended without one. ``system_events`` have no aggregate.
+    The occurred span is business time, which position does not order.
+    """
+
+    head: int
+    events: int
+    system_events: int
+    event_types: dict[str, int]
+    aggregate_types: dict[str | None, int]
+    aggregate_type_events: dict[str | None, int]
+    first_occurred_at: datetime | None
+    last_occurred_at: datetime | None

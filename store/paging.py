@@ -14,10 +14,11 @@ from ._core import PAGE, StoreCore
 from .backend import Query
 from .checks import check_int, check_name, check_types
 from .codec import format_time, require_aware
+from .counting import summarize
 from .errors import NotFoundError, describe
-from .models import AggregateInfo, RecordedEvent
+from .models import AggregateInfo, RecordedEvent, StoreCounts
 
-__all__ = ["aggregates", "count", "event_types", "get", "query", "read", "read_rows", "stream"]
+__all__ = ["aggregates", "count", "counts", "get", "query", "read", "read_rows", "stream"]
 
 T = TypeVar("T")
 Fetch = Callable[[Query, "str | None", "int | None", bool, int], list[T]]
@@ -268,21 +269,7 @@ def aggregates(es: StoreCore, aggregate_type: str | None) -> Iterator[AggregateI
         after = page[-1].aggregate_id
 
 
-def event_types(es: StoreCore) -> dict[str, int]:
-    """Counts per event type. The log is append-only, so the counts are kept
-    and later calls count only the events appended since."""
-
-    def run() -> dict[str, int]:
-        head = es._backend.head()
-        seen, counts = es._type_counts
-        if head != seen:
-            if head < seen:  # a different database behind the same path
-                seen, counts = 0, {}
-            counts = dict(counts)
-            for name, number in es._backend.event_types(seen, head).items():
-                counts[name] = counts.get(name, 0) + number
-            if es._writer is None:  # never keep counts of uncommitted events
-                es._type_counts = (head, counts)
-        return dict(sorted(counts.items()))
-
-    return es._call(run)
+def counts(es: StoreCore) -> StoreCounts:
+    """The kept counts (store.counting), read with the head they are as of."""
+    head, kept = es._call(es._backend.kept_counts)
+    return summarize(head, kept)

@@ -101,6 +101,24 @@ class Dialect:
             params,
         )
 
+    def versions(
+        self, after: tuple[str, int] | None, upto: int, limit: int
+    ) -> tuple[str, list[Any]]:
+        """A page of (aggregate_id, version, position) in the order of the
+        (aggregate_id, version) index, after that key, up to position ``upto``:
+        verify's pass over every aggregate's versions, one aggregate at a time."""
+        m = self.mark
+        clauses = ["aggregate_id IS NOT NULL", f"position <= {m}"]
+        params: list[Any] = [upto]
+        if after is not None:
+            clauses.append(f"(aggregate_id, version) > ({m}, {m})")
+            params += list(after)
+        return (
+            f"SELECT aggregate_id, version, position FROM events {_where(clauses)} "
+            f"ORDER BY aggregate_id, version LIMIT {int(limit)}",
+            params,
+        )
+
 
 def _where(clauses: list[str]) -> str:
     return f"WHERE {' AND '.join(clauses)}" if clauses else ""

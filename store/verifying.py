@@ -10,9 +10,11 @@ from dataclasses import replace
 
 from . import paging, replay
 from ._core import PAGE, StoreCore
+from .aggregate_pass import aggregate_pass, agrees
 from .backend import ChainRow, Snapshot
 from .checks import check_int
 from .codec import GENESIS_HASH, MAX_INT
+from .counting import KeptCount, as_rows
 from .errors import StoreError, ValidationError, describe
 from .integrity import ChainVerifier
 from .models import VerifyReport
@@ -50,20 +52,54 @@ def verify(
         )
     if (from_position is None) != (head_hash is None):
         raise ValidationError("from_position and head_hash go together: give both or neither")
+    kept = None
     try:
         # The walk stops at the head as it is now; writers may go on meanwhile.
-        head = es._call(es._backend.head)
+        if from_position is None:
+            head, kept = es._call(es._backend.kept_counts)
+        else:
+            head = es._call(es._backend.head)
     except StoreError:
         head = MAX_INT  # a damaged file: walk as far as its rows can be read
-    if from_position is None or head_hash is None:
-        verifier = ChainVerifier(merkle=merkle)
+
+    def fresh(lasts: bytearray | None = None) -> ChainVerifier:
+        """A walk from position 1 (the one that ran is left in ``walked``)."""
+        verifier = ChainVerifier(merkle=merkle, lasts=lasts)
         verifier.mark = mark
+        if walked is not None:
+            walked[:] = [verifier]
+        return verifier
+
+    if from_position is None or head_hash is None:
+        report = _bounded(es, head, kept, progress, fresh)
+        if report is None:  # something is wrong: the exact walk names it
+            report = _exact(es, fresh(), head, progress)
     else:
         verifier = _trusted_start(es, check_int(from_position, "from_position"), head_hash, head)
         if verifier.failure is not None:
             return verifier.failure
-    if walked is not None:
-        walked.append(verifier)
+        if walked is not None:
+            walked[:] = [verifier]
+        report = _exact(es, verifier, head, progress)
+    if report.ok:
+        try:
+            problem = _verify_snapshots(es, from_position or 0)
+        except (StoreError, ValueError, TypeError) as e:
+            problem = None, f"the snapshots cannot be read: {e}"
+        if problem is None and storage != "off":
+            problem = _verify_storage(es, storage == "full")
+        if problem is not None:
+            return replace(report, ok=False, first_bad_position=problem[0], reason=problem[1])
+    return report
+
+
+def _walk(
+    es: StoreCore,
+    verifier: ChainVerifier,
+    head: int,
+    progress: Callable[[int, int], None] | None,
+) -> None:
+    """Feed the verifier every row up to ``head``, a page at a time."""
     try:
         while verifier.next_position <= head:
             rows, broken = _chain_page(es, verifier.next_position - 1, head)
@@ -84,27 +120,79 @@ def verify(
     except (StoreError, ValueError, TypeError) as e:
         # A damaged file may fail in ways no row check foresees.
         verifier.fail(verifier.next_position, f"the store cannot be read here: {e}")
+
+
+def _bounded(
+    es: StoreCore,
+    head: int,
+    kept: list[KeptCount] | None,
+    progress: Callable[[int, int], None] | None,
+    fresh: Callable[[bytearray], ChainVerifier],
+) -> VerifyReport | None:
+    """The whole log in memory that does not grow with it: the pass over
+    every aggregate's versions (store.aggregate_pass), then the chain walk,
+    compared. The report when it is intact, or when the chain breaks where
+    no aggregate is amiss (the walk's report is then exact); None when
+    something else is wrong, for the exact walk to name."""
+    if head == MAX_INT or kept is None:
+        return None
+    try:
+        found = aggregate_pass(es, head)
+    except (StoreError, ValueError, TypeError):
+        return None
+    verifier = fresh(found.lasts)
+    _walk(es, verifier, head, progress)
+    if found.problem is not None:
+        return None
+    if verifier.failure is not None:
+        return verifier.failure
+    if not agrees(found, verifier):
+        return None
+    report = verifier._report(True, None, None)
+    assert verifier.counts is not None
+    problem = _counts_problem(as_rows(verifier.counts), kept)
+    if problem is not None:
+        return replace(report, ok=False, reason=problem)
+    return report
+
+
+def _counts_problem(walked: list[KeptCount], kept: list[KeptCount]) -> str | None:
+    """Where the kept counts (sss stats) differ from the log, if they do."""
+    log = {row[:3]: row[3:] for row in walked}
+    stored = {row[:3]: row[3:] for row in kept if row[3]}
+    for key in sorted(log.keys() | stored.keys()):
+        if log.get(key) != stored.get(key):
+            type_, aggregate_type, system = key
+            where = "without aggregate" if system else f"of aggregate type {aggregate_type!r}"
+            says = stored.get(key, (0,))[0]
+            return (
+                f"the kept counts (sss stats) differ from the log for events of type "
+                f"{type_!r} {where}: kept {says} events, the log has {log.get(key, (0,))[0]} "
+                "(or their aggregates or times differ); the counts were changed outside the store"
+            )
+    return None
+
+
+def _exact(
+    es: StoreCore,
+    verifier: ChainVerifier,
+    head: int,
+    progress: Callable[[int, int], None] | None,
+) -> VerifyReport:
+    """The walk that keeps every aggregate it meets, then the aggregates
+    table: it names the first bad position exactly (memory grows with the
+    aggregates walked; the full walk takes it only when something is wrong)."""
+    _walk(es, verifier, head, progress)
     try:
         if verifier.after:  # only the aggregates the walk met
             touched = (es._call(es._backend.aggregate, name) for name in sorted(verifier.versions))
-            report = verifier.finish(info for info in touched if info is not None)
-        else:
-            report = verifier.finish(paging.aggregates(es, None))
+            return verifier.finish(info for info in touched if info is not None)
+        return verifier.finish(paging.aggregates(es, None))
     except (StoreError, ValueError, TypeError) as e:
-        report = verifier.failure or VerifyReport(
+        return verifier.failure or VerifyReport(
             False, verifier.checked, None, f"the aggregates table cannot be read: {e}",
             verifier.next_position - 1, verifier.prev_hash,
         )  # fmt: skip
-    if report.ok:
-        try:
-            problem = _verify_snapshots(es, verifier.after)
-        except (StoreError, ValueError, TypeError) as e:
-            problem = None, f"the snapshots cannot be read: {e}"
-        if problem is None and storage != "off":
-            problem = _verify_storage(es, storage == "full")
-        if problem is not None:
-            return replace(report, ok=False, first_bad_position=problem[0], reason=problem[1])
-    return report
 
 
 def _against(

@@ -25,11 +25,14 @@ from ..backend import (
     WriteTransaction,
 )
 from ..codec import format_time, loads, loads_stored, parse_time
+from ..counting import KeptCount
 from ..errors import CorruptStoreError, ReadOnlyError, StoreError, ValidationError
 from ..models import AggregateInfo, RecordedEvent
 from ..sql import POSTGRES
 from . import checking, treenodes
+from .appendfn import append_call, ensure_append_function
 from .conninfo import connection_info, redact
+from .counts import read_kept_counts
 from .errors import translated
 from .schema import (
     AGGREGATE_COLUMNS,
@@ -38,8 +41,6 @@ from .schema import (
     LAST_UNTIL,
     TEXT_COLUMNS,
     Conn,
-    append_call,
-    ensure_append_function,
     ensure_schema,
     ensure_subscriptions,
     read_columns,
@@ -429,6 +430,15 @@ class PostgresBackend(Backend):
                 )
             }
         )
+
+    def versions(
+        self, after: tuple[str, int] | None, upto: int, limit: int
+    ) -> list[tuple[str, int, int]]:
+        statement, params = POSTGRES.versions(after, upto, limit)
+        return self._run(lambda conn: [tuple(r) for r in conn.execute(statement, params)])
+
+    def kept_counts(self) -> tuple[int, list[KeptCount]]:
+        return self._run(read_kept_counts)
 
     def event_types(self, after: int, upto: int) -> dict[str, int]:
         return self._run(

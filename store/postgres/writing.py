@@ -19,10 +19,12 @@ from ..backend import (
     WriteTransaction,
 )
 from ..codec import encode_object, format_time, loads_stored, parse_time
+from ..counting import batch_counts
 from ..errors import CorruptStoreError, ValidationError
 from ..models import AggregateInfo, RecordedEvent
 from .errors import translated
 from .schema import (
+    ADD_COUNTS,
     AGGREGATE_VERSION,
     ERASE,
     FIND_EVENTS,
@@ -35,6 +37,9 @@ from .schema import (
 )
 
 __all__ = ["PostgresWrite", "aggregate_row", "event_row", "iso", "utc", "vacuum"]
+
+COUNT_KEYS = ("t", "at", "s", "n", "a", "f", "l")
+"""Short names of the KeptCount fields in the JSON that ADD_COUNTS unpacks."""
 
 
 def utc(value: datetime) -> datetime:
@@ -147,6 +152,10 @@ class PostgresWrite(WriteTransaction):
                 ) from e
             parts.append(INSERT_EVENTS)
             params.append(payload.decode())
+            # The kept counts (store.counting), in the same statement as the rows.
+            parts.append(ADD_COUNTS)
+            kept = [dict(zip(COUNT_KEYS, c, strict=True)) for c in batch_counts(rows)]
+            params.append(orjson.dumps(kept).decode())
         if aggregate is not None:
             parts.append(UPSERT_AGGREGATE)
             params += [
@@ -194,6 +203,8 @@ class PostgresWrite(WriteTransaction):
         last = rows[-1]
         with translated(self.backend.display):
             self.conn.execute(INSERT_COPIES, (payload.decode(),))
+            kept = [dict(zip(COUNT_KEYS, c, strict=True)) for c in batch_counts(rows)]
+            self.conn.execute(f"WITH {ADD_COUNTS} SELECT 1", (orjson.dumps(kept).decode(),))
             self.conn.execute(
                 "UPDATE sss_head SET position = %s, hash = %s, recorded_at = %s::timestamptz",
                 (last[0], last[12], last[10]),

@@ -16,6 +16,7 @@ from typing import Any
 
 from ..backend import Backend, ChainRow, Query, Snapshot, WriteTransaction
 from ..codec import loads_stored
+from ..counting import KeptCount
 from ..errors import (
     CorruptStoreError,
     NotFoundError,
@@ -27,7 +28,7 @@ from ..models import AggregateInfo, RecordedEvent
 from ..sql import SQLITE
 from .errors import busy, errorname, translated
 from .rows import SQLiteWrite, aggregate_row, events, lenient_text
-from .schema import COLUMNS, TREE_SCHEMA, ensure_schema, read_columns
+from .schema import COLUMNS, COUNT_EVENTS, TREE_SCHEMA, ensure_schema, read_columns
 
 __all__ = ["SQLiteBackend"]
 
@@ -390,6 +391,32 @@ class SQLiteBackend(Backend):
                 )
                 rows = self.conn.execute(sql, (after, upto)).fetchall()
         return {row[0]: int(row[1]) for row in rows}
+
+    def versions(
+        self, after: tuple[str, int] | None, upto: int, limit: int
+    ) -> list[tuple[str, int, int]]:
+        sql, params = SQLITE.versions(after, upto, limit)
+        with translated(self.location):
+            return self.conn.execute(sql, params).fetchall()
+
+    def kept_counts(self) -> tuple[int, list[KeptCount]]:
+        with translated(self.location):
+            conn = self.conn
+            outer = conn.in_transaction
+            if not outer:
+                conn.execute("BEGIN")  # the head and the counts of one snapshot
+            try:
+                head = conn.execute("SELECT max(position) FROM events").fetchone()[0] or 0
+                kept = conn.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sss_counts'"
+                ).fetchone()
+                # A format 1 store opened read-only has no kept counts yet.
+                sql = "SELECT * FROM sss_counts" if kept else COUNT_EVENTS
+                rows = [tuple(row) for row in conn.execute(sql)]
+            finally:
+                if not outer:
+                    conn.execute("COMMIT")
+        return head, rows
 
     def version_at(self, aggregate_id: str, position: int) -> int:
         # Within an aggregate, position grows with version: bisect the versions

@@ -9,8 +9,9 @@ from typing import Any
 
 from ..backend import ChainRow, Head, Row, Snapshot, WriteTransaction
 from ..codec import GENESIS_HASH, encode_object, format_time, loads_stored, parse_time
+from ..counting import batch_counts
 from ..models import AggregateInfo, RecordedEvent, recorded_event
-from .schema import CHAIN_COLUMNS, ERASE, read_columns
+from .schema import ADD_COUNTS, CHAIN_COLUMNS, ERASE, read_columns
 
 __all__ = ["SQLiteWrite", "aggregate_row", "events", "lenient_text"]
 
@@ -100,6 +101,8 @@ class SQLiteWrite(WriteTransaction):
         self.conn.executemany(
             f"INSERT INTO events ({CHAIN_COLUMNS}) VALUES ({','.join('?' * 13)})", rows
         )
+        # The kept counts (store.counting), in the same transaction as the rows.
+        self.conn.executemany(ADD_COUNTS, batch_counts(rows))
         if aggregate is not None:
             self.conn.execute(
                 "INSERT INTO aggregates VALUES (?, ?, ?, ?, ?, ?, ?) "
@@ -126,6 +129,7 @@ class SQLiteWrite(WriteTransaction):
         self.conn.executemany(
             f"INSERT INTO events ({CHAIN_COLUMNS}, erased_by) VALUES ({','.join('?' * 14)})", rows
         )
+        self.conn.executemany(ADD_COUNTS, batch_counts(rows))
 
     def erase(self, positions: Sequence[int], receipt: int, note: str) -> list[int]:
         # Space freed in the pages these statements change, and pages they

@@ -11,8 +11,10 @@ from ..codec import format_time
 from ..errors import CorruptStoreError
 
 __all__ = [
+    "ADD_COUNTS",
     "CHAIN_COLUMNS",
     "COLUMNS",
+    "COUNT_EVENTS",
     "ERASE",
     "FORMAT",
     "FORMAT_VERSION",
@@ -23,9 +25,11 @@ __all__ = [
 
 FORMAT = "sss-events"
 FORMAT_VERSION = 2
-"""2 added ``events.erased_by`` and the trigger that lets an erasure, and
-nothing else, replace a payload; a version 1 file is upgraded when opened
-for writing (and read as it is when opened read-only)."""
+"""1: the first format. 2: ``events.erased_by`` and the trigger that lets an
+erasure, and nothing else, replace a payload; the kept counts (``sss_counts``,
+store.counting). A version 1 file is upgraded in one transaction when first
+opened for writing (the counts built once from the log), and read as it is
+when opened read-only (its counts then come from the log)."""
 
 # The one UPDATE the events table accepts (store.erasing): the payload's
 # top-level field names stay, each value becomes the marker. The trigger
@@ -103,6 +107,16 @@ CREATE TABLE IF NOT EXISTS aggregates (
     updated_at TEXT NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS aggregates_by_type ON aggregates (aggregate_type, aggregate_id);
+CREATE TABLE IF NOT EXISTS sss_counts (
+    type TEXT NOT NULL,
+    aggregate_type TEXT NOT NULL,
+    system INTEGER NOT NULL,
+    events INTEGER NOT NULL,
+    aggregates INTEGER NOT NULL,
+    first_occurred_at TEXT NOT NULL,
+    last_occurred_at TEXT NOT NULL,
+    PRIMARY KEY (type, aggregate_type, system)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS snapshots (
     aggregate_id TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
@@ -124,6 +138,24 @@ UPGRADE_1 = (
     "DROP TRIGGER IF EXISTS events_refuse_update;\n" + GUARD_UPDATE + ";\n"
     "UPDATE sss_meta SET value = '2' WHERE key = 'format_version';\n"
 )
+
+COUNTS_TABLE = SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS sss_counts") :].split(";\n")[0]
+
+ADD_COUNTS = (
+    "INSERT INTO sss_counts VALUES (?, ?, ?, ?, ?, ?, ?) "
+    "ON CONFLICT (type, aggregate_type, system) DO UPDATE SET "
+    "events = events + excluded.events, aggregates = aggregates + excluded.aggregates, "
+    "first_occurred_at = min(first_occurred_at, excluded.first_occurred_at), "
+    "last_occurred_at = max(last_occurred_at, excluded.last_occurred_at)"
+)
+"""One upsert per key of a batch (store.counting.batch_counts)."""
+COUNT_EVENTS = (
+    "SELECT type, coalesce(aggregate_type, ''), aggregate_id IS NULL, count(*), "
+    "sum(CASE WHEN version = 1 THEN 1 ELSE 0 END), min(occurred_at), max(occurred_at) "
+    "FROM events GROUP BY 1, 2, 3"
+)
+"""The counts from the log itself: to build them once, and to read a store of
+format 1 opened read-only."""
 
 # Durable consumers (store.subscriptions): one row per subscription and group
 # member, and the events a subscription parked. Created on every writable open
@@ -197,7 +229,7 @@ def ensure_schema(conn: sqlite3.Connection, location: str, readonly: bool) -> in
             )
         if not readonly and "subscriptions" not in tables:
             _run_atomically(conn, SUBSCRIPTIONS_SCHEMA)
-        if not readonly and version < 2:
+        if not readonly and (version < 2 or "sss_counts" not in tables):
             _upgrade(conn)
             version = 2
         return version
@@ -232,14 +264,25 @@ def ensure_schema(conn: sqlite3.Connection, location: str, readonly: bool) -> in
 
 
 def _upgrade(conn: sqlite3.Connection) -> None:
-    """Version 1 to 2, unless another process did it meanwhile."""
+    """Version 1 to 2, unless another process did it meanwhile (it waits for
+    the write lock, then finds the work done): the erasure column and its
+    guard, and the kept counts built from the log, with the new format
+    version recorded in the same transaction."""
     conn.execute("BEGIN IMMEDIATE")
     try:
         row = conn.execute("SELECT value FROM sss_meta WHERE key = 'format_version'").fetchone()
-        if row is None or int(row[0]) < 2:
+        columns = {c[1] for c in conn.execute("PRAGMA table_info(events)")}
+        if (row is None or int(row[0]) < 2) and "erased_by" not in columns:
             for statement in UPGRADE_1.split(";\n"):
                 if statement.strip():
                     conn.execute(statement)
+        present = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'sss_counts'"
+        ).fetchone()
+        if present is None:
+            conn.execute(COUNTS_TABLE)
+            conn.execute(f"INSERT INTO sss_counts {COUNT_EVENTS}")
+        conn.execute("UPDATE sss_meta SET value = '2' WHERE key = 'format_version'")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

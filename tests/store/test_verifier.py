@@ -148,3 +148,106 @@ def test_verify_reads_past_one_page(store: EventStore) -> None:
     store.append([NewEvent("Bulk", {"k": k}) for k in range(PAGE + 5)], aggregate_id="bulk")
     report = store.verify()
     assert report.ok and report.checked == PAGE + 5 == report.head_position, report
+
+
+# -- the bounded pass: the aggregate pass and the walk without state per aggregate --
+
+
+def bounded(
+    es: EventStore, table: list[Any] | None = None, head: int | None = None
+) -> tuple[Any, ChainVerifier]:
+    """The aggregate pass over the store's version index against ``table``
+    (the store's aggregates table unless given), then the walk given its
+    last positions, both up to ``head``."""
+    from store.aggregate_pass import check_aggregates
+
+    rows, aggregates = rows_and_aggregates(es)
+    head = len(rows) if head is None else head
+    versions = sorted((r[2], r[4], r[0]) for r in rows if r[2] is not None and r[0] <= head)
+    found = check_aggregates(versions, list(aggregates.values()) if table is None else table, head)
+    walk = ChainVerifier(lasts=found.lasts)
+    assert walk.feed(rows[:head])
+    return found, walk
+
+
+def test_the_bounded_pass_agrees_on_an_intact_store(store: EventStore) -> None:
+    from store.aggregate_pass import agrees
+
+    build(store)
+    found, walk = bounded(store)
+    assert found.problem is None and found.events == walk.aggregate_events == 8
+    assert agrees(found, walk)
+    assert walk.versions == {}  # nothing kept per aggregate
+
+
+@pytest.mark.parametrize("head", [3, 5, 6, 7])
+def test_the_bounded_pass_checks_aggregates_that_moved_on_as_far_as_the_walk(
+    store: EventStore, head: int
+) -> None:
+    from store.aggregate_pass import agrees
+
+    build(store)
+    _, aggregates = rows_and_aggregates(store)
+    created_later = [info for info in aggregates.values() if info.first_position <= head]
+    found, walk = bounded(store, list(aggregates.values()), head)
+    assert agrees(found, walk), found
+    found, walk = bounded(store, created_later, head)
+    assert agrees(found, walk), found
+
+
+@pytest.mark.parametrize(
+    ("name", "change"),
+    [
+        ("c", {"version": 2}),
+        ("c", {"last_position": 7}),
+        ("c", {"updated_at_shift": 1}),
+        ("c", {"created_at_shift": 1}),
+        ("b", {"last_position": 5}),
+        ("b", {"first_position": 5}),
+        ("b", {"aggregate_type": "U"}),
+        ("a", {"aggregate_type": None}),
+        ("a", {"version": 5}),
+        ("a", {"version": 3}),
+    ],
+)
+def test_the_bounded_pass_sees_every_column_of_the_table(
+    store: EventStore, name: str, change: dict[str, Any]
+) -> None:
+    from store.aggregate_pass import agrees
+
+    build(store)
+    _, aggregates = rows_and_aggregates(store)
+    info = aggregates[name]
+    if "updated_at_shift" in change:
+        wrong = replace(info, updated_at=info.updated_at + timedelta(microseconds=1))
+    elif "created_at_shift" in change:
+        wrong = replace(info, created_at=info.created_at - timedelta(microseconds=1))
+    else:
+        wrong = replace(info, **change)
+    found, walk = bounded(store, list({**aggregates, name: wrong}.values()))
+    assert not agrees(found, walk), found
+
+
+def test_the_bounded_pass_sees_a_missing_or_extra_aggregate_row(store: EventStore) -> None:
+    build(store)
+    _, aggregates = rows_and_aggregates(store)
+    found, _ = bounded(store, [aggregates["a"], aggregates["c"]])
+    assert found.problem == "the aggregates table misses aggregates found in the log"
+    ghost = replace(aggregates["a"], aggregate_id="ghost")
+    found, _ = bounded(store, sorted([*aggregates.values(), ghost], key=lambda i: i.aggregate_id))
+    assert found.problem is not None and "lists ghost, which has no events" in found.problem
+
+
+def test_the_bounded_pass_sees_versions_out_of_order() -> None:
+    from store.aggregate_pass import check_aggregates
+
+    with EventStore(":memory:") as es:
+        build(es)
+        aggregates = list(es.aggregates())
+    a = [("a", 1, 1), ("a", 2, 2), ("a", 3, 3), ("a", 4, 7)]
+    rest = [("b", 1, 4), ("b", 2, 5), ("b", 3, 6), ("c", 1, 8)]
+    assert check_aggregates(a + rest, aggregates, 8).problem is None
+    gap = [("a", 1, 1), ("a", 2, 2), ("a", 4, 7)]
+    assert "not 1, 2" in (check_aggregates(gap + rest, aggregates, 8).problem or "")
+    backwards = [("a", 1, 1), ("a", 2, 3), ("a", 3, 2), ("a", 4, 7)]
+    assert "not 1, 2" in (check_aggregates(backwards + rest, aggregates, 8).problem or "")

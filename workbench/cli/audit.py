@@ -175,42 +175,33 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def collect_stats(es: EventStore, path: str) -> dict[str, Any]:
-    """Counts, time spans and size of a store; one pass over the log for business time."""
-    head = es.head()
-    first_recorded = last_recorded = first_occurred = last_occurred = None
-    system_events = 0
+    """Counts, time spans and size of a store, from the counts the store keeps
+    (EventStore.counts) and two point reads: the same cost at any size."""
+    counts = es.counts()
+    head = counts.head
+    first_recorded = last_recorded = None
     if head:
         first_recorded = es.get(1).recorded_at
         last_recorded = es.get(head).recorded_at
-        # occurred_at is business time given by callers and is not ordered by
-        # position (late events), so its span takes a pass over the log: over
-        # stored rows, whose fixed-width UTC text orders as the times do.
-        low = high = None
-        for page in es.read_rows():
-            column = [row[9] for row in page]
-            page_low, page_high = min(column), max(column)
-            low = page_low if low is None else min(low, page_low)
-            high = page_high if high is None else max(high, page_high)
-            system_events += sum(1 for row in page if row[2] is None)
-        first_occurred = None if low is None else datetime.fromisoformat(low)
-        last_occurred = None if high is None else datetime.fromisoformat(high)
     info = es.info()
     if "file_size" in info:
         size = int(info["file_size"]) + int(info.get("wal_size", 0))
     else:  # a server database: what the events take there
         size = int(info.get("events_size") or info.get("database_size") or 0)
-    event_types = dict(sorted(es.event_types().items(), key=lambda item: (-item[1], item[0])))
+    event_types = dict(sorted(counts.event_types.items(), key=lambda item: (-item[1], item[0])))
     aggregate_types = {
         ("(none)" if name is None else name): count
         for name, count in sorted(
-            es.aggregate_types().items(), key=lambda item: (-item[1], str(item[0]))
+            counts.aggregate_types.items(), key=lambda item: (-item[1], str(item[0]))
         )
     }
+    system_events = counts.system_events
+    first_occurred, last_occurred = counts.first_occurred_at, counts.last_occurred_at
     return {
         "path": es.label,
         "file_size": size,
         "head_position": head,
-        "events": sum(event_types.values()),
+        "events": counts.events,
         "aggregates": sum(aggregate_types.values()),
         "system_events": system_events,
         "first_recorded_at": _iso(first_recorded),

@@ -72,7 +72,7 @@ class AggregatesPane(Vertical, ReportWorkerErrors):
 
     @work(thread=True, exclusive=True, group="aggregates", exit_on_error=False)
     def load_types(self) -> None:
-        counts = self.handles.side.aggregate_types()  # a pass over every aggregate
+        counts = self.handles.side.aggregate_types()  # from the kept counts
         self.post_message(AggregateTypesCounted(counts))
 
     @on(AggregateTypesCounted)

@@ -15,9 +15,19 @@ from .backend import Query
 from .checks import check_int, check_name, check_types
 from .codec import format_time, require_aware
 from .errors import NotFoundError, describe
-from .models import AggregateInfo, RecordedEvent
+from .models import AggregateInfo, ReadStatement, RecordedEvent
 
-__all__ = ["aggregates", "count", "event_types", "get", "query", "read", "read_rows", "stream"]
+__all__ = [
+    "aggregates",
+    "count",
+    "event_types",
+    "get",
+    "query",
+    "read",
+    "read_rows",
+    "read_statement",
+    "stream",
+]
 
 T = TypeVar("T")
 Fetch = Callable[[Query, "str | None", "int | None", bool, int], list[T]]
@@ -133,6 +143,28 @@ def read_rows(
     if not es.upcasters:
         return pages
     return ([es._upcast_row(row) for row in page] for page in pages)
+
+
+def read_statement(
+    es: StoreCore,
+    from_position: int | None,
+    aggregate_id: str | None,
+    aggregate_type: str | None,
+    types: Iterable[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int | None,
+    backwards: bool,
+) -> ReadStatement | None:
+    if limit is not None:
+        check_int(limit, "limit")
+    with es._lock:
+        found = es._call(
+            query, es, from_position, aggregate_id, aggregate_type, types, since, until, backwards
+        )
+        if found is None or limit == 0 or es.upcasters:
+            return None
+        return es._backend.read_statement(found, limit, backwards)
 
 
 def _pages(

@@ -24,6 +24,7 @@ import pyarrow.json as pa_json
 from store import EVENT_FIELDS, RecordedEvent
 
 __all__ = [
+    "CATEGORICAL",
     "EVENT_COLUMNS",
     "ROW_FIELDS",
     "MixedTypes",
@@ -60,7 +61,7 @@ ROW_FIELDS: tuple[str, ...] = EVENT_FIELDS
 """The order of a row: the schema's field order, as ``read_rows`` gives it."""
 
 TS = pa.timestamp("us", tz="UTC")
-_CATEGORICAL = ("aggregate_type", "type", "actor")
+CATEGORICAL = ("aggregate_type", "type", "actor")
 _META_FIELDS = ("actor", "correlation_id", "causation_id")
 _META_SCHEMA = pa.schema([(name, pa.string()) for name in _META_FIELDS])
 _STRINGS = ("event_id", "aggregate_id", "aggregate_type", "type", "hash")
@@ -222,9 +223,10 @@ def pandas_type(arrow_type: pa.DataType) -> Any:
 
 def to_frame(table: pa.Table, objects: list[dict[str, Any]] | None) -> pd.DataFrame:
     """The DataFrame: categoricals, UTC microsecond times, payload fields last."""
-    for name in _CATEGORICAL:
+    for name in CATEGORICAL:
         index = table.schema.get_field_index(name)
-        table = table.set_column(index, name, pc.dictionary_encode(table.column(name)))
+        if not pa.types.is_dictionary(table.schema.field(index).type):
+            table = table.set_column(index, name, pc.dictionary_encode(table.column(name)))
     if "data" in table.column_names and pa.types.is_struct(table.schema.field("data").type):
         flat = list(flat_arrays("data", table.column("data")))
         table = table.drop_columns(["data"])

@@ -61,7 +61,8 @@ from ._sqlite_arrow import arrow_chunks, rows_after
 from .twoclocks import RESTATEMENT_COLUMNS, restatement_frame, restatement_rows, state_rows
 
 _Page = tuple[list[tuple[Any, ...]], bool]
-_CHUNK = 65_536  # rows converted at a time by events()
+_CHUNK = 50_000  # rows converted at a time by events()
+_BATCH = 65_536  # rows per driver batch in events()
 
 __all__ = [
     "CHANGE_COLUMNS",
@@ -185,11 +186,12 @@ def _chunks(
     flatten: bool,
     as_objects: bool = False,
     per_chunk: bool = False,
+    batch: int | None = None,
 ) -> Iterator[tuple[pa.Table, list[dict[str, Any]] | None]]:
     """Chunks as Arrow tables: straight from SQLite where the store hands over
     its read as a statement, and through ``read_rows`` for the rest."""
     resume = yield from arrow_chunks(
-        es, filters, size, flatten=flatten, as_objects=as_objects, per_chunk=per_chunk
+        es, filters, batch or size, flatten=flatten, as_objects=as_objects, per_chunk=per_chunk
     )
     if resume is None:
         return
@@ -214,7 +216,7 @@ def _load(
     tables: list[pa.Table] = []
     objects: list[dict[str, Any]] | None = [] if as_objects else None
     with bulk():
-        for table, found in _chunks(es, filters, _CHUNK, flatten, as_objects):
+        for table, found in _chunks(es, filters, _CHUNK, flatten, as_objects, batch=_BATCH):
             tables.append(table)
             if objects is not None and found is not None:
                 objects.extend(found)

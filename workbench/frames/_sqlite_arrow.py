@@ -79,7 +79,7 @@ def _meta(metadata: Any) -> list[pa.Array[Any]]:
     """actor, correlation_id, causation_id from the metadata JSON, in C."""
     if len(metadata) and metadata.null_count == 0:
         # Each text followed by a newline: one buffer of JSON Lines, no copy per row.
-        lines = pc.binary_join_element_wise(metadata, "", "\n")
+        lines = pc.binary_join_element_wise(metadata, "", "\n", memory_pool=_POOL)
         offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32)
         start, end = int(offsets[lines.offset]), int(offsets[lines.offset + len(lines)])
         longest = int(pc.max(pc.binary_length(lines)).as_py())
@@ -91,23 +91,49 @@ def _meta(metadata: Any) -> list[pa.Array[Any]]:
                 parse_options=pa_json.ParseOptions(
                     explicit_schema=_META_SCHEMA, unexpected_field_behavior="ignore"
                 ),
+                memory_pool=_POOL,
             )
             if table.num_rows == len(metadata):
-                return [table.column(name).combine_chunks() for name in _META_FIELDS]
+                return [table.column(name).combine_chunks(_POOL) for name in _META_FIELDS]
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             pass  # a field that is not text, or a text spanning lines: the row rule
     texts: list[str] = metadata.to_pylist()
     return _meta_columns(None, texts)
 
 
+# The driver allocates its batches with malloc; allocating what is kept from
+# the same allocator lets each batch's memory be reused for the next copies,
+# rather than two allocators each holding freed memory of their own.
+_POOL = pa.system_memory_pool()
+
+
+def _large(array: pa.Array[Any]) -> pa.Array[Any]:
+    return pc.cast(array, pa.large_string(), memory_pool=_POOL)
+
+
+_EMPTY = {kind: pa.array([], kind) for kind in (pa.int64(), pa.string())}
+
+
+def _own(array: pa.Array[Any]) -> pa.Array[Any]:
+    """A column of the driver's batch copied into Arrow's own memory, text as
+    pandas keeps it (``large_string``). A column kept as it came would keep the
+    whole batch alive (its time and type text too) until the frame is built."""
+    copy = pa.concat_arrays([array, _EMPTY[array.type]], memory_pool=_POOL)
+    return _large(copy) if copy.type == pa.string() else copy
+
+
 def _convert(batch: pa.RecordBatch, flatten: bool, as_objects: bool, per_chunk: bool) -> Chunk:
     """One batch as :func:`._columns.chunk_table` makes a chunk of raw rows."""
     column = _checked(batch)
-    arrays = {name: column[name] for name in ROW_FIELDS[:7]}
+    arrays = {name: _own(column[name]) for name in ROW_FIELDS[:7]}
     for name in ("occurred_at", "recorded_at"):
-        arrays[name] = pc.cast(column[name], TS)
+        arrays[name] = pc.cast(column[name], TS, memory_pool=_POOL)
     actor, correlation, causation = _meta(column["metadata"])
-    arrays |= {"actor": actor, "correlation_id": correlation, "causation_id": causation}
+    arrays |= {
+        "actor": actor,
+        "correlation_id": _large(correlation),
+        "causation_id": _large(causation),
+    }
     objects: list[dict[str, Any]] | None = None
     if flatten or as_objects:
         payloads: list[Any] = column["data"].to_pylist()
@@ -122,13 +148,13 @@ def _convert(batch: pa.RecordBatch, flatten: bool, as_objects: bool, per_chunk: 
         if as_objects:
             objects = dicts
     else:
-        arrays["data"] = column["data"]
-    arrays["metadata"] = column["metadata"]
-    arrays["hash"] = column["hash"]
+        arrays["data"] = _own(column["data"])
+    arrays["metadata"] = _own(column["metadata"])
+    arrays["hash"] = _own(column["hash"])
     for name in CATEGORICAL:
         # Here, beside the driver's next read, rather than over the whole table
         # at the end; the text columns are let go a batch at a time.
-        arrays[name] = pc.dictionary_encode(arrays[name])
+        arrays[name] = pc.dictionary_encode(arrays[name], memory_pool=_POOL)
     names = [name for name in EVENT_COLUMNS if name in arrays]
     return pa.Table.from_arrays([arrays[name] for name in names], names=names), objects
 

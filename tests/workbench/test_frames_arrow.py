@@ -251,3 +251,32 @@ def test_bad_filters_are_refused_as_before(stores: tuple[EventStore, EventStore]
         frames.events(arrow, aggregate_type="")
     with pytest.raises(ValueError, match="not a time"):
         frames.events(arrow, since="yesterday")
+
+
+@pytest.mark.postgres
+def test_postgres_frames_read_through_the_rows_and_match_sqlite(
+    tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from tests.store.pg import fresh_postgres_url
+
+    urls = fresh_postgres_url(request.node.name)
+    url = next(urls)
+    try:
+        path = tmp_path / "same.db"
+        for location in (url, path):
+            with EventStore(location, clock=_clock()) as es:
+                _fill(es)
+        with EventStore(url) as pg, EventStore(path, readonly=True) as lite:
+            assert pg.read_statement() is None and lite.read_statement() is not None
+            for filters in ({}, {"types": ["OrderPaid", "Deployed"]}, {"limit": 7}):
+                left = frames.events(pg, **filters).drop(columns=["event_id", "hash"])
+                right = frames.events(lite, **filters).drop(columns=["event_id", "hash"])
+                pd.testing.assert_frame_equal(left, right)
+    finally:
+        for _ in urls:
+            pass
+
+
+def _clock() -> Any:
+    ticks = iter(range(10_000))
+    return lambda: T0 + timedelta(milliseconds=next(ticks))

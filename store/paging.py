@@ -110,13 +110,15 @@ def read(
 def _read(
     es: StoreCore, found: Query | None, limit: int | None, backwards: bool
 ) -> Iterator[RecordedEvent]:
+    # The pages are a generator, so nothing is read before the first next();
+    # the chain hands each event over in C, with no generator frame per event.
     pages = _pages(
         es, es._backend.page, found, limit, backwards, PAGE, _event_position, _event_cursor
     )
     events: Iterator[RecordedEvent] = itertools.chain.from_iterable(pages)
     if es.upcasters:
         events = map(es._upcast, events)
-    yield from events
+    return events
 
 
 def read_rows(

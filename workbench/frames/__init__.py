@@ -26,7 +26,12 @@ are built by :func:`pandas.json_normalize` instead.
 Rows are built a chunk at a time, column by column, through Arrow, never as
 a Python object per row per column; :func:`iter_events` yields one DataFrame
 per chunk for stores larger than memory (each chunk's categoricals have that
-chunk's categories).
+chunk's categories). An SQLite file is read straight into Arrow by ADBC's
+SQLite driver, running the statement the store hands over
+(:meth:`store.EventStore.read_statement`) on a read-only connection of its
+own; PostgreSQL, ``:memory:``, stores with upcasters and reads inside an open
+write transaction go through ``read_rows``, as does the rest of any read the
+driver cannot finish (see ``_sqlite_arrow``). Both paths give the same frames.
 """
 
 from __future__ import annotations

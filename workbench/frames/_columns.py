@@ -238,6 +238,7 @@ def to_frame(table: pa.Table, objects: list[dict[str, Any]] | None) -> pd.DataFr
         split_blocks=True,
         self_destruct=True,
     )
+    del table
     for name in ("position", "schema_version"):
         frame[name] = frame[name].astype("int64")
     if objects is not None:
@@ -251,7 +252,12 @@ def to_frame(table: pa.Table, objects: list[dict[str, Any]] | None) -> pd.DataFr
 def frame_of(
     tables: list[pa.Table], objects: list[dict[str, Any]] | None, flatten: bool
 ) -> pd.DataFrame:
-    """Chunks as one DataFrame (the columns and dtypes stand even with no rows)."""
+    """Chunks as one DataFrame (the columns and dtypes stand even with no rows).
+
+    The list is emptied: with no other reference left to the chunks,
+    ``to_pandas(self_destruct=True)`` frees each column once it is converted."""
     if not tables:
         tables = [chunk_table([], raw=False, flatten=flatten and objects is None)[0]]
-    return to_frame(concat(tables), objects)
+    table = concat(tables)
+    tables.clear()
+    return to_frame(table, objects)

@@ -67,7 +67,7 @@ from .twoclocks import RESTATEMENT_COLUMNS, restatement_frame, restatement_rows,
 
 _Page = tuple[list[tuple[Any, ...]], bool]
 _CHUNK = 50_000  # rows converted at a time by events()
-_BATCH = 65_536  # rows per driver batch in events()
+_BATCH = 32_768  # rows per driver batch in events()
 
 __all__ = [
     "CHANGE_COLUMNS",

@@ -232,15 +232,22 @@ def to_frame(table: pa.Table, objects: list[dict[str, Any]] | None) -> pd.DataFr
         table = table.drop_columns(["data"])
         for name, array in flat:
             table = table.append_column(name, array)
-    frame = table.to_pandas(
-        types_mapper=pandas_type,
-        coerce_temporal_nanoseconds=False,
-        split_blocks=True,
-        self_destruct=True,
-    )
+    # A column at a time, each let go once converted: the peak is the frame
+    # plus one column, not the frame plus the whole table.
+    columns: list[pd.Series[Any]] = []
+    for name in table.column_names:
+        part = table.select([name])
+        table = table.drop_columns([name])
+        column = part.to_pandas(
+            types_mapper=pandas_type, coerce_temporal_nanoseconds=False, self_destruct=True
+        )[name]
+        del part
+        if name in ("position", "schema_version"):
+            column = column.astype("int64")
+        columns.append(column)
     del table
-    for name in ("position", "schema_version"):
-        frame[name] = frame[name].astype("int64")
+    frame = pd.concat(columns, axis=1) if columns else pd.DataFrame()
+    del columns
     if objects is not None:
         normal = pd.json_normalize(objects, sep=".") if objects else pd.DataFrame()
         normal = normal.rename(columns=lambda c: f"data.{c}")

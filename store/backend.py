@@ -34,7 +34,7 @@ from typing import Any
 
 from .counting import KeptCount
 from .errors import StoreError
-from .models import AggregateInfo, RecordedEvent
+from .models import AggregateInfo, ReadStatement, RecordedEvent
 
 __all__ = [
     "Backend",
@@ -218,6 +218,14 @@ class Backend(abc.ABC):
             return self.version_at(query.aggregate_id, query.hi) + 1
         if not backwards and query.lo > 1:
             return self.version_at(query.aggregate_id, query.lo - 1)
+        return None
+
+    def read_statement(
+        self, query: Query, limit: int | None, backwards: bool
+    ) -> ReadStatement | None:
+        """The whole read as one statement that another connection may run,
+        or None where this backend offers none, or where another connection
+        would not see what this one sees (a write transaction is open)."""
         return None
 
     def page_rows(

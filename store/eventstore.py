@@ -32,6 +32,7 @@ from .models import (
     AggregateState,
     ExpectedVersion,
     NewEvent,
+    ReadStatement,
     RecordedEvent,
     Step,
     StoreCounts,
@@ -260,6 +261,36 @@ class EventStore(StoreCore):
         return paging.read_rows(
             self, from_position, aggregate_id, aggregate_type, types, since, until, limit,
             backwards, page_size,
+        )  # fmt: skip
+
+    def read_statement(
+        self,
+        from_position: int | None = None,
+        aggregate_id: str | None = None,
+        aggregate_type: str | None = None,
+        types: Iterable[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+        backwards: bool = False,
+    ) -> ReadStatement | None:
+        """What :meth:`read_rows` yields, as one SQL statement for a bulk loader
+        that runs it through a driver of its own (an Arrow driver, say).
+
+        The filters are checked as :meth:`read` checks them. ``None`` when
+        nothing can match, when upcasters are set (they run in Python), when
+        the backend offers no such statement (PostgreSQL, ``:memory:``), or
+        while a write transaction is open on this store (another connection
+        would not see its rows): read with :meth:`read_rows` then.
+
+        Example:
+            >>> with EventStore(":memory:") as es:
+            ...     es.read_statement() is None
+            True
+        """
+        return paging.read_statement(
+            self, from_position, aggregate_id, aggregate_type, types, since, until, limit,
+            backwards,
         )  # fmt: skip
 
     def count(

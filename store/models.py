@@ -22,6 +22,7 @@ __all__ = [
     "Change",
     "ExpectedVersion",
     "NewEvent",
+    "ReadStatement",
     "RecordedEvent",
     "Step",
     "StoreCounts",
@@ -213,6 +214,23 @@ def recorded_event(
     event.erased_by = erased_by
     event.__class__ = RecordedEvent  # type: ignore[assignment]
     return event  # type: ignore[return-value]
+
+
+@dataclass(frozen=True, slots=True)
+class ReadStatement:
+    """A whole read as one SQL statement, for bulk loaders that run it through
+    a database driver of their own (``frames`` reads SQLite this way, straight
+    into Arrow). See :meth:`EventStore.read_statement`.
+
+    ``database`` is what to connect to (for SQLite a ``file:`` URI that opens
+    read-only); ``sql`` selects :data:`EVENT_FIELDS` in that order, in the order
+    ``read`` yields events, with ``params`` for its ``?`` placeholders.
+    """
+
+    dialect: str
+    database: str
+    sql: str
+    params: tuple[Any, ...]
 
 
 @dataclass(frozen=True, slots=True)

@@ -16,9 +16,19 @@ from .checks import check_int, check_name, check_types
 from .codec import format_time, require_aware
 from .counting import summarize
 from .errors import NotFoundError, describe
-from .models import AggregateInfo, RecordedEvent, StoreCounts
+from .models import AggregateInfo, ReadStatement, RecordedEvent, StoreCounts
 
-__all__ = ["aggregates", "count", "counts", "get", "query", "read", "read_rows", "stream"]
+__all__ = [
+    "aggregates",
+    "count",
+    "counts",
+    "get",
+    "query",
+    "read",
+    "read_rows",
+    "read_statement",
+    "stream",
+]
 
 T = TypeVar("T")
 Fetch = Callable[[Query, "str | None", "int | None", bool, int], list[T]]
@@ -101,13 +111,15 @@ def read(
 def _read(
     es: StoreCore, found: Query | None, limit: int | None, backwards: bool
 ) -> Iterator[RecordedEvent]:
+    # The pages are a generator, so nothing is read before the first next();
+    # the chain hands each event over in C, with no generator frame per event.
     pages = _pages(
         es, es._backend.page, found, limit, backwards, PAGE, _event_position, _event_cursor
     )
     events: Iterator[RecordedEvent] = itertools.chain.from_iterable(pages)
     if es.upcasters:
         events = map(es._upcast, events)
-    yield from events
+    return events
 
 
 def read_rows(
@@ -134,6 +146,28 @@ def read_rows(
     if not es.upcasters:
         return pages
     return ([es._upcast_row(row) for row in page] for page in pages)
+
+
+def read_statement(
+    es: StoreCore,
+    from_position: int | None,
+    aggregate_id: str | None,
+    aggregate_type: str | None,
+    types: Iterable[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int | None,
+    backwards: bool,
+) -> ReadStatement | None:
+    if limit is not None:
+        check_int(limit, "limit")
+    with es._lock:
+        found = es._call(
+            query, es, from_position, aggregate_id, aggregate_type, types, since, until, backwards
+        )
+        if found is None or limit == 0 or es.upcasters:
+            return None
+        return es._backend.read_statement(found, limit, backwards)
 
 
 def _pages(

@@ -24,7 +24,7 @@ from ..errors import (
     StoreError,
     ValidationError,
 )
-from ..models import AggregateInfo, RecordedEvent
+from ..models import AggregateInfo, ReadStatement, RecordedEvent
 from ..sql import SQLITE
 from .errors import busy, errorname, translated
 from .rows import SQLiteWrite, aggregate_row, events, lenient_text
@@ -92,6 +92,8 @@ class SQLiteBackend(Backend):
         self.opened_as = "read-only" if readonly else "read-write"
         self._depth = 0
         self._private_copy: str | None = None
+        # What another connection opens to read the same file (read_statement).
+        self._read_uri: str | None = None
         memory = path == ":memory:" or path.startswith("file::memory:")
         if not memory:
             check_file(path, readonly)
@@ -102,6 +104,7 @@ class SQLiteBackend(Backend):
         else:
             mode = "ro" if readonly else "rwc"
             uri = f"file:{urllib.parse.quote(os.path.abspath(path))}?mode={mode}"
+            self._read_uri = f"file:{urllib.parse.quote(os.path.abspath(path))}?mode=ro"
         deadline = time.monotonic() + timeout
         with translated(path):
             self.conn = self._connect(uri, not memory, timeout)
@@ -171,9 +174,11 @@ class SQLiteBackend(Backend):
                 shutil.rmtree(self._private_copy, ignore_errors=True)
                 raise NotFoundError(f"cannot read {path}: {e}") from e
             uri = f"file:{urllib.parse.quote(copy)}?mode=ro"
+            self._read_uri = uri
             self.opened_as = "read-only, from a private copy of the file and its WAL"
         else:
             uri = f"file:{urllib.parse.quote(absolute)}?mode=ro&immutable=1"
+            self._read_uri = uri
             self.opened_as = "read-only, immutable (the directory cannot be written)"
         self.conn = self._connect(uri, True, timeout)
         try:
@@ -296,6 +301,18 @@ class SQLiteBackend(Backend):
                 raise CorruptStoreError(
                     f"{self.location}: a stored event cannot be decoded ({e}); run sss verify"
                 ) from e
+
+    def read_statement(
+        self, query: Query, limit: int | None, backwards: bool
+    ) -> ReadStatement | None:
+        if self._read_uri is None or self._depth > 0:
+            return None  # :memory:, or rows this connection has not committed
+        # One statement in read order: a read of several types needs no merge
+        # here, as the statement's consumer takes every row in one pass.
+        sql, params = SQLITE.page(
+            query, None, None, backwards, -1 if limit is None else limit, COLUMNS
+        )
+        return ReadStatement("sqlite", self._read_uri, sql, tuple(params))
 
     def page_rows(
         self, query: Query, type_: str | None, after: int | None, backwards: bool, limit: int

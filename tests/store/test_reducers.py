@@ -3,13 +3,16 @@ fingerprints of reducers that are not plain functions."""
 
 from __future__ import annotations
 
+import copy
 import functools
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import store.codec
-from store import Reducers, ValidationError, load_object
+from store import Reducers, ValidationError, diff, load_object, merge_patch
 
 
 def test_load_object_follows_module_and_dotted_attribute() -> None:
@@ -92,3 +95,28 @@ def test_size_and_copy_free_follow_registrations() -> None:
     assert len(reducers) == 0 and reducers.copy_free is True
     reducers.register("Order", None, Adder())
     assert len(reducers) == 1 and reducers.copy_free is False
+
+
+# -- diff over states that share what a merge patch left alone --------------------
+
+
+_scalars = st.none() | st.booleans() | st.integers(-5, 5) | st.sampled_from(["a", "b", "~/"])
+_json = st.recursive(
+    _scalars,
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(st.sampled_from(["x", "y", "z/", "~"]), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+_objects = st.dictionaries(st.sampled_from(["x", "y", "z/", "~"]), _json, max_size=4)
+
+
+@settings(max_examples=200, deadline=None)
+@given(before=_objects, patch=_objects)
+def test_diff_of_shared_states_equals_diff_of_copies(
+    before: dict[str, Any], patch: dict[str, Any]
+) -> None:
+    after = merge_patch(before, patch)  # shares the sub-objects the patch left alone
+    assert diff(before, after) == diff(copy.deepcopy(before), copy.deepcopy(after))
+    assert diff(before, before) == []

@@ -26,7 +26,12 @@ are built by :func:`pandas.json_normalize` instead.
 Rows are built a chunk at a time, column by column, through Arrow, never as
 a Python object per row per column; :func:`iter_events` yields one DataFrame
 per chunk for stores larger than memory (each chunk's categoricals have that
-chunk's categories).
+chunk's categories). An SQLite file is read straight into Arrow by ADBC's
+SQLite driver, running the statement the store hands over
+(:meth:`store.EventStore.read_statement`) on a read-only connection of its
+own; PostgreSQL, ``:memory:``, stores with upcasters and reads inside an open
+write transaction go through ``read_rows``, as does the rest of any read the
+driver cannot finish (see ``_sqlite_arrow``). Both paths give the same frames.
 """
 
 from __future__ import annotations
@@ -57,10 +62,12 @@ from ._columns import (
     payload_array,
     to_frame,
 )
+from ._sqlite_arrow import arrow_chunks, rows_after
 from .twoclocks import RESTATEMENT_COLUMNS, restatement_frame, restatement_rows, state_rows
 
 _Page = tuple[list[tuple[Any, ...]], bool]
 _CHUNK = 50_000  # rows converted at a time by events()
+_BATCH = 32_768  # rows per driver batch in events()
 
 __all__ = [
     "CHANGE_COLUMNS",
@@ -177,19 +184,48 @@ def _pages(es: EventStore, filters: Mapping[str, Any], size: int) -> Iterator[_P
         yield rows, False
 
 
+def _chunks(
+    es: EventStore,
+    filters: Mapping[str, Any],
+    size: int,
+    flatten: bool,
+    as_objects: bool = False,
+    per_chunk: bool = False,
+    batch: int | None = None,
+) -> Iterator[tuple[pa.Table, list[dict[str, Any]] | None]]:
+    """Chunks as Arrow tables: straight from SQLite where the store hands over
+    its read as a statement, and through ``read_rows`` for the rest."""
+    resume = yield from arrow_chunks(
+        es, filters, batch or size, flatten=flatten, as_objects=as_objects, per_chunk=per_chunk
+    )
+    if resume is None:
+        return
+    rest = rows_after(filters, resume)
+    if rest is None:
+        return
+    for rows, raw in _pages(es, rest, size):
+        with bulk():
+            try:
+                chunk = chunk_table(rows, raw=raw, flatten=flatten, as_objects=as_objects)
+            except MixedTypes:
+                if not per_chunk:
+                    raise
+                chunk = chunk_table(rows, raw=raw, flatten=flatten, as_objects=True)
+        del rows
+        yield chunk
+
+
 def _load(
     es: EventStore, filters: Mapping[str, Any], flatten: bool, as_objects: bool
 ) -> pd.DataFrame:
     tables: list[pa.Table] = []
     objects: list[dict[str, Any]] | None = [] if as_objects else None
     with bulk():
-        for rows, raw in _pages(es, filters, _CHUNK):
-            table, found = chunk_table(rows, raw=raw, flatten=flatten, as_objects=as_objects)
+        for table, found in _chunks(es, filters, _CHUNK, flatten, as_objects, batch=_BATCH):
             tables.append(table)
             if objects is not None and found is not None:
                 objects.extend(found)
-            del rows
-    return frame_of(tables, objects, flatten)
+        return frame_of(tables, objects, flatten)
 
 
 # -- events -----------------------------------------------------------------------
@@ -259,14 +295,11 @@ def iter_events(
         from_position, aggregate_id, aggregate_type, types, since, until, limit, backwards
     )
     with opened(source) as es:
-        for rows, raw in _pages(es, filters, chunksize):
+        for table, objects in _chunks(es, filters, chunksize, flatten, per_chunk=True):
             with bulk():
-                try:
-                    table, objects = chunk_table(rows, raw=raw, flatten=flatten)
-                except MixedTypes:
-                    table, objects = chunk_table(rows, raw=raw, flatten=flatten, as_objects=True)
-            del rows
-            yield to_frame(table, objects)
+                frame = to_frame(table, objects)
+            del table, objects
+            yield frame
 
 
 # -- state --------------------------------------------------------------------------

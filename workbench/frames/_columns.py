@@ -24,6 +24,7 @@ import pyarrow.json as pa_json
 from store import EVENT_FIELDS, RecordedEvent
 
 __all__ = [
+    "CATEGORICAL",
     "EVENT_COLUMNS",
     "ROW_FIELDS",
     "MixedTypes",
@@ -60,7 +61,7 @@ ROW_FIELDS: tuple[str, ...] = EVENT_FIELDS
 """The order of a row: the schema's field order, as ``read_rows`` gives it."""
 
 TS = pa.timestamp("us", tz="UTC")
-_CATEGORICAL = ("aggregate_type", "type", "actor")
+CATEGORICAL = ("aggregate_type", "type", "actor")
 _META_FIELDS = ("actor", "correlation_id", "causation_id")
 _META_SCHEMA = pa.schema([(name, pa.string()) for name in _META_FIELDS])
 _STRINGS = ("event_id", "aggregate_id", "aggregate_type", "type", "hash")
@@ -222,22 +223,31 @@ def pandas_type(arrow_type: pa.DataType) -> Any:
 
 def to_frame(table: pa.Table, objects: list[dict[str, Any]] | None) -> pd.DataFrame:
     """The DataFrame: categoricals, UTC microsecond times, payload fields last."""
-    for name in _CATEGORICAL:
+    for name in CATEGORICAL:
         index = table.schema.get_field_index(name)
-        table = table.set_column(index, name, pc.dictionary_encode(table.column(name)))
+        if not pa.types.is_dictionary(table.schema.field(index).type):
+            table = table.set_column(index, name, pc.dictionary_encode(table.column(name)))
     if "data" in table.column_names and pa.types.is_struct(table.schema.field("data").type):
         flat = list(flat_arrays("data", table.column("data")))
         table = table.drop_columns(["data"])
         for name, array in flat:
             table = table.append_column(name, array)
-    frame = table.to_pandas(
-        types_mapper=pandas_type,
-        coerce_temporal_nanoseconds=False,
-        split_blocks=True,
-        self_destruct=True,
-    )
-    for name in ("position", "schema_version"):
-        frame[name] = frame[name].astype("int64")
+    # A column at a time, each let go once converted: the peak is the frame
+    # plus one column, not the frame plus the whole table.
+    columns: list[pd.Series[Any]] = []
+    for name in table.column_names:
+        part = table.select([name])
+        table = table.drop_columns([name])
+        column = part.to_pandas(
+            types_mapper=pandas_type, coerce_temporal_nanoseconds=False, self_destruct=True
+        )[name]
+        del part
+        if name in ("position", "schema_version"):
+            column = column.astype("int64")
+        columns.append(column)
+    del table
+    frame = pd.concat(columns, axis=1) if columns else pd.DataFrame()
+    del columns
     if objects is not None:
         normal = pd.json_normalize(objects, sep=".") if objects else pd.DataFrame()
         normal = normal.rename(columns=lambda c: f"data.{c}")
@@ -249,7 +259,12 @@ def to_frame(table: pa.Table, objects: list[dict[str, Any]] | None) -> pd.DataFr
 def frame_of(
     tables: list[pa.Table], objects: list[dict[str, Any]] | None, flatten: bool
 ) -> pd.DataFrame:
-    """Chunks as one DataFrame (the columns and dtypes stand even with no rows)."""
+    """Chunks as one DataFrame (the columns and dtypes stand even with no rows).
+
+    The list is emptied: with no other reference left to the chunks,
+    ``to_pandas(self_destruct=True)`` frees each column once it is converted."""
     if not tables:
         tables = [chunk_table([], raw=False, flatten=flatten and objects is None)[0]]
-    return to_frame(concat(tables), objects)
+    table = concat(tables)
+    tables.clear()
+    return to_frame(table, objects)

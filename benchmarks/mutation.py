@@ -125,6 +125,17 @@ class Mutant:
     line: int
     description: str
     tree: ast.Module
+    last_line: int = 0  # the changed code may span lines; coverage may see only some
+
+
+def _span(node: ast.AST) -> tuple[int, int]:
+    """The lines of the code a mutant changes. Python reports the line of a
+    multi-line condition where its first operand is evaluated, not the line of
+    its ``if``: for a forced condition, the lines of the condition count."""
+    if isinstance(node, (ast.If, ast.While)):
+        node = node.test
+    first = getattr(node, "lineno", 0)
+    return first, getattr(node, "end_lineno", None) or first
 
 
 def _skip_ids(tree: ast.Module) -> set[int]:
@@ -225,7 +236,8 @@ def mutants(source: str) -> Iterator[Mutant]:
             new_tree = _Replace(id(target), replacement).visit(copied)
             ast.fix_missing_locations(new_tree)
             index += 1
-            yield Mutant(index, getattr(node, "lineno", 0), description, new_tree)
+            first, last = _span(node)
+            yield Mutant(index, getattr(node, "lineno", 0), description, new_tree, max(first, last))
 
 
 def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> int | None:
@@ -393,7 +405,11 @@ def run_module(
         for mutant in mutants(original):
             if not low <= mutant.line <= high:
                 continue
-            ran = set(contexts.get(mutant.line, []))
+            ran = {
+                c
+                for line in range(mutant.line, max(mutant.line, mutant.last_line) + 1)
+                for c in contexts.get(line, [])
+            }
             if ran == {""}:  # run only at import (a constant, a def): every test may care
                 ran = set(durations)
             tests = sorted((c for c in ran if c), key=lambda c: (durations.get(c, 0.0), c))

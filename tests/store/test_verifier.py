@@ -148,3 +148,59 @@ def test_verify_reads_past_one_page(store: EventStore) -> None:
     store.append([NewEvent("Bulk", {"k": k}) for k in range(PAGE + 5)], aggregate_id="bulk")
     report = store.verify()
     assert report.ok and report.checked == PAGE + 5 == report.head_position, report
+
+
+@pytest.mark.parametrize("column", [1, 2, 5])
+def test_text_that_is_not_utf8_is_named_as_such(store: EventStore, column: int) -> None:
+    """A file altered by hand can hold bytes that are not UTF-8; the reader
+    hands them over as lone surrogates, and the report names the column."""
+    build(store)
+    rows, _ = rows_and_aggregates(store)
+    bad = list(rows[1])
+    bad[column] = bad[column][:-1] + "\udcff" + bad[column][-1:]
+    verifier = ChainVerifier()
+    assert verifier.feed([rows[0], tuple(bad)]) is False
+    failure = verifier.failure
+    assert failure is not None and failure.first_bad_position == 2
+    name = {1: "event_id", 2: "aggregate_id", 5: "type"}[column]
+    assert failure.reason == f"the stored {name} is not valid UTF-8 text (the file was altered)"
+
+
+def test_the_first_failure_is_the_one_reported(store: EventStore) -> None:
+    build(store)
+    rows, aggregates = rows_and_aggregates(store)
+    verifier = ChainVerifier()
+    verifier.fail(3, "position 3 cannot be read")
+    verifier.fail(5, "position 5 cannot be read")
+    assert verifier.feed(rows) is False and verifier.checked == 0
+    report = verifier.finish(aggregates.values())
+    assert not report.ok and report.first_bad_position == 3
+    assert report.reason == "position 3 cannot be read"
+    # A failure found by the walk is not replaced by a later one either.
+    verifier = ChainVerifier()
+    assert verifier.feed(rows[:2] + rows[3:]) is False
+    verifier.fail(7, "later")
+    assert verifier.failure is not None and verifier.failure.first_bad_position == 3
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        (4, "2", "the stored version is a str, not what the log wrote"),
+        (6, True, "the stored schema_version is a bool, not what the log wrote"),
+        (12, None, "the stored hash is a NoneType, not what the log wrote"),
+        (2, b"a", "the stored aggregate_id is a bytes, not what the log wrote"),
+    ],
+)
+def test_a_column_of_the_wrong_kind_is_named(
+    store: EventStore, column: int, value: object, reason: str
+) -> None:
+    """A damaged page may give a blob or a number where the log wrote text."""
+    build(store)
+    rows, _ = rows_and_aggregates(store)
+    bad = list(rows[1])
+    bad[column] = value
+    verifier = ChainVerifier()
+    assert verifier.feed([rows[0], tuple(bad)]) is False
+    assert verifier.failure is not None and verifier.failure.first_bad_position == 2
+    assert verifier.failure.reason == reason

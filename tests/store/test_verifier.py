@@ -204,3 +204,56 @@ def test_a_column_of_the_wrong_kind_is_named(
     assert verifier.feed([rows[0], tuple(bad)]) is False
     assert verifier.failure is not None and verifier.failure.first_bad_position == 2
     assert verifier.failure.reason == reason
+
+
+def _from(rows: list[Any], after: int) -> ChainVerifier:
+    """A verifier trusting the chain up to ``after``, told what each
+    aggregate was at that point, as ``EventStore.verify(from_position=...)``
+    sets it up."""
+    as_of: dict[str, tuple[int, str | None]] = {}
+    for row in rows[:after]:
+        if row[2] is not None:
+            as_of[row[2]] = (row[4], row[3])
+    return ChainVerifier(
+        after=after, head_hash=rows[after - 1][12], before=lambda name: as_of.get(name, (0, None))
+    )
+
+
+def test_a_walk_from_a_trusted_point_skips_the_aggregates_it_did_not_reach(
+    store: EventStore,
+) -> None:
+    """From position 6 on, b (4-6) is unchanged: its row is not checked, even
+    given; a (1-3, 7) and c (8) are checked as far as the walk goes."""
+    build(store)
+    rows, aggregates = rows_and_aggregates(store)
+    verifier = _from(rows, 6)
+    assert verifier.feed(rows[6:])
+    report = verifier.finish(aggregates.values())
+    assert report.ok and report.checked == 2 and report.head_position == 8, report
+    # b's row may then say anything the walk cannot see.
+    unseen = {**aggregates, "b": replace(aggregates["b"], version=9)}
+    assert verifier.finish(unseen.values()).ok
+    # a's row must still agree with the walk.
+    wrong = {**aggregates, "a": replace(aggregates["a"], version=5)}
+    assert "a is at version 5, the log says 4" in (verifier.finish(wrong.values()).reason or "")
+
+
+def test_a_walk_from_a_trusted_point_knows_only_that_an_aggregate_came_before(
+    store: EventStore,
+) -> None:
+    """Walking from position 4, b (created at 4) and a (created at 1) are
+    both "created before 5": the table may say 1 or 4, but not 5."""
+    build(store)
+    rows, aggregates = rows_and_aggregates(store)
+    verifier = _from(rows, 4)
+    assert verifier.feed(rows[4:])
+    assert verifier.finish(aggregates.values()).ok
+    at_the_point = {**aggregates, "a": replace(aggregates["a"], first_position=4)}
+    assert verifier.finish(at_the_point.values()).ok
+    after_it = {**aggregates, "b": replace(aggregates["b"], first_position=5)}
+    report = verifier.finish(after_it.values())
+    assert not report.ok
+    assert (
+        report.reason
+        == "the aggregates table says b was created at position 5, the log says before 5"
+    )

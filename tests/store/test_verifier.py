@@ -183,13 +183,25 @@ def test_the_first_failure_is_the_one_reported(store: EventStore) -> None:
     assert verifier.failure is not None and verifier.failure.first_bad_position == 3
 
 
+_NAMES = (
+    "position", "event_id", "aggregate_id", "aggregate_type", "version", "type",
+    "schema_version", "data", "metadata", "occurred_at", "recorded_at", "data_hash", "hash",
+)  # fmt: skip
+_WRONG = [
+    *((column, 7, "int") for column in (1, 3, 5, 7, 8, 9, 10, 11)),
+    (2, b"a", "bytes"),
+    (4, "2", "str"),
+    (6, True, "bool"),
+    (6, 1.0, "float"),
+    (12, None, "NoneType"),
+]
+
+
 @pytest.mark.parametrize(
     ("column", "value", "reason"),
     [
-        (4, "2", "the stored version is a str, not what the log wrote"),
-        (6, True, "the stored schema_version is a bool, not what the log wrote"),
-        (12, None, "the stored hash is a NoneType, not what the log wrote"),
-        (2, b"a", "the stored aggregate_id is a bytes, not what the log wrote"),
+        (c, v, f"the stored {_NAMES[c]} is a {kind}, not what the log wrote")
+        for c, v, kind in _WRONG
     ],
 )
 def test_a_column_of_the_wrong_kind_is_named(

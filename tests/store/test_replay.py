@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -371,3 +371,26 @@ def test_a_rolled_back_transaction_leaves_no_checkpoint(store: EventStore) -> No
     store.append([NewEvent("N", {"n": 3})], aggregate_id="x")
     assert store.state_at("x").state == {"n": 3}
     assert store.state_at("x", version=2).state == {"n": 3}
+
+
+def test_a_state_is_dated_by_the_last_event_it_folds(tmp_path: Any) -> None:
+    """``recorded_at`` of a state is its last event's, whether the state
+    came from events, a checkpoint, a stored snapshot exactly at that
+    version, or the head (whose time the aggregates table holds)."""
+    path = str(tmp_path / "s.db")
+    ticks = iter(datetime(2026, 1, 1, 0, 0, k, tzinfo=UTC) for k in range(1, 60))
+    with EventStore(path, snapshot_every=2, clock=lambda: next(ticks)) as es:
+        for k in range(5):
+            es.append([NewEvent("Set", {"k": k})], "a")
+        times = {e.version: e.recorded_at for e in es.stream("a")}
+        assert len(set(times.values())) == 5
+        for version in range(1, 6):
+            assert es.state_at("a", version=version).recorded_at == times[version]
+    # A fresh process has no checkpoints: versions 2 and 4 come from stored
+    # snapshots, which keep no time of their own.
+    with EventStore(path, readonly=True) as es:
+        for version in (4, 2, 5, 3, 1):
+            state = es.state_at("a", version=version)
+            assert state.version == version and state.recorded_at == times[version]
+        assert es.state_at("a").recorded_at == times[5]
+        assert es.state_at("a", position=4).recorded_at == times[4]

@@ -189,3 +189,17 @@ def test_cli_void(tmp_path: Any) -> None:
     assert main(["void", path, "abc", "--reason", "x"]) == 1
     with EventStore(path, readonly=True) as es:
         assert es.head() == 3 and es.state_at("a").state == {"x": 1}
+
+
+def test_only_a_void_voids(tmp_path: Any) -> None:
+    """An ordinary event whose data happens to name a voided_position voids
+    nothing: not in a replay, and not in verify's re-fold of the snapshots."""
+    with EventStore(str(tmp_path / "s.db"), snapshot_every=1) as es:
+        es.append([NewEvent("Set", {"x": 1})], "a")
+        es.append([NewEvent("Set", {"voided_position": 1, "voided_version": 1})], "a")
+        es.append([NewEvent("Set", {"z": 3})], "a")
+        expected = {"x": 1, "voided_position": 1, "voided_version": 1, "z": 3}
+        assert es.state_at("a").state == expected
+        assert [step.after for step in es.history("a")][-1] == expected
+        report = es.verify()
+        assert report.ok, report

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from store import (
+    AggregateState,
     Change,
     EventStore,
     NewEvent,
@@ -382,15 +383,19 @@ def test_a_state_is_dated_by_the_last_event_it_folds(tmp_path: Any) -> None:
     with EventStore(path, snapshot_every=2, clock=lambda: next(ticks)) as es:
         for k in range(5):
             es.append([NewEvent("Set", {"k": k})], "a")
+            if k == 0:
+                es.snapshot("a")  # the first event is at position 1
         times = {e.version: e.recorded_at for e in es.stream("a")}
         assert len(set(times.values())) == 5
         for version in range(1, 6):
             assert es.state_at("a", version=version).recorded_at == times[version]
-    # A fresh process has no checkpoints: versions 2 and 4 come from stored
-    # snapshots, which keep no time of their own.
+    # A fresh process has no checkpoints: versions 1, 2 and 4 come from
+    # stored snapshots, which keep no time of their own.
     with EventStore(path, readonly=True) as es:
         for version in (4, 2, 5, 3, 1):
             state = es.state_at("a", version=version)
             assert state.version == version and state.recorded_at == times[version]
         assert es.state_at("a").recorded_at == times[5]
         assert es.state_at("a", position=4).recorded_at == times[4]
+        # Before the first event there is no state, and no time.
+        assert es.state_at("a", version=0) == AggregateState("a", None, 0, 0, None, {})

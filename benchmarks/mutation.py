@@ -32,8 +32,9 @@ How it works:
    killed mutant is usually known after its quickest test; each run is a
    ``fork`` of the script with pytest and hypothesis already imported; a line run only
    at import (a module constant, a ``def``) gets every chosen test, fastest
-   first. A failing run kills it, a run over ``--timeout`` seconds counts as killed
-   (the mutant hangs), and a mutant that no test reaches survives.
+   first. A failing run kills it; so does a run over 15 s plus five times
+   what its tests took in the coverage run (at most ``--timeout``): the
+   mutant hangs. A mutant that no test reaches survives.
 
 The score per module is killed / (killed + survived). Surviving mutants are
 printed with their line; ``benchmarks/README.md`` lists each one of the last
@@ -334,7 +335,13 @@ def main() -> None:
     parser.add_argument("modules", nargs="+", help="source files, e.g. store/integrity.py")
     parser.add_argument("--tests", nargs="+", default=["tests/store"])
     parser.add_argument("--marker", default="not slow and not postgres")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per mutant")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="seconds per mutant at most; a run over 15 s + 5 times what its tests "
+        "took in the coverage run counts as a hang too",
+    )
     parser.add_argument("--lines", help="only mutants on these lines, e.g. 40-80")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
@@ -421,7 +428,10 @@ def run_module(
             target.write_text(ast.unparse(mutant.tree))
             cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
             cmd += ["-p", "no:xdist", "-p", "no:randomly", *quiet, *tests]
-            code = run(cmd, work, env, args.timeout)
+            # A hang is known long before --timeout: these tests took `expected`
+            # seconds under coverage, which is slower than a plain run.
+            expected = sum(durations.get(t, 1.0) for t in tests if not t.startswith("-"))
+            code = run(cmd, work, env, min(args.timeout, 15.0 + 5 * expected))
             if code not in (None, 0, 1, 2):  # internal error, usage error, nothing collected
                 errors.append(f"{label} (pytest exit {code})")
                 if os.environ.get("MUTATION_DEBUG"):

@@ -449,3 +449,25 @@ def test_event_type_counts_follow_appends_and_rollbacks(make_store: Any) -> None
         raise RuntimeError("roll back")
     assert "Doomed" not in es.event_types()
     assert sum(es.event_types().values()) == es.head() == 14
+
+
+def test_a_count_that_nothing_can_match_is_zero(store: EventStore) -> None:
+    store.append([NewEvent("T", {})], aggregate_id="a", aggregate_type="A")
+    future = datetime.now(UTC) + timedelta(days=1)
+    for kwargs in ({"types": []}, {"since": future}, {"until": datetime(2000, 1, 1, tzinfo=UTC)}):
+        count = store.count(**kwargs)
+        assert count == 0 and type(count) is int, kwargs
+    assert store.count() == 1 and store.count(aggregate_type="A") == 1
+
+
+def test_aggregates_are_listed_past_one_page(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(paging_module, "PAGE", 2)
+    for name in ("e", "b", "d", "a", "c"):
+        store.append(
+            [NewEvent("T", {})], aggregate_id=name, aggregate_type="X" if name < "d" else "Y"
+        )
+    assert [info.aggregate_id for info in store.aggregates()] == ["a", "b", "c", "d", "e"]
+    assert [info.aggregate_id for info in store.aggregates("X")] == ["a", "b", "c"]
+    assert [info.aggregate_id for info in store.aggregates("Y")] == ["d", "e"]

@@ -471,3 +471,37 @@ def test_aggregates_are_listed_past_one_page(
     assert [info.aggregate_id for info in store.aggregates()] == ["a", "b", "c", "d", "e"]
     assert [info.aggregate_id for info in store.aggregates("X")] == ["a", "b", "c"]
     assert [info.aggregate_id for info in store.aggregates("Y")] == ["d", "e"]
+
+
+def test_get_on_a_log_with_a_hole_names_the_missing_position(tmp_path: Any) -> None:
+    """A row removed by hand (the triggers dropped first) leaves a hole: get
+    of that position says it is missing rather than giving the next event."""
+    import sqlite3
+
+    path = str(tmp_path / "s.db")
+    with EventStore(path) as es:
+        for i in range(3):
+            es.append([NewEvent("T", {"i": i})], aggregate_id="a")
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TRIGGER events_refuse_delete")
+    conn.execute("DELETE FROM events WHERE position = 2")
+    conn.commit()
+    conn.close()
+    with EventStore(path, readonly=True) as es:
+        assert es.get(3).data == {"i": 2}
+        with pytest.raises(NotFoundError, match="no event at position 2"):
+            es.get(2)
+
+
+def test_rows_come_in_pages_of_any_size(store: EventStore) -> None:
+    for i in range(5):
+        store.append([NewEvent("T", {"i": i})])
+    for size in (1, 2, 5, 6):
+        pages = list(store.read_rows(page_size=size))
+        assert [row[0] for page in pages for row in page] == [1, 2, 3, 4, 5]
+        assert all(len(page) <= size for page in pages)
+        assert [row[0] for page in store.read_rows(limit=3, page_size=size) for row in page] == [
+            1,
+            2,
+            3,
+        ]

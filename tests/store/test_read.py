@@ -505,3 +505,22 @@ def test_rows_come_in_pages_of_any_size(store: EventStore) -> None:
             2,
             3,
         ]
+
+
+def test_an_aggregate_needs_a_name(store: EventStore) -> None:
+    store.append([NewEvent("T", {})], aggregate_id="a")
+    for name in (None, "", 3):
+        with pytest.raises(ValidationError, match="aggregate_id"):
+            store.aggregate(name)  # type: ignore[arg-type]
+
+
+def test_type_counts_seen_inside_a_rolled_back_transaction_are_not_kept(
+    store: EventStore,
+) -> None:
+    store.append([NewEvent("T", {})])
+    with pytest.raises(RuntimeError), store.transaction():
+        store.append([NewEvent("U", {})])
+        assert store.event_types() == {"T": 1, "U": 1}
+        raise RuntimeError("roll back")
+    store.append([NewEvent("V", {})])  # the same head as inside the transaction
+    assert store.event_types() == {"T": 1, "V": 1}

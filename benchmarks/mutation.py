@@ -10,8 +10,10 @@ Run by hand, like the benchmarks, never in CI::
 How it works:
 
 1. The project (``store/``, ``workbench/``, ``tests/``, ``pyproject.toml``,
-   ``README.md``) is copied to a temporary directory; every mutant is written
-   there, so the checkout is never touched, even when the run is interrupted.
+   ``README.md``) is copied to a temporary directory (in ``/dev/shm`` when
+   there is one, so that the tests' fsyncs cost nothing; the tests' own
+   temporary files go there too); every mutant is written there, so the
+   checkout is never touched, even when the run is interrupted.
 2. The chosen tests (default: ``tests/store`` without the ``slow`` and
    ``postgres`` markers) run once under ``coverage``, each test in its own
    coverage context, which tells for every source line which tests run it.
@@ -25,11 +27,14 @@ How it works:
    augmented assignment inverted. Strings are not mutated (messages are
    checked by fragments, and every message mutant would survive or be
    killed for nothing). Docstrings and ``assert`` statements are left alone.
-4. For each mutant only the tests that run its line are run, with ``-x``
-   (all the chosen tests for a line run only at import, such as a module
-   constant); a
-   failing run kills it, a run over ``--timeout`` seconds counts as killed
-   (the mutant hangs), and a mutant that no test reaches survives.
+4. For each mutant only the tests that run its line are run, with ``-x``,
+   the fastest first (the times come from the coverage run), so that a
+   killed mutant is usually known after its quickest test; each run is a
+   ``fork`` of the script with pytest and hypothesis already imported; a line run only
+   at import (a module constant, a ``def``) gets every chosen test, fastest
+   first. A failing run kills it; so does a run over 15 s plus five times
+   what its tests took in the coverage run (at most ``--timeout``): the
+   mutant hangs. A mutant that no test reaches survives.
 
 The score per module is killed / (killed + survived). Surviving mutants are
 printed with their line; ``benchmarks/README.md`` lists each one of the last
@@ -40,6 +45,7 @@ from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import copy
 import json
 import os
@@ -57,10 +63,14 @@ ROOT = Path(__file__).resolve().parent.parent
 COPIED = ["store", "workbench", "tests", "pyproject.toml", "README.md"]
 
 PLUGIN = '''
-"""Coverage per test: each test runs in a context named by its node id."""
+"""Coverage per test: each test runs in a context named by its node id; the
+time each test takes is written beside the coverage data."""
+import json
 import os
 import coverage
 import pytest
+
+_durations = {}
 
 _cov = coverage.Coverage(
     data_file=os.environ["MUTATION_COVERAGE_FILE"],
@@ -76,9 +86,15 @@ def pytest_runtest_protocol(item, nextitem):
     _cov.switch_context("")
 
 
+def pytest_runtest_logreport(report):
+    _durations[report.nodeid] = _durations.get(report.nodeid, 0.0) + report.duration
+
+
 def pytest_unconfigure(config):
     _cov.stop()
     _cov.save()
+    with open(os.environ["MUTATION_COVERAGE_FILE"] + ".durations", "w") as f:
+        json.dump(_durations, f)
 '''
 
 COMPARE_SWAPS: dict[type[ast.cmpop], type[ast.cmpop]] = {
@@ -110,6 +126,17 @@ class Mutant:
     line: int
     description: str
     tree: ast.Module
+    last_line: int = 0  # the changed code may span lines; coverage may see only some
+
+
+def _span(node: ast.AST) -> tuple[int, int]:
+    """The lines of the code a mutant changes. Python reports the line of a
+    multi-line condition where its first operand is evaluated, not the line of
+    its ``if``: for a forced condition, the lines of the condition count."""
+    if isinstance(node, (ast.If, ast.While)):
+        node = node.test
+    first = getattr(node, "lineno", 0)
+    return first, getattr(node, "end_lineno", None) or first
 
 
 def _skip_ids(tree: ast.Module) -> set[int]:
@@ -210,25 +237,86 @@ def mutants(source: str) -> Iterator[Mutant]:
             new_tree = _Replace(id(target), replacement).visit(copied)
             ast.fix_missing_locations(new_tree)
             index += 1
-            yield Mutant(index, getattr(node, "lineno", 0), description, new_tree)
+            first, last = _span(node)
+            yield Mutant(index, getattr(node, "lineno", 0), description, new_tree, max(first, last))
 
 
 def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> int | None:
     """pytest's exit status; None for a timeout. A mutant that breaks the
     import of a conftest or of a named test module makes pytest exit 4 (usage
     error): that counts as exit 2."""
-    try:
-        result = subprocess.run(
-            cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
-        )  # fmt: skip
-    except subprocess.TimeoutExpired:
-        return None
-    output = result.stdout + result.stderr
-    if result.returncode == 4 and (
-        "while loading conftest" in output or "ERROR collecting" in output
-    ):
+    if hasattr(os, "fork"):
+        code, output = _forked(cmd[3:], cwd, env, timeout)
+    else:
+        try:
+            result = subprocess.run(
+                cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+            )  # fmt: skip
+        except subprocess.TimeoutExpired:
+            return None
+        code, output = result.returncode, result.stdout + result.stderr
+    if code == 4 and ("while loading conftest" in output or "ERROR collecting" in output):
         return 2  # the mutant breaks an import: named tests are then "not found"
-    return result.returncode
+    return code
+
+
+def _preload() -> None:
+    """Import the third-party test stack once, in this process, so that every
+    forked pytest starts with it loaded (a fresh interpreter spends a second or
+    more importing hypothesis alone). Nothing of the project is imported here:
+    each child imports the mutated module afresh."""
+    import importlib
+
+    for name in ("pytest", "hypothesis", "hypothesis.strategies", "orjson", "sqlite3"):
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
+def _forked(
+    args: list[str], cwd: Path, env: dict[str, str], timeout: float
+) -> tuple[int | None, str]:
+    """Run ``pytest.main(args)`` in a forked child of this process."""
+    out = cwd / ".mutation-output"
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        code = 3
+        try:
+            os.setpgrp()  # a timeout kills the child and whatever it started
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            os.chdir(cwd)
+            os.environ.clear()
+            os.environ.update(env)
+            sys.path.insert(0, str(cwd))
+            sys.dont_write_bytecode = True
+            tempfile.tempdir = None
+            fd = os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+            os.dup2(fd, 1)
+            os.dup2(fd, 2)
+            import pytest
+
+            # hypothesis is imported already, so pytest cannot rewrite its plugin's asserts.
+            quiet = ["-W", "ignore::pytest.PytestAssertRewriteWarning"]
+            code = int(pytest.main([*quiet, *args]))
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except BaseException:  # the child must end here, whatever happens
+            import traceback
+
+            traceback.print_exc()
+        os._exit(code)
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            break
+        if time.monotonic() > deadline:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return None, ""
+        time.sleep(0.02)
+    output = out.read_text(errors="replace") if out.exists() else ""
+    return os.waitstatus_to_exitcode(status), output
 
 
 def coverage_map(work: Path, env: dict[str, str], tests: list[str], marker: str) -> Path:
@@ -247,7 +335,13 @@ def main() -> None:
     parser.add_argument("modules", nargs="+", help="source files, e.g. store/integrity.py")
     parser.add_argument("--tests", nargs="+", default=["tests/store"])
     parser.add_argument("--marker", default="not slow and not postgres")
-    parser.add_argument("--timeout", type=float, default=120.0, help="seconds per mutant")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=120.0,
+        help="seconds per mutant at most; a run over 15 s + 5 times what its tests "
+        "took in the coverage run counts as a hang too",
+    )
     parser.add_argument("--lines", help="only mutants on these lines, e.g. 40-80")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
@@ -256,7 +350,9 @@ def main() -> None:
 
     # A plain kill must still restore nothing and remove the copy: finally runs.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    work = Path(tempfile.mkdtemp(prefix="sss-mutation-"))
+    shm = Path("/dev/shm")
+    scratch = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+    work = Path(tempfile.mkdtemp(prefix="sss-mutation-", dir=scratch))
     results: dict[str, dict[str, object]] = {}
     try:
         for name in COPIED:
@@ -266,16 +362,20 @@ def main() -> None:
             else:
                 shutil.copy2(source, work / name)
         (work / "_mutation_plugin.py").write_text(PLUGIN)
+        (work / "tmp").mkdir()
         env = {**os.environ, "PYTHONPATH": str(work), "PYTHONDONTWRITEBYTECODE": "1"}
+        env["TMPDIR"] = str(work / "tmp")
         env.pop("SSS_TEST_POSTGRES_URL", None)
+        _preload()
         started = time.monotonic()
         data_file = coverage_map(work, env, args.tests, args.marker)
         data = coverage.CoverageData(basename=str(data_file))
         data.read()
+        durations = json.loads(Path(f"{data_file}.durations").read_text())
         print(f"coverage map of {args.tests} in {time.monotonic() - started:.0f} s", flush=True)
         low, high = (int(x) for x in args.lines.split("-")) if args.lines else (0, 10**9)
         for module in args.modules:
-            results[module] = run_module(work, env, data, module, args, low, high)
+            results[module] = run_module(work, env, data, durations, module, args, low, high)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print("\nmodule                          killed  survived  score")
@@ -293,6 +393,7 @@ def run_module(
     work: Path,
     env: dict[str, str],
     data: object,
+    durations: dict[str, float],
     module: str,
     args: argparse.Namespace,
     low: int,
@@ -311,10 +412,14 @@ def run_module(
         for mutant in mutants(original):
             if not low <= mutant.line <= high:
                 continue
-            ran = set(contexts.get(mutant.line, []))
-            tests = sorted(c for c in ran if c)
+            ran = {
+                c
+                for line in range(mutant.line, max(mutant.line, mutant.last_line) + 1)
+                for c in contexts.get(line, [])
+            }
             if ran == {""}:  # run only at import (a constant, a def): every test may care
-                tests = ["-m", args.marker, *args.tests]
+                ran = set(durations)
+            tests = sorted((c for c in ran if c), key=lambda c: (durations.get(c, 0.0), c))
             label = f"{module}:{mutant.line} {mutant.description}"
             if not tests:
                 survived.append(f"{label} (no test runs this line)")
@@ -323,9 +428,14 @@ def run_module(
             target.write_text(ast.unparse(mutant.tree))
             cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
             cmd += ["-p", "no:xdist", "-p", "no:randomly", *quiet, *tests]
-            code = run(cmd, work, env, args.timeout)
+            # A hang is known long before --timeout: these tests took `expected`
+            # seconds under coverage, which is slower than a plain run.
+            expected = sum(durations.get(t, 1.0) for t in tests if not t.startswith("-"))
+            code = run(cmd, work, env, min(args.timeout, 15.0 + 5 * expected))
             if code not in (None, 0, 1, 2):  # internal error, usage error, nothing collected
                 errors.append(f"{label} (pytest exit {code})")
+                if os.environ.get("MUTATION_DEBUG"):
+                    print((work / ".mutation-output").read_text(errors="replace")[-3000:])
                 print(f"ERROR    {label} (pytest exit {code})", flush=True)
             elif code == 0:
                 survived.append(label)

@@ -449,3 +449,78 @@ def test_event_type_counts_follow_appends_and_rollbacks(make_store: Any) -> None
         raise RuntimeError("roll back")
     assert "Doomed" not in es.event_types()
     assert sum(es.event_types().values()) == es.head() == 14
+
+
+def test_a_count_that_nothing_can_match_is_zero(store: EventStore) -> None:
+    store.append([NewEvent("T", {})], aggregate_id="a", aggregate_type="A")
+    future = datetime.now(UTC) + timedelta(days=1)
+    for kwargs in ({"types": []}, {"since": future}, {"until": datetime(2000, 1, 1, tzinfo=UTC)}):
+        count = store.count(**kwargs)
+        assert count == 0 and type(count) is int, kwargs
+    assert store.count() == 1 and store.count(aggregate_type="A") == 1
+
+
+def test_aggregates_are_listed_past_one_page(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(paging_module, "PAGE", 2)
+    for name in ("e", "b", "d", "a", "c"):
+        store.append(
+            [NewEvent("T", {})], aggregate_id=name, aggregate_type="X" if name < "d" else "Y"
+        )
+    assert [info.aggregate_id for info in store.aggregates()] == ["a", "b", "c", "d", "e"]
+    assert [info.aggregate_id for info in store.aggregates("X")] == ["a", "b", "c"]
+    assert [info.aggregate_id for info in store.aggregates("Y")] == ["d", "e"]
+
+
+def test_get_on_a_log_with_a_hole_names_the_missing_position(tmp_path: Any) -> None:
+    """A row removed by hand (the triggers dropped first) leaves a hole: get
+    of that position says it is missing rather than giving the next event."""
+    import sqlite3
+
+    path = str(tmp_path / "s.db")
+    with EventStore(path) as es:
+        for i in range(3):
+            es.append([NewEvent("T", {"i": i})], aggregate_id="a")
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TRIGGER events_refuse_delete")
+    conn.execute("DELETE FROM events WHERE position = 2")
+    conn.commit()
+    conn.close()
+    with EventStore(path, readonly=True) as es:
+        assert es.get(3).data == {"i": 2}
+        with pytest.raises(NotFoundError, match="no event at position 2"):
+            es.get(2)
+
+
+def test_rows_come_in_pages_of_any_size(store: EventStore) -> None:
+    for i in range(5):
+        store.append([NewEvent("T", {"i": i})])
+    for size in (1, 2, 5, 6):
+        pages = list(store.read_rows(page_size=size))
+        assert [row[0] for page in pages for row in page] == [1, 2, 3, 4, 5]
+        assert all(len(page) <= size for page in pages)
+        assert [row[0] for page in store.read_rows(limit=3, page_size=size) for row in page] == [
+            1,
+            2,
+            3,
+        ]
+
+
+def test_an_aggregate_needs_a_name(store: EventStore) -> None:
+    store.append([NewEvent("T", {})], aggregate_id="a")
+    for name in (None, "", 3):
+        with pytest.raises(ValidationError, match="aggregate_id"):
+            store.aggregate(name)  # type: ignore[arg-type]
+
+
+def test_type_counts_seen_inside_a_rolled_back_transaction_are_not_kept(
+    store: EventStore,
+) -> None:
+    store.append([NewEvent("T", {})])
+    with pytest.raises(RuntimeError), store.transaction():
+        store.append([NewEvent("U", {})])
+        assert store.event_types() == {"T": 1, "U": 1}
+        raise RuntimeError("roll back")
+    store.append([NewEvent("V", {})])  # the same head as inside the transaction
+    assert store.event_types() == {"T": 1, "V": 1}

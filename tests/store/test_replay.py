@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from store import (
+    AggregateState,
     Change,
     EventStore,
     NewEvent,
@@ -371,3 +372,94 @@ def test_a_rolled_back_transaction_leaves_no_checkpoint(store: EventStore) -> No
     store.append([NewEvent("N", {"n": 3})], aggregate_id="x")
     assert store.state_at("x").state == {"n": 3}
     assert store.state_at("x", version=2).state == {"n": 3}
+
+
+def test_a_state_is_dated_by_the_last_event_it_folds(tmp_path: Any) -> None:
+    """``recorded_at`` of a state is its last event's, whether the state
+    came from events, a checkpoint, a stored snapshot exactly at that
+    version, or the head (whose time the aggregates table holds)."""
+    path = str(tmp_path / "s.db")
+    ticks = iter(datetime(2026, 1, 1, 0, 0, k, tzinfo=UTC) for k in range(1, 60))
+    with EventStore(path, snapshot_every=2, clock=lambda: next(ticks)) as es:
+        for k in range(5):
+            es.append([NewEvent("Set", {"k": k})], "a")
+            if k == 0:
+                es.snapshot("a")  # the first event is at position 1
+        times = {e.version: e.recorded_at for e in es.stream("a")}
+        assert len(set(times.values())) == 5
+        for version in range(1, 6):
+            assert es.state_at("a", version=version).recorded_at == times[version]
+    # A fresh process has no checkpoints: versions 1, 2 and 4 come from
+    # stored snapshots, which keep no time of their own.
+    with EventStore(path, readonly=True) as es:
+        for version in (4, 2, 5, 3, 1):
+            state = es.state_at("a", version=version)
+            assert state.version == version and state.recorded_at == times[version]
+        assert es.state_at("a").recorded_at == times[5]
+        assert es.state_at("a", position=4).recorded_at == times[4]
+        # Before the first event there is no state, and no time.
+        assert es.state_at("a", version=0) == AggregateState("a", None, 0, 0, None, {})
+
+
+def _counting() -> tuple[Reducers, list[int]]:
+    """Reducers that note the version of every event they fold."""
+    folded: list[int] = []
+    reducers = Reducers()
+
+    @reducers.on(None, "Set")
+    def set_(state: dict[str, Any], event: RecordedEvent) -> dict[str, Any]:
+        folded.append(event.version or 0)
+        return {**state, **event.data}
+
+    return reducers, folded
+
+
+def test_a_replay_starts_from_the_nearest_checkpoint() -> None:
+    """Checkpoints are kept every ``every`` versions and where a fold ended;
+    a replay folds only the events after the nearest one."""
+    reducers, folded = _counting()
+    with EventStore(":memory:", reducers=reducers) as es:
+        es._states.every = 4
+        for k in range(1, 11):
+            es.append([NewEvent("Set", {"k": k})], "a")
+        folded.clear()
+        assert es.state_at("a").state == {"k": 10} and folded == list(range(1, 11))
+        folded.clear()
+        assert es.state_at("a").state == {"k": 10} and folded == []
+        assert es.state_at("a", version=7).state == {"k": 7} and folded == [5, 6, 7]
+        folded.clear()
+        assert es.state_at("a", version=7).state == {"k": 7} and folded == []
+
+
+def test_a_replay_past_a_void_starts_below_the_voided_event() -> None:
+    """A checkpoint that folded in an event voided later is not a start;
+    the replay goes back to the nearest one below the voided event, and no
+    further."""
+    reducers, folded = _counting()
+    with EventStore(":memory:", reducers=reducers) as es:
+        es._states.every = 2
+        for k in range(1, 7):
+            es.append([NewEvent("Set", {f"k{k}": k})], "a")
+        es.state_at("a")  # checkpoints at 2, 4 and 6
+        fifth = next(iter(es.stream("a", from_version=5, to_version=5)))
+        es.void(fifth.position, reason="wrong")  # the void is version 7
+        folded.clear()
+        state = es.state_at("a").state
+        assert state == {f"k{k}": k for k in (1, 2, 3, 4, 6)} and folded == [6]
+        # The state at the void's own version knows of the void: a start.
+        es.append([NewEvent("Set", {"k8": 8})], "a")
+        folded.clear()
+        assert es.state_at("a").state == {**state, "k8": 8} and folded == [8]
+
+
+def test_a_replay_past_a_void_of_the_second_event_starts_at_the_first() -> None:
+    reducers, folded = _counting()
+    with EventStore(":memory:", reducers=reducers) as es:
+        es._states.every = 1
+        for k in range(1, 4):
+            es.append([NewEvent("Set", {f"k{k}": k})], "a")
+        es.state_at("a")  # a checkpoint at every version
+        second = next(iter(es.stream("a", from_version=2, to_version=2)))
+        es.void(second.position, reason="wrong")
+        folded.clear()
+        assert es.state_at("a").state == {"k1": 1, "k3": 3} and folded == [3]

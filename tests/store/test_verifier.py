@@ -251,3 +251,124 @@ def test_the_bounded_pass_sees_versions_out_of_order() -> None:
     assert "not 1, 2" in (check_aggregates(gap + rest, aggregates, 8).problem or "")
     backwards = [("a", 1, 1), ("a", 2, 3), ("a", 3, 2), ("a", 4, 7)]
     assert "not 1, 2" in (check_aggregates(backwards + rest, aggregates, 8).problem or "")
+
+
+@pytest.mark.parametrize("column", [1, 2, 5])
+def test_text_that_is_not_utf8_is_named_as_such(store: EventStore, column: int) -> None:
+    """A file altered by hand can hold bytes that are not UTF-8; the reader
+    hands them over as lone surrogates, and the report names the column."""
+    build(store)
+    rows, _ = rows_and_aggregates(store)
+    bad = list(rows[1])
+    bad[column] = bad[column][:-1] + "\udcff" + bad[column][-1:]
+    verifier = ChainVerifier()
+    assert verifier.feed([rows[0], tuple(bad)]) is False
+    failure = verifier.failure
+    assert failure is not None and failure.first_bad_position == 2
+    name = {1: "event_id", 2: "aggregate_id", 5: "type"}[column]
+    assert failure.reason == f"the stored {name} is not valid UTF-8 text (the file was altered)"
+
+
+def test_the_first_failure_is_the_one_reported(store: EventStore) -> None:
+    build(store)
+    rows, aggregates = rows_and_aggregates(store)
+    verifier = ChainVerifier()
+    verifier.fail(3, "position 3 cannot be read")
+    verifier.fail(5, "position 5 cannot be read")
+    assert verifier.feed(rows) is False and verifier.checked == 0
+    report = verifier.finish(aggregates.values())
+    assert not report.ok and report.first_bad_position == 3
+    assert report.reason == "position 3 cannot be read"
+    # A failure found by the walk is not replaced by a later one either.
+    verifier = ChainVerifier()
+    assert verifier.feed(rows[:2] + rows[3:]) is False
+    verifier.fail(7, "later")
+    assert verifier.failure is not None and verifier.failure.first_bad_position == 3
+
+
+_NAMES = (
+    "position", "event_id", "aggregate_id", "aggregate_type", "version", "type",
+    "schema_version", "data", "metadata", "occurred_at", "recorded_at", "data_hash", "hash",
+)  # fmt: skip
+_WRONG = [
+    *((column, 7, "int") for column in (1, 3, 5, 7, 8, 9, 10, 11)),
+    (2, b"a", "bytes"),
+    (4, "2", "str"),
+    (6, True, "bool"),
+    (6, 1.0, "float"),
+    (12, None, "NoneType"),
+]
+
+
+@pytest.mark.parametrize(
+    ("column", "value", "reason"),
+    [
+        (c, v, f"the stored {_NAMES[c]} is a {kind}, not what the log wrote")
+        for c, v, kind in _WRONG
+    ],
+)
+def test_a_column_of_the_wrong_kind_is_named(
+    store: EventStore, column: int, value: object, reason: str
+) -> None:
+    """A damaged page may give a blob or a number where the log wrote text."""
+    build(store)
+    rows, _ = rows_and_aggregates(store)
+    bad = list(rows[1])
+    bad[column] = value
+    verifier = ChainVerifier()
+    assert verifier.feed([rows[0], tuple(bad)]) is False
+    assert verifier.failure is not None and verifier.failure.first_bad_position == 2
+    assert verifier.failure.reason == reason
+
+
+def _from(rows: list[Any], after: int) -> ChainVerifier:
+    """A verifier trusting the chain up to ``after``, told what each
+    aggregate was at that point, as ``EventStore.verify(from_position=...)``
+    sets it up."""
+    as_of: dict[str, tuple[int, str | None]] = {}
+    for row in rows[:after]:
+        if row[2] is not None:
+            as_of[row[2]] = (row[4], row[3])
+    return ChainVerifier(
+        after=after, head_hash=rows[after - 1][12], before=lambda name: as_of.get(name, (0, None))
+    )
+
+
+def test_a_walk_from_a_trusted_point_skips_the_aggregates_it_did_not_reach(
+    store: EventStore,
+) -> None:
+    """From position 6 on, b (4-6) is unchanged: its row is not checked, even
+    given; a (1-3, 7) and c (8) are checked as far as the walk goes."""
+    build(store)
+    rows, aggregates = rows_and_aggregates(store)
+    verifier = _from(rows, 6)
+    assert verifier.feed(rows[6:])
+    report = verifier.finish(aggregates.values())
+    assert report.ok and report.checked == 2 and report.head_position == 8, report
+    # b's row may then say anything the walk cannot see.
+    unseen = {**aggregates, "b": replace(aggregates["b"], version=9)}
+    assert verifier.finish(unseen.values()).ok
+    # a's row must still agree with the walk.
+    wrong = {**aggregates, "a": replace(aggregates["a"], version=5)}
+    assert "a is at version 5, the log says 4" in (verifier.finish(wrong.values()).reason or "")
+
+
+def test_a_walk_from_a_trusted_point_knows_only_that_an_aggregate_came_before(
+    store: EventStore,
+) -> None:
+    """Walking from position 4, b (created at 4) and a (created at 1) are
+    both "created before 5": the table may say 1 or 4, but not 5."""
+    build(store)
+    rows, aggregates = rows_and_aggregates(store)
+    verifier = _from(rows, 4)
+    assert verifier.feed(rows[4:])
+    assert verifier.finish(aggregates.values()).ok
+    at_the_point = {**aggregates, "a": replace(aggregates["a"], first_position=4)}
+    assert verifier.finish(at_the_point.values()).ok
+    after_it = {**aggregates, "b": replace(aggregates["b"], first_position=5)}
+    report = verifier.finish(after_it.values())
+    assert not report.ok
+    assert (
+        report.reason
+        == "the aggregates table says b was created at position 5, the log says before 5"
+    )

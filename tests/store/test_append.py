@@ -417,3 +417,17 @@ def test_an_empty_append_changes_nothing(store: EventStore) -> None:
     assert store.append([], aggregate_id="old", expected_version=1) == []
     assert list(store.aggregates()) == before and store.head() == 1
     assert store.verify().ok
+
+
+def test_event_type_and_expected_version_limits(store: EventStore) -> None:
+    from store.codec import MAX_INT
+
+    for bad in (None, "", 3):
+        with pytest.raises(ValidationError, match="event 0: type"):
+            store.append([NewEvent(bad, {})])  # type: ignore[arg-type]
+    # The largest expected version is a fair question (with a plain "no").
+    with pytest.raises(ConcurrencyError):
+        store.append([NewEvent("T", {})], aggregate_id="a", expected_version=MAX_INT)
+    with pytest.raises(ValidationError, match="expected_version must be between"):
+        store.append([NewEvent("T", {})], aggregate_id="a", expected_version=MAX_INT + 1)
+    assert store.head() == 0

@@ -431,3 +431,10 @@ def test_event_type_and_expected_version_limits(store: EventStore) -> None:
     with pytest.raises(ValidationError, match="expected_version must be between"):
         store.append([NewEvent("T", {})], aggregate_id="a", expected_version=MAX_INT + 1)
     assert store.head() == 0
+
+
+def test_a_snapshot_needs_an_aggregate_name(store: EventStore) -> None:
+    store.append([NewEvent("T", {})], aggregate_id="a")
+    for name in (None, ""):
+        with pytest.raises(ValidationError, match="aggregate_id"):
+            store.snapshot(name)  # type: ignore[arg-type]

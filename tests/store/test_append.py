@@ -368,3 +368,73 @@ def test_default_event_ids_are_canonical_time_ordered_uuids() -> None:
     stamps = [int(text.replace("-", "")[:12], 16) for text in ids]
     assert stamps == sorted(stamps)
     assert abs(stamps[-1] - time.time() * 1000) < 60_000
+
+
+def test_schema_version_is_bounded_by_what_the_database_holds(store: EventStore) -> None:
+    from store.codec import MAX_INT
+
+    [event] = store.append([NewEvent("T", {}, schema_version=MAX_INT)])
+    assert store.get(event.position).schema_version == MAX_INT
+    with pytest.raises(ValidationError, match="schema_version must be at most"):
+        store.append([NewEvent("T", {}, schema_version=MAX_INT + 1)])
+    assert store.head() == 1
+
+
+def test_events_that_are_not_a_list_are_refused_by_name(store: EventStore) -> None:
+    with pytest.raises(
+        ValidationError, match="events must be a NewEvent or an iterable of them, not int"
+    ):
+        store.append(42)  # type: ignore[arg-type]
+    assert store.head() == 0
+
+
+def test_a_closed_store_refuses_writes_with_one_message(make_store: Any) -> None:
+    es = make_store()
+    es.append([NewEvent("T", {})])
+    es.close()
+    with pytest.raises(StoreError, match="is closed"):
+        es.append([NewEvent("T", {})])
+    with pytest.raises(StoreError, match="is closed"), es.transaction():
+        pass
+
+
+def test_a_read_only_store_names_what_it_refuses(tmp_path: Any) -> None:
+    path = str(tmp_path / "s.db")
+    with EventStore(path) as es:
+        es.append([NewEvent("T", {})], aggregate_id="a")
+    with EventStore(path, readonly=True) as es:
+        with pytest.raises(ReadOnlyError, match="appends are refused"):
+            es.append([NewEvent("T", {})], aggregate_id="a")
+        with pytest.raises(ReadOnlyError, match="snapshots are refused"):
+            es.snapshot("a")
+        assert es.head() == 1
+
+
+def test_an_empty_append_changes_nothing(store: EventStore) -> None:
+    store.append([NewEvent("T", {})], aggregate_id="old")
+    before = list(store.aggregates())
+    assert store.append([], aggregate_id="new", aggregate_type="X") == []
+    assert store.append([], aggregate_id="old", expected_version=1) == []
+    assert list(store.aggregates()) == before and store.head() == 1
+    assert store.verify().ok
+
+
+def test_event_type_and_expected_version_limits(store: EventStore) -> None:
+    from store.codec import MAX_INT
+
+    for bad in (None, "", 3):
+        with pytest.raises(ValidationError, match="event 0: type"):
+            store.append([NewEvent(bad, {})])  # type: ignore[arg-type]
+    # The largest expected version is a fair question (with a plain "no").
+    with pytest.raises(ConcurrencyError):
+        store.append([NewEvent("T", {})], aggregate_id="a", expected_version=MAX_INT)
+    with pytest.raises(ValidationError, match="expected_version must be between"):
+        store.append([NewEvent("T", {})], aggregate_id="a", expected_version=MAX_INT + 1)
+    assert store.head() == 0
+
+
+def test_a_snapshot_needs_an_aggregate_name(store: EventStore) -> None:
+    store.append([NewEvent("T", {})], aggregate_id="a")
+    for name in (None, ""):
+        with pytest.raises(ValidationError, match="aggregate_id"):
+            store.snapshot(name)  # type: ignore[arg-type]

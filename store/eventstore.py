@@ -24,6 +24,7 @@ from typing import Any
 
 from . import appending, correcting, erasing, following, paging, replay, verifying
 from ._core import StoreCore
+from .checkpoints import checkpoint as make_checkpoint
 from .checks import check_int, check_name
 from .codec import format_time, require_aware
 from .models import (
@@ -39,6 +40,7 @@ from .models import (
     VerifyReport,
 )
 from .notes import Checkpoint
+from .proofs import prove as make_proof
 from .subscriptions import ParkedEvent, SubscriptionInfo
 
 __all__ = ["EventStore"]
@@ -482,9 +484,7 @@ class EventStore(StoreCore):
         Catches the stored Merkle tree up with the events appended since
         the last checkpoint or proof (:mod:`store.tree`).
         """
-        from .checkpoints import checkpoint
-
-        return checkpoint(self, key)
+        return make_checkpoint(self, key)
 
     def prove(self, position: int, *, checkpoint: Checkpoint | None = None) -> dict[str, Any]:
         """A self-contained inclusion proof of the event at ``position``, as a
@@ -498,9 +498,7 @@ class EventStore(StoreCore):
             ValidationError: ``position`` is after the checkpoint.
             StoreError: the store does not extend ``checkpoint``.
         """
-        from .proofs import prove
-
-        return prove(self, position, checkpoint)
+        return make_proof(self, position, checkpoint)
 
     # -- live ----------------------------------------------------------------
 

@@ -127,7 +127,7 @@ def _bounded(
     head: int,
     kept: list[KeptCount] | None,
     progress: Callable[[int, int], None] | None,
-    fresh: Callable[[bytearray], ChainVerifier],
+    fresh: Callable[[bytearray], ChainVerifier] | None = None,
 ) -> VerifyReport | None:
     """The whole log in memory that does not grow with it: the pass over
     every aggregate's versions (store.aggregate_pass), then the chain walk,
@@ -140,7 +140,7 @@ def _bounded(
         found = aggregate_pass(es, head)
     except (StoreError, ValueError, TypeError):
         return None
-    verifier = fresh(found.lasts)
+    verifier = ChainVerifier(lasts=found.lasts) if fresh is None else fresh(found.lasts)
     _walk(es, verifier, head, progress)
     if found.problem is not None:
         return None

@@ -210,22 +210,20 @@ def chain_hash(
     recorded_at: str,
 ) -> str:
     """The hash of one event: SHA-256 over the previous hash and the event's
-    canonical form, in which the payload stands only as its own digest."""
-    body = _orjson_dumps(
-        [
-            position,
-            event_id,
-            aggregate_id,
-            aggregate_type,
-            version,
-            type,
-            schema_version,
-            data_hash,
-            metadata,
-            occurred_at,
-            recorded_at,
-        ],
-        option=_SORT,
+    canonical form (:func:`event_body`), in which the payload stands only as
+    its own digest."""
+    body = event_body(
+        position=position,
+        event_id=event_id,
+        aggregate_id=aggregate_id,
+        aggregate_type=aggregate_type,
+        version=version,
+        type=type,
+        schema_version=schema_version,
+        data_hash=data_hash,
+        metadata=metadata,
+        occurred_at=occurred_at,
+        recorded_at=recorded_at,
     )
     sha = _sha256(prev_hash.encode())
     sha.update(b"\n")

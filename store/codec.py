@@ -225,6 +225,12 @@ def chain_hash(
         occurred_at=occurred_at,
         recorded_at=recorded_at,
     )
+    return link(prev_hash, body)
+
+
+def link(prev_hash: str, body: bytes) -> str:
+    """The chain's hash of an event: SHA-256 over the previous hash, a newline
+    and the event's canonical form (:func:`event_body`)."""
     sha = _sha256(prev_hash.encode())
     sha.update(b"\n")
     sha.update(body)

@@ -4,20 +4,18 @@ aggregate's version sequence, time order, and the aggregates table."""
 from __future__ import annotations
 
 import base64
-import hashlib
 from collections.abc import Callable, Iterable
 
 from .backend import ChainRow
-from .codec import GENESIS_HASH, data_digest, event_body, format_time, loads_stored
+from .codec import GENESIS_HASH, data_digest, event_body, format_time, link, loads_stored
 from .counting import Totals, batch_counts, merge
-from .merkle import Frontier
+from .merkle import Frontier, leaf_hash
 from .models import ERASED, AggregateInfo, VerifyReport
 
 __all__ = ["CHUNK_LEVEL", "ChainVerifier"]
 
 CHUNK_LEVEL = 8
 """The level of the smallest stored subtrees (:mod:`store.tree`)."""
-_sha256 = hashlib.sha256
 
 
 class _Broken(Exception):
@@ -111,7 +109,8 @@ class ChainVerifier:
         self.aggregate_events = self.typed = self.created = self.updated = 0
         self.counts: Totals | None = None if lasts is None else {}
 
-    def _report(self, ok: bool, position: int | None, reason: str | None) -> VerifyReport:
+    def report(self, ok: bool, position: int | None, reason: str | None) -> VerifyReport:
+        """The report of the walk so far: ``ok``, or the failure at ``position``."""
         root = None
         if self.tree is not None:
             root = base64.b64encode(self.tree.root()).decode()
@@ -123,7 +122,7 @@ class ChainVerifier:
     def fail(self, position: int, reason: str) -> None:
         """Record a failure found outside the rows (one that cannot be read)."""
         if self.failure is None:
-            self.failure = self._report(False, position, reason)
+            self.failure = self.report(False, position, reason)
 
     def feed(self, rows: Iterable[ChainRow]) -> bool:
         """Check a page of rows; False once something is wrong (see :attr:`failure`)."""
@@ -135,10 +134,10 @@ class ChainVerifier:
             try:
                 self._check(row)
             except _Broken as e:
-                self.failure = self._report(False, e.position, e.reason)
+                self.failure = self.report(False, e.position, e.reason)
                 return False
             except Exception as e:  # a tampered row may hold anything at all
-                self.failure = self._report(False, self.next_position, _unreadable(row, e))
+                self.failure = self.report(False, self.next_position, _unreadable(row, e))
                 return False
         if self.counts is not None:
             merge(self.counts, batch_counts(rows))
@@ -214,7 +213,7 @@ class ChainVerifier:
             occurred_at=occurred_at,
             recorded_at=recorded_at,
         )
-        computed = _sha256(self.prev_hash.encode() + b"\n" + body).hexdigest()
+        computed = link(self.prev_hash, body)
         if computed != stored_hash:
             raise _Broken(position, "hash mismatch: the event or one before it was altered")
         if recorded_at < self.last_recorded_at:
@@ -255,7 +254,7 @@ class ChainVerifier:
         self.checked += 1
         tree = self.tree
         if tree is not None:
-            tree.add(_sha256(b"\x00" + body).digest())
+            tree.add(leaf_hash(body))
             if position == self.mark:
                 self.mark_root, self.mark_hash = tree.root(), stored_hash
 
@@ -312,12 +311,12 @@ class ChainVerifier:
             problem = self._aggregate_problem(info, head)
             if problem is not None:
                 position = self.last_positions.get(info.aggregate_id, info.last_position)
-                return self._report(False, position, problem)
+                return self.report(False, position, problem)
         if seen != len(self.versions):
-            return self._report(
+            return self.report(
                 False, None, "the aggregates table misses aggregates found in the log"
             )
-        return self._report(True, None, None)
+        return self.report(True, None, None)
 
     def _aggregate_problem(self, info: AggregateInfo, head: int) -> str | None:
         name = info.aggregate_id

@@ -148,7 +148,7 @@ def _bounded(
         return verifier.failure
     if not agrees(found, verifier):
         return None
-    report = verifier._report(True, None, None)
+    report = verifier.report(True, None, None)
     assert verifier.counts is not None
     problem = _counts_problem(as_rows(verifier.counts), kept)
     if problem is not None:

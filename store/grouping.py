@@ -117,13 +117,18 @@ class Grouper(Generic[A, R]):
             if job in self._queue:
                 self._queue.remove(job)
             if job.lead:
-                if self._queue:
-                    following = self._queue[0]
-                    following.lead = True
-                    assert following.wake is not None
-                    following.wake.set()
-                else:
-                    self._leading = False
+                self._hand_on()
+
+    def _hand_on(self) -> None:
+        """Give the lead to the first caller queued, or end it when none is;
+        the caller holds ``_mutex``."""
+        if self._queue:
+            following = self._queue[0]
+            following.lead = True
+            assert following.wake is not None
+            following.wake.set()
+        else:
+            self._leading = False
 
     def _lead(
         self, one: Callable[[A], R], many: Callable[[Sequence[A]], list[R | BaseException]]
@@ -154,13 +159,7 @@ class Grouper(Generic[A, R]):
                 if job.answer is None:  # the leader was interrupted before it wrote
                     job.answer = StoreError("the append was interrupted; nothing stored")
             with self._mutex:
-                if self._queue:
-                    following = self._queue[0]
-                    following.lead = True
-                    assert following.wake is not None
-                    following.wake.set()
-                else:
-                    self._leading = False
+                self._hand_on()
             for job in jobs:
                 if job.wake is not None:
                     job.wake.set()

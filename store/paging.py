@@ -100,12 +100,30 @@ def read(
     limit: int | None,
     backwards: bool,
 ) -> Iterator[RecordedEvent]:
-    if limit is not None:
-        check_int(limit, "limit")
-    found = es._call(
-        query, es, from_position, aggregate_id, aggregate_type, types, since, until, backwards
+    found = _query(
+        es, from_position, aggregate_id, aggregate_type, types, since, until, limit, backwards
     )
     return _read(es, found, limit, backwards)
+
+
+def _query(
+    es: StoreCore,
+    from_position: int | None,
+    aggregate_id: str | None,
+    aggregate_type: str | None,
+    types: Iterable[str] | None,
+    since: datetime | None,
+    until: datetime | None,
+    limit: int | None,
+    backwards: bool,
+) -> Query | None:
+    """The checked ``limit`` and the :func:`query` of a read (read, read_rows,
+    read_statement)."""
+    if limit is not None:
+        check_int(limit, "limit")
+    return es._call(
+        query, es, from_position, aggregate_id, aggregate_type, types, since, until, backwards
+    )
 
 
 def _read(
@@ -137,8 +155,8 @@ def read_rows(
     if limit is not None:
         check_int(limit, "limit")
     check_int(page_size, "page_size", minimum=1)
-    found = es._call(
-        query, es, from_position, aggregate_id, aggregate_type, types, since, until, backwards
+    found = _query(
+        es, from_position, aggregate_id, aggregate_type, types, since, until, limit, backwards
     )
     pages = _pages(
         es, es._backend.page_rows, found, limit, backwards, page_size, _row_position, _row_cursor
@@ -159,11 +177,9 @@ def read_statement(
     limit: int | None,
     backwards: bool,
 ) -> ReadStatement | None:
-    if limit is not None:
-        check_int(limit, "limit")
     with es._lock:
-        found = es._call(
-            query, es, from_position, aggregate_id, aggregate_type, types, since, until, backwards
+        found = _query(
+            es, from_position, aggregate_id, aggregate_type, types, since, until, limit, backwards
         )
         if found is None or limit == 0 or es.upcasters:
             return None

@@ -47,15 +47,17 @@ import argparse
 import ast
 import contextlib
 import copy
+import functools
 import json
 import os
+import random
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +68,7 @@ PLUGIN = '''
 """Coverage per test: each test runs in a context named by its node id; the
 time each test takes is written beside the coverage data."""
 import json
+import random
 import os
 import coverage
 import pytest
@@ -125,7 +128,7 @@ class Mutant:
     index: int
     line: int
     description: str
-    tree: ast.Module
+    build: Callable[[], ast.Module]  # the mutated tree, made only when it is run
     last_line: int = 0  # the changed code may span lines; coverage may see only some
 
 
@@ -225,20 +228,30 @@ class _Replace(ast.NodeTransformer):
 def mutants(source: str) -> Iterator[Mutant]:
     tree = ast.parse(source)
     skipped = _skip_ids(tree)
+    nodes = list(ast.walk(tree))
     index = 0
-    for node in list(ast.walk(tree)):
+    for position, node in enumerate(nodes):
         if id(node) in skipped:
             continue
         for description, replacement in _changes(node):
-            copied = copy.deepcopy(tree)
-            # deepcopy keeps the walk order, so the n-th node of the copy is ours.
-            position = next(k for k, n in enumerate(ast.walk(tree)) if n is node)
-            target = next(n for k, n in enumerate(ast.walk(copied)) if k == position)
-            new_tree = _Replace(id(target), replacement).visit(copied)
-            ast.fix_missing_locations(new_tree)
             index += 1
             first, last = _span(node)
-            yield Mutant(index, getattr(node, "lineno", 0), description, new_tree, max(first, last))
+            yield Mutant(
+                index,
+                getattr(node, "lineno", 0),
+                description,
+                functools.partial(_build, tree, position, replacement),
+                max(first, last),
+            )
+
+
+def _build(tree: ast.Module, position: int, replacement: ast.AST) -> ast.Module:
+    copied = copy.deepcopy(tree)
+    # deepcopy keeps the walk order, so the n-th node of the copy is ours.
+    target = next(n for k, n in enumerate(ast.walk(copied)) if k == position)
+    new_tree = _Replace(id(target), replacement).visit(copied)
+    ast.fix_missing_locations(new_tree)
+    return new_tree
 
 
 def run(cmd: list[str], cwd: Path, env: dict[str, str], timeout: float) -> int | None:
@@ -330,11 +343,52 @@ def coverage_map(work: Path, env: dict[str, str], tests: list[str], marker: str)
     return data
 
 
+def _modules(names: list[str]) -> list[str]:
+    """Source files named, a directory standing for every ``.py`` under it."""
+    found: list[str] = []
+    for name in names:
+        path = ROOT / name
+        if path.is_dir():
+            found += sorted(str(p.relative_to(ROOT)) for p in path.rglob("*.py"))
+        else:
+            found.append(name)
+    return found
+
+
+def _plan(args: argparse.Namespace) -> list[tuple[str, Mutant]]:
+    """The mutants this run tries, in the order it tries them.
+
+    With ``--seed`` every mutant of every module is shuffled into one order
+    (the same for every shard of the same seed), and ``--shard k/n`` takes
+    every n-th of it from the k-th: whatever prefix a ``--budget`` lets each
+    shard finish, the union is a uniform random sample of all the mutants.
+    """
+    low, high = (int(x) for x in args.lines.split("-")) if args.lines else (0, 10**9)
+    only = {tuple(x.rsplit("#", 1)) for x in args.only or []}
+    planned = [
+        (module, mutant)
+        for module in _modules(args.modules)
+        for mutant in mutants((ROOT / module).read_text())
+        if low <= mutant.line <= high and (not only or (module, str(mutant.index)) in only)
+    ]
+    if args.seed is not None:
+        random.Random(args.seed).shuffle(planned)
+    k, n = (int(x) for x in args.shard.split("/"))
+    return planned[k - 1 :: n]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("modules", nargs="+", help="source files, e.g. store/integrity.py")
+    parser.add_argument(
+        "modules", nargs="+", help="source files or directories, e.g. store/integrity.py or store"
+    )
     parser.add_argument("--tests", nargs="+", default=["tests/store"])
-    parser.add_argument("--marker", default="not slow and not postgres")
+    parser.add_argument("--marker", default=None, help="default: not slow and not postgres")
+    parser.add_argument(
+        "--postgres",
+        action="store_true",
+        help="keep SSS_TEST_POSTGRES_URL and run the postgres tests too (marker: not slow)",
+    )
     parser.add_argument(
         "--timeout",
         type=float,
@@ -343,8 +397,15 @@ def main() -> None:
         "took in the coverage run counts as a hang too",
     )
     parser.add_argument("--lines", help="only mutants on these lines, e.g. 40-80")
-    parser.add_argument("--json", help="also write the results to this file")
+    parser.add_argument("--only", nargs="+", help="only these mutants, e.g. store/tree.py#12")
+    parser.add_argument("--seed", type=int, help="shuffle all the mutants with this seed")
+    parser.add_argument("--shard", default="1/1", help="k/n: every n-th mutant from the k-th")
+    parser.add_argument("--budget", type=float, help="start no mutant after this many seconds")
+    parser.add_argument(
+        "--json", help="write one JSON line per mutant to this file, as each one ends"
+    )
     args = parser.parse_args()
+    marker = args.marker or ("not slow" if args.postgres else "not slow and not postgres")
 
     import coverage
 
@@ -353,7 +414,8 @@ def main() -> None:
     shm = Path("/dev/shm")
     scratch = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
     work = Path(tempfile.mkdtemp(prefix="sss-mutation-", dir=scratch))
-    results: dict[str, dict[str, object]] = {}
+    results: dict[str, dict[str, int]] = {}
+    out = open(args.json, "a") if args.json else None  # noqa: SIM115
     try:
         for name in COPIED:
             source = ROOT / name
@@ -365,91 +427,123 @@ def main() -> None:
         (work / "tmp").mkdir()
         env = {**os.environ, "PYTHONPATH": str(work), "PYTHONDONTWRITEBYTECODE": "1"}
         env["TMPDIR"] = str(work / "tmp")
-        env.pop("SSS_TEST_POSTGRES_URL", None)
+        if not args.postgres:
+            env.pop("SSS_TEST_POSTGRES_URL", None)
+        elif not env.get("SSS_TEST_POSTGRES_URL"):
+            sys.exit("--postgres needs SSS_TEST_POSTGRES_URL")
         _preload()
+        planned = _plan(args)
         started = time.monotonic()
-        data_file = coverage_map(work, env, args.tests, args.marker)
+        data_file = coverage_map(work, env, args.tests, marker)
         data = coverage.CoverageData(basename=str(data_file))
         data.read()
         durations = json.loads(Path(f"{data_file}.durations").read_text())
-        print(f"coverage map of {args.tests} in {time.monotonic() - started:.0f} s", flush=True)
-        low, high = (int(x) for x in args.lines.split("-")) if args.lines else (0, 10**9)
-        for module in args.modules:
-            results[module] = run_module(work, env, data, durations, module, args, low, high)
+        print(f"coverage map of {args.tests} in {time.monotonic() - started:.0f} s; "
+              f"{len(planned)} mutants planned", flush=True)  # fmt: skip
+        contexts: dict[str, dict[int, list[str]]] = {}
+        for module, mutant in planned:
+            if args.budget is not None and time.monotonic() - started > args.budget:
+                print(f"budget of {args.budget:.0f} s spent", flush=True)
+                break
+            if module not in contexts:
+                contexts[module] = data.contexts_by_lineno(str(work / module))
+            record = run_one(work, env, contexts[module], durations, module, mutant, args)
+            tally = results.setdefault(module, {"killed": 0, "survived": 0, "errors": 0})
+            tally[record["outcome"]] += 1
+            if out is not None:
+                out.write(json.dumps(record) + "\n")
+                out.flush()
     finally:
+        if out is not None:
+            out.close()
         shutil.rmtree(work, ignore_errors=True)
     print("\nmodule                          killed  survived  score")
-    for module, result in results.items():
-        killed, survived = result["killed"], result["survived"]
-        assert isinstance(killed, int) and isinstance(survived, list)
-        total = killed + len(survived)
+    for module, tally in sorted(results.items()):
+        killed, survived = tally["killed"], tally["survived"]
+        total = killed + survived
         score = 100.0 * killed / total if total else 100.0
-        print(f"{module:<30} {killed:>7} {len(survived):>9} {score:>5.1f}%")
-    if args.json:
-        Path(args.json).write_text(json.dumps(results, indent=2))
+        print(f"{module:<30} {killed:>7} {survived:>9} {score:>5.1f}%")
+    killed = sum(t["killed"] for t in results.values())
+    survived = sum(t["survived"] for t in results.values())
+    if killed + survived:
+        print(
+            f"{'all':<30} {killed:>7} {survived:>9} {100.0 * killed / (killed + survived):>5.1f}%"
+        )
 
 
-def run_module(
+def run_one(
     work: Path,
     env: dict[str, str],
-    data: object,
+    contexts: dict[int, list[str]],
     durations: dict[str, float],
     module: str,
+    mutant: Mutant,
     args: argparse.Namespace,
-    low: int,
-    high: int,
 ) -> dict[str, object]:
+    """Put one mutant in, run the tests that reach it, put the module back."""
     target = work / module
     original = target.read_text()
-    contexts = data.contexts_by_lineno(str(target))  # type: ignore[attr-defined]
     # The snapshot plugin imports textual at start-up: seconds per mutant.
     quiet = [] if any("tui" in t for t in args.tests) else ["-p", "no:textual-snapshot"]
-    killed = 0
-    survived: list[str] = []
-    errors: list[str] = []
+    ran = {
+        c
+        for line in range(mutant.line, max(mutant.line, mutant.last_line) + 1)
+        for c in contexts.get(line, [])
+    }
+    if ran == {""}:  # run only at import (a constant, a def): every test may care
+        ran = set(durations)
+    tests = sorted((c for c in ran if c), key=lambda c: (durations.get(c, 0.0), c))
+    lines = original.splitlines()
+    code_line = lines[mutant.line - 1].strip() if 0 < mutant.line <= len(lines) else ""
+    label = f"{module}#{mutant.index}:{mutant.line} {mutant.description}"
+    record: dict[str, object] = {
+        "module": module,
+        "index": mutant.index,
+        "line": mutant.line,
+        "mutation": mutant.description,
+        "code": code_line,
+        "tests": len(tests),
+    }
     started = time.monotonic()
+    if not tests:
+        record.update(outcome="survived", why="no test runs this line")
+        print(f"SURVIVED {label} (no test runs this line)", flush=True)
+        return record
     try:
-        for mutant in mutants(original):
-            if not low <= mutant.line <= high:
-                continue
-            ran = {
-                c
-                for line in range(mutant.line, max(mutant.line, mutant.last_line) + 1)
-                for c in contexts.get(line, [])
-            }
-            if ran == {""}:  # run only at import (a constant, a def): every test may care
-                ran = set(durations)
-            tests = sorted((c for c in ran if c), key=lambda c: (durations.get(c, 0.0), c))
-            label = f"{module}:{mutant.line} {mutant.description}"
-            if not tests:
-                survived.append(f"{label} (no test runs this line)")
-                print(f"SURVIVED {label} (no test runs this line)", flush=True)
-                continue
-            target.write_text(ast.unparse(mutant.tree))
-            cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
-            cmd += ["-p", "no:xdist", "-p", "no:randomly", *quiet, *tests]
-            # A hang is known long before --timeout: these tests took `expected`
-            # seconds under coverage, which is slower than a plain run.
-            expected = sum(durations.get(t, 1.0) for t in tests if not t.startswith("-"))
-            code = run(cmd, work, env, min(args.timeout, 15.0 + 5 * expected))
-            if code not in (None, 0, 1, 2):  # internal error, usage error, nothing collected
-                errors.append(f"{label} (pytest exit {code})")
-                if os.environ.get("MUTATION_DEBUG"):
-                    print((work / ".mutation-output").read_text(errors="replace")[-3000:])
-                print(f"ERROR    {label} (pytest exit {code})", flush=True)
-            elif code == 0:
-                survived.append(label)
-                count = "all" if ran == {""} else len(tests)
-                print(f"SURVIVED {label} ({count} tests)", flush=True)
-            else:
-                killed += 1
-                status = "timeout" if code is None else f"exit {code}"
-                print(f"killed   {label} ({status})", flush=True)
+        target.write_text(ast.unparse(mutant.build()))
+        cmd = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider"]
+        cmd += ["-p", "no:xdist", "-p", "no:randomly", *quiet, *tests]
+        # A hang is known long before --timeout: these tests took `expected`
+        # seconds under coverage, which is slower than a plain run.
+        expected = sum(durations.get(t, 1.0) for t in tests)
+        code = run(cmd, work, env, min(args.timeout, 15.0 + 5 * expected))
     finally:
         target.write_text(original)
-    print(f"{module}: {killed} killed, {len(survived)} survived in "
-          f"{time.monotonic() - started:.0f} s", flush=True)  # fmt: skip
-    return {"killed": killed, "survived": survived, "errors": errors}
+    record["seconds"] = round(time.monotonic() - started, 2)
+    if code not in (None, 0, 1, 2):  # internal error, usage error, nothing collected
+        record.update(outcome="errors", why=f"pytest exit {code}")
+        if os.environ.get("MUTATION_DEBUG"):
+            print((work / ".mutation-output").read_text(errors="replace")[-3000:])
+        print(f"ERROR    {label} (pytest exit {code})", flush=True)
+    elif code == 0:
+        record.update(outcome="survived", why="")
+        count = "all" if ran == {""} else len(tests)
+        print(f"SURVIVED {label} ({count} tests)", flush=True)
+    else:
+        record.update(outcome="killed", why="timeout" if code is None else f"exit {code}")
+        if code == 1:
+            record["killer"] = _first_failure(work)
+        print(f"killed   {label} ({record['why']})", flush=True)
+    return record
+
+
+def _first_failure(work: Path) -> str:
+    """The node id of the test that failed, from pytest's short summary."""
+    output = (work / ".mutation-output").read_text(errors="replace")
+    for line in output.splitlines():
+        if line.startswith("FAILED "):
+            return line[len("FAILED ") :].split(" - ")[0]
+    return ""
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ __all__ = ["follow"]
 
 def follow(
     es: StoreCore,
-    from_position: int | None = 1,
+    from_position: int | None,
     *,
     poll_interval: float = 0.1,
     stop: threading.Event | None = None,

@@ -374,7 +374,11 @@ def _plan(args: argparse.Namespace) -> list[tuple[str, Mutant]]:
     if args.seed is not None:
         random.Random(args.seed).shuffle(planned)
     k, n = (int(x) for x in args.shard.split("/"))
-    return planned[k - 1 :: n]
+    done = set()
+    for name in args.skip or []:
+        with open(name) as f:
+            done |= {(r["module"], r["index"]) for r in map(json.loads, f)}
+    return [(m, mutant) for m, mutant in planned[k - 1 :: n] if (m, mutant.index) not in done]
 
 
 def main() -> None:
@@ -400,6 +404,9 @@ def main() -> None:
     parser.add_argument("--only", nargs="+", help="only these mutants, e.g. store/tree.py#12")
     parser.add_argument("--seed", type=int, help="shuffle all the mutants with this seed")
     parser.add_argument("--shard", default="1/1", help="k/n: every n-th mutant from the k-th")
+    parser.add_argument(
+        "--skip", nargs="+", help="JSON-lines files of earlier runs: leave out their mutants"
+    )
     parser.add_argument("--budget", type=float, help="start no mutant after this many seconds")
     parser.add_argument(
         "--json", help="write one JSON line per mutant to this file, as each one ends"

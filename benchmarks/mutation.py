@@ -355,6 +355,15 @@ def _modules(names: list[str]) -> list[str]:
     return found
 
 
+def _key(label: str) -> tuple[str, ...]:
+    """``module#index`` (this source's numbering) or ``module:line:mutation``
+    (which outlives edits elsewhere in the module)."""
+    if "#" in label:
+        return tuple(label.rsplit("#", 1))
+    module, line, description = label.split(":", 2)
+    return module, line, description.strip()
+
+
 def _plan(args: argparse.Namespace) -> list[tuple[str, Mutant]]:
     """The mutants this run tries, in the order it tries them.
 
@@ -364,12 +373,17 @@ def _plan(args: argparse.Namespace) -> list[tuple[str, Mutant]]:
     shard finish, the union is a uniform random sample of all the mutants.
     """
     low, high = (int(x) for x in args.lines.split("-")) if args.lines else (0, 10**9)
-    only = {tuple(x.rsplit("#", 1)) for x in args.only or []}
+    only = {_key(x) for x in args.only or []}
     planned = [
         (module, mutant)
         for module in _modules(args.modules)
         for mutant in mutants((ROOT / module).read_text())
-        if low <= mutant.line <= high and (not only or (module, str(mutant.index)) in only)
+        if low <= mutant.line <= high
+        and (
+            not only
+            or (module, str(mutant.index)) in only
+            or (module, str(mutant.line), mutant.description) in only
+        )
     ]
     if args.seed is not None:
         random.Random(args.seed).shuffle(planned)
@@ -401,7 +415,11 @@ def main() -> None:
         "took in the coverage run counts as a hang too",
     )
     parser.add_argument("--lines", help="only mutants on these lines, e.g. 40-80")
-    parser.add_argument("--only", nargs="+", help="only these mutants, e.g. store/tree.py#12")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        help="only these mutants: store/tree.py#12 or 'store/tree.py:85:Lt -> LtE'",
+    )
     parser.add_argument("--seed", type=int, help="shuffle all the mutants with this seed")
     parser.add_argument("--shard", default="1/1", help="k/n: every n-th mutant from the k-th")
     parser.add_argument(

@@ -6,6 +6,11 @@ Run by hand, like the benchmarks, never in CI::
     nice -n 19 .venv/bin/python benchmarks/mutation.py store/integrity.py store/checks.py
     nice -n 19 .venv/bin/python benchmarks/mutation.py --tests tests/workbench/test_cli_app.py \
         workbench/cli/__init__.py
+    # a random sample of all of store/, in three shards, an hour each, with PostgreSQL in one:
+    nice .venv/bin/python benchmarks/mutation.py store --seed 2026 --shard 1/3 --budget 3600 \
+        --json s1.jsonl
+    SSS_TEST_POSTGRES_URL=postgresql://... nice .venv/bin/python benchmarks/mutation.py store \
+        --postgres --seed 2026 --shard 3/3 --budget 3600 --json s3.jsonl
 
 How it works:
 
@@ -35,6 +40,17 @@ How it works:
    first. A failing run kills it; so does a run over 15 s plus five times
    what its tests took in the coverage run (at most ``--timeout``): the
    mutant hangs. A mutant that no test reaches survives.
+
+5. A whole package is too many mutants for one sitting (``store/`` has about
+   4,800). ``--seed S`` shuffles every mutant of every named module into one
+   order and ``--shard k/n`` takes every n-th of it from the k-th, so several
+   shards run side by side; ``--budget`` ends each after so many seconds,
+   and whatever each has finished is a prefix of a random order: together
+   a uniform random sample of the package's mutants, whose score estimates
+   the package's (a sample of n has a 95% margin of about
+   ``2 * sqrt(p * (1 - p) / n)``). ``--skip`` resumes a sample without
+   repeating what earlier JSON lines hold; ``--only`` re-runs named mutants,
+   for instance to check that a new test kills them.
 
 The score per module is killed / (killed + survived). Surviving mutants are
 printed with their line; ``benchmarks/README.md`` lists each one of the last

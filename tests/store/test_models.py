@@ -6,11 +6,12 @@ import dataclasses
 import time
 import uuid
 from datetime import datetime
+from pathlib import Path
 
 import pytest
 
 from store import ANY, NO_STREAM, EventStore, NewEvent, RecordedEvent
-from store.models import EVENT_FIELDS
+from store.models import EVENT_FIELDS, Change, ReadStatement, VerifyReport
 
 
 def test_metadata_shortcuts_read_the_stored_metadata(store: EventStore) -> None:
@@ -75,10 +76,49 @@ def test_event_fields_follow_the_recorded_event_and_leave_out_erased_by() -> Non
     assert list(EVENT_FIELDS) == names[:-1]
 
 
-def test_records_are_frozen(store: EventStore) -> None:
-    new = NewEvent("A")
-    (recorded,) = store.append([new])
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        new.type = "B"  # type: ignore[misc]
-    with pytest.raises(dataclasses.FrozenInstanceError):
-        recorded.position = 9  # type: ignore[misc]
+def test_records_are_frozen(tmp_path: Path) -> None:
+    with EventStore(str(tmp_path / "events.db")) as es:
+        new = NewEvent("A", {"n": 1})
+        (recorded,) = es.append([new], aggregate_id="a-1", aggregate_type="Thing")
+        es.append([NewEvent("B", {"n": 2})], aggregate_id="a-1")
+        step = list(es.history("a-1"))[-1]
+        statement = es.read_statement()
+        assert statement is not None
+        records: list[object] = [
+            new,
+            recorded,
+            statement,
+            es.aggregate("a-1"),
+            es.state_at("a-1"),
+            step,
+            step.changes[0],
+            es.verify(),
+            es.counts(),
+        ]
+    for record in records:
+        name = dataclasses.fields(record)[0].name  # type: ignore[arg-type]
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            setattr(record, name, None)
+    # Records of hashable fields can be set members and dict keys.
+    assert hash(step.changes[0]) == hash(Change("/n", 1, 2))
+    assert hash(statement) == hash(ReadStatement(*dataclasses.astuple(statement)))
+
+
+def test_a_verify_report_made_by_hand_defaults_to_an_empty_walk() -> None:
+    report = VerifyReport(False, 3, 2, "broken")
+    assert (report.head_position, report.head_hash, report.root) == (0, None, None)
+    assert (report.checkpoint, report.erased) == (None, 0)
+
+
+def test_erased_tells_an_erased_event_from_a_kept_one(store: EventStore) -> None:
+    store.append([NewEvent("A", {"x": 1}), NewEvent("A", {"x": 2})], aggregate_id="a-1")
+    store.erase(positions=[1], reason="asked")
+    first, second = store.read(limit=2)
+    assert first.erased is True and second.erased is False
+
+
+def test_a_new_event_is_schema_version_1_unless_told(store: EventStore) -> None:
+    assert NewEvent("A").schema_version == 1
+    plain, upgraded = store.append([NewEvent("A"), NewEvent("A", schema_version=3)])
+    assert (plain.schema_version, upgraded.schema_version) == (1, 3)
+    assert [e.schema_version for e in store.read()] == [1, 3]

@@ -3,6 +3,7 @@ that SQLite can only open read-only."""
 
 from __future__ import annotations
 
+import gc
 import shutil
 import sqlite3
 from pathlib import Path
@@ -84,3 +85,31 @@ def test_a_rollback_journal_store_on_read_only_media_is_refused_as_read_only(
         with EventStore(str(target), readonly=True) as es:
             assert es.head() == 12
             assert es.verify().ok
+
+
+def test_retrying_a_batch_of_more_than_one_lookup_chunk_returns_the_stored_events(
+    store: EventStore,
+) -> None:
+    """A retry looks its event ids up in chunks of 500: every chunk counts."""
+    batch = [NewEvent("Item", {"n": i}) for i in range(1001)]
+    first = store.append(batch)
+    again = store.append(batch)
+    assert again == first
+    assert store.head() == 1001
+
+
+def test_a_read_leaves_the_callers_garbage_collector_setting_alone(store: EventStore) -> None:
+    store.append([NewEvent("A", {"n": i}) for i in range(3)])
+    was = gc.isenabled()
+    try:
+        gc.disable()
+        assert [e.data["n"] for e in store.read()] == [0, 1, 2]
+        assert not gc.isenabled()
+        gc.enable()
+        assert [e.data["n"] for e in store.read()] == [0, 1, 2]
+        assert gc.isenabled()
+    finally:
+        if was:
+            gc.enable()
+        else:
+            gc.disable()

@@ -113,3 +113,68 @@ def test_a_read_leaves_the_callers_garbage_collector_setting_alone(store: EventS
             gc.enable()
         else:
             gc.disable()
+
+
+# A format 1 file (before erasure and the kept counts) whose sss_meta lost its
+# format_version row: the store reads that as format 0.
+V0_SQLITE = [
+    "DROP TRIGGER events_guard_update",
+    "ALTER TABLE events DROP COLUMN erased_by",
+    "CREATE TRIGGER events_refuse_update BEFORE UPDATE ON events "
+    "BEGIN SELECT RAISE(ABORT, 'events are append-only: UPDATE is refused'); END",
+    "DROP TABLE sss_counts",
+    "DELETE FROM sss_meta WHERE key = 'format_version'",
+]
+
+
+def test_a_store_without_a_format_version_is_upgraded_and_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    with EventStore(str(path)) as es:
+        es.append([NewEvent("Registered", {"email": "a@example.com"})], aggregate_id="p")
+        es.append([NewEvent("Moved", {"city": "Oslo"})], aggregate_id="p")
+    conn = sqlite3.connect(path, isolation_level=None)
+    for statement in V0_SQLITE:
+        conn.execute(statement)
+    conn.close()
+    with EventStore(str(path), readonly=True) as es:
+        assert [e.data for e in es.read()] == [{"email": "a@example.com"}, {"city": "Oslo"}]
+    with EventStore(str(path)) as es:
+        assert es.counts().events == 2
+        receipt = es.erase(positions=[1], reason="asked")
+    conn = sqlite3.connect(path)
+    meta = dict(conn.execute("SELECT key, value FROM sss_meta").fetchall())
+    conn.close()
+    assert meta["format_version"] == "2"
+    # A later read-only open reads the file as the format it now has.
+    with EventStore(str(path), readonly=True) as es:
+        first, second, _ = es.read()
+        assert (first.erased_by, second.erased_by) == (receipt.position, None)
+        report = es.verify()
+        assert report.ok and report.erased == 1, report
+
+
+def _interleaved(es: EventStore) -> None:
+    """a-1 at positions 2 and 4, b-1 at 1, 3 and 5, each append its own time."""
+    for aggregate in ("b-1", "a-1", "b-1", "a-1", "b-1"):
+        es.append([NewEvent("Set", {"who": aggregate})], aggregate_id=aggregate)
+
+
+def test_a_state_at_a_position_past_the_aggregates_last_event_is_its_last_version(
+    store: EventStore,
+) -> None:
+    _interleaved(store)
+    for position in (4, 5):
+        state = store.state_at("a-1", position=position)
+        assert (state.version, state.position) == (2, 4)
+    assert store.state_at("a-1", position=3).version == 1
+    assert store.state_at("a-1", position=1).version == 0
+
+
+def test_since_the_first_events_time_reads_from_position_one(store: EventStore) -> None:
+    _interleaved(store)
+    first = store.get(1)
+    assert [e.position for e in store.read(since=first.recorded_at)] == [1, 2, 3, 4, 5]
+    assert store.count(since=first.recorded_at) == 5
+    second = store.get(2).recorded_at
+    later = [e.position for e in store.read() if e.recorded_at >= second]
+    assert [e.position for e in store.read(since=second)] == later

@@ -178,3 +178,25 @@ def test_since_the_first_events_time_reads_from_position_one(store: EventStore) 
     second = store.get(2).recorded_at
     later = [e.position for e in store.read() if e.recorded_at >= second]
     assert [e.position for e in store.read(since=second)] == later
+
+
+def test_tree_nodes_that_cannot_be_written_now_are_reported_unsaved(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    node = (10, 0, "ab" * 32)
+    with EventStore(str(path), timeout=0) as es:
+        es.append([NewEvent("A")])
+        backend = es.backend
+        holder = sqlite3.connect(path, isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        try:
+            assert backend.save_tree_nodes([node]) is False
+        finally:
+            holder.execute("ROLLBACK")
+            holder.close()
+        assert backend.tree_nodes([(10, 0)]) == {}
+        assert backend.save_tree_nodes([node]) is True
+        assert backend.tree_nodes([(10, 0)]) == {(10, 0): "ab" * 32}
+        assert backend.tree_filled(10) == 1
+    with EventStore(str(path), readonly=True) as reader:
+        assert reader.backend.save_tree_nodes([(10, 1, "cd" * 32)]) is False
+        assert reader.backend.tree_filled(10) == 1

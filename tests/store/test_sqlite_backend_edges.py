@@ -200,3 +200,21 @@ def test_tree_nodes_that_cannot_be_written_now_are_reported_unsaved(tmp_path: Pa
     with EventStore(str(path), readonly=True) as reader:
         assert reader.backend.save_tree_nodes([(10, 1, "cd" * 32)]) is False
         assert reader.backend.tree_filled(10) == 1
+
+
+def test_an_erasure_in_a_store_without_parked_events_still_erases(tmp_path: Path) -> None:
+    """A file with the subscriptions table but without parked_events (a
+    read-write open does not add it then): the erasure looks the table up
+    and has no parked reasons to replace."""
+    path = tmp_path / "events.db"
+    with EventStore(str(path)) as es:
+        es.append([NewEvent("Registered", {"email": "a@example.com"})], aggregate_id="p")
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TABLE parked_events")
+    conn.commit()
+    conn.close()
+    with EventStore(str(path)) as es:
+        receipt = es.erase(positions=[1], reason="asked")
+        (erased,) = es.read(limit=1)
+        assert erased.erased_by == receipt.position
+        assert es.verify().ok

@@ -7,10 +7,11 @@ import gc
 import shutil
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from store import EventStore, NewEvent, ReadOnlyError
+from store import EventStore, HandlerError, NewEvent, ReadOnlyError
 from tests.store.media import read_only_directory, seal
 
 
@@ -218,3 +219,23 @@ def test_an_erasure_in_a_store_without_parked_events_still_erases(tmp_path: Path
         (erased,) = es.read(limit=1)
         assert erased.erased_by == receipt.position
         assert es.verify().ok
+
+
+def test_an_erasure_replaces_a_subscription_failure_that_quoted_the_payload(
+    store: EventStore,
+) -> None:
+    store.append([NewEvent("Registered", {"email": "a@example.com"})], aggregate_id="p")
+
+    def handler(event: Any) -> None:
+        raise ValueError(f"cannot mail {event.data['email']}")
+
+    with pytest.raises(HandlerError):
+        store.subscribe("mailer", handler, follow=False)
+    (before,) = store.subscriptions()
+    assert before.failed_position == 1 and "a@example.com" in (before.failure or "")
+    receipt = store.erase(positions=[1], reason="asked")
+    (after,) = store.subscriptions()
+    assert after.failed_position == 1
+    assert after.failure == (
+        f"not kept: the payload of this event was erased (receipt at position {receipt.position})"
+    )

@@ -282,7 +282,8 @@ def _upgrade(conn: sqlite3.Connection) -> None:
         if present is None:
             conn.execute(COUNTS_TABLE)
             conn.execute(f"INSERT INTO sss_counts {COUNT_EVENTS}")
-        conn.execute("UPDATE sss_meta SET value = '2' WHERE key = 'format_version'")
+        # A file with no format_version row (read as format 0) gets one.
+        conn.execute("INSERT OR REPLACE INTO sss_meta VALUES ('format_version', '2')")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")

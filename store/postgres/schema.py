@@ -90,7 +90,8 @@ UPGRADE_1 = (
     "CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events\n"
     "    FOR EACH ROW EXECUTE FUNCTION sss_refuse_change();\n"
     + GUARD_UPDATE
-    + "UPDATE sss_meta SET value = '2' WHERE key = 'format_version';\n"
+    + "INSERT INTO sss_meta VALUES ('format_version', '2') "
+    "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;\n"
 )
 """Version 1 to 2: the column, and the guard in place of the trigger that
 refused every UPDATE."""
@@ -398,7 +399,11 @@ def _upgrade(conn: Conn, schema: str) -> None:
         if not has_counts_table(conn):
             conn.execute(COUNTS_TABLE)
             conn.execute(f"INSERT INTO sss_counts {COUNT_EVENTS}")
-        conn.execute("UPDATE sss_meta SET value = '2' WHERE key = 'format_version'")
+        # A schema with no format_version row (read as format 0) gets one.
+        conn.execute(
+            "INSERT INTO sss_meta VALUES ('format_version', '2') "
+            "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value"
+        )
         for name in OLD_APPEND_FUNCTIONS:
             conn.execute(
                 sql.SQL("DROP FUNCTION IF EXISTS {}.{}").format(

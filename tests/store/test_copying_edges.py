@@ -6,11 +6,22 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import store.copying
-from store import EventStore, NewEvent, ReadOnlyError, StoreError, copy_store
+from store import (
+    ERASED,
+    EventStore,
+    NewEvent,
+    ReadOnlyError,
+    RecordedEvent,
+    Reducers,
+    StoreError,
+    copy_store,
+)
+from tests.store.test_forged import SQLiteForger
 
 
 def _fill(es: EventStore, count: int) -> None:
@@ -102,3 +113,67 @@ def test_a_snapshot_at_the_bound_comes_with_the_prefix(tmp_path: Path) -> None:
                 assert more.snapshots == len(taken) - len(kept), bound
                 copied = sorted(s.position for _, s, _ in target.backend.snapshot_page(None, 100))
                 assert copied == taken
+
+
+def _counting() -> tuple[Reducers, list[int]]:
+    """Reducers that note the version of every event they fold."""
+    folded: list[int] = []
+    reducers = Reducers()
+
+    @reducers.on(None, "Set")
+    def set_(state: dict[str, Any], event: RecordedEvent) -> dict[str, Any]:
+        folded.append(event.version or 0)
+        return {**state, **event.data}
+
+    return reducers, folded
+
+
+def _source_with_sets(path: Path) -> None:
+    with EventStore(str(path)) as es:
+        for k in range(1, 4):
+            es.append([NewEvent("Set", {"k": k})], aggregate_id="a")
+        es.append([NewEvent("Tick", {})])
+        es.append([NewEvent("Tick", {})])
+
+
+def test_a_receipt_that_erases_nothing_here_keeps_the_targets_states(tmp_path: Path) -> None:
+    """An event of the receipt type whose positions are not a list (no erased
+    payload names it, so the chain verifies) erases nothing in the target:
+    the states the target has folded stay cached."""
+    path = tmp_path / "source.db"
+    _source_with_sets(path)
+    forger = SQLiteForger(str(path))
+    forger.execute(
+        "UPDATE events SET type = 'sss.Erased', data = '{\"positions\": \"none\"}' "
+        "WHERE position = 5"
+    )
+    forger.rechain()
+    reducers, folded = _counting()
+    with (
+        EventStore(str(path), readonly=True) as source,
+        EventStore(str(tmp_path / "copy.db"), reducers=reducers) as target,
+    ):
+        assert source.verify().ok and source.get(5).type == "sss.Erased"
+        copy_store(source, target, until_position=4)
+        assert target.state_at("a").state == {"k": 3} and folded == [1, 2, 3]
+        folded.clear()
+        assert copy_store(source, target).events == 1
+        assert target.state_at("a").state == {"k": 3} and folded == []
+
+
+def test_a_receipt_that_erases_what_the_target_holds_drops_its_states(tmp_path: Path) -> None:
+    path = tmp_path / "source.db"
+    _source_with_sets(path)
+    reducers, folded = _counting()
+    with (
+        EventStore(str(path)) as source,
+        EventStore(str(tmp_path / "copy.db"), reducers=reducers) as target,
+    ):
+        copy_store(source, target)
+        assert target.state_at("a").state == {"k": 3} and folded == [1, 2, 3]
+        source.erase(positions=[3], reason="asked to")
+        folded.clear()
+        assert copy_store(source, target).events == 1
+        assert target.get(3).erased_by == 6
+        # The cached state held the erased value: it is folded again.
+        assert target.state_at("a").state == {"k": ERASED} and folded == [1, 2, 3]

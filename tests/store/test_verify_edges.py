@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from store import ERASED, EventStore, NewEvent
+from store import ERASED, EventStore, NewEvent, StoreError
 from store.integrity import ChainVerifier
 
 
@@ -200,3 +200,38 @@ def test_a_receipt_must_list_only_earlier_positions(store: EventStore, listed: l
     failure = verifier.failure
     assert failure is not None and failure.first_bad_position == 5, failure
     assert failure.reason == "an sss.Erased receipt does not list earlier positions"
+
+
+def test_a_log_whose_pages_fail_is_walked_row_by_row_to_its_end(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """When neither the head nor a page can be read but every row can be read
+    alone, the walk goes row by row until no row is left, and reports what it
+    walked (a damaged file that fails only some reads)."""
+    for i in range(7):
+        store.append([NewEvent("Noted", {"i": i})], aggregate_id=f"a{i % 2}")
+    backend = store.backend
+    whole = backend.chain_page
+
+    def no_head() -> Any:
+        raise StoreError("the head cannot be read")
+
+    def rows_alone(after: int, limit: int) -> Any:
+        if limit > 1:
+            raise StoreError("the page cannot be read")
+        return whole(after, limit)
+
+    monkeypatch.setattr(backend, "kept_counts", no_head)
+    monkeypatch.setattr(backend, "head", no_head)
+    monkeypatch.setattr(backend, "chain_page", rows_alone)
+    report = store.verify(storage="off")
+    assert report.ok and report.checked == 7 and report.head_position == 7, report
+    assert report.head_hash == whole(6, 1)[0][12]
+
+
+def test_a_walk_trusted_from_position_0_must_start_at_the_chain_start(store: EventStore) -> None:
+    store.append([NewEvent("Noted", {})])
+    report = store.verify(from_position=0, head_hash="f" * 64)
+    assert not report.ok and report.first_bad_position == 0 and report.checked == 0, report
+    assert report.reason == "the hash trusted at position 0 is not the chain's start"
+    assert store.verify(from_position=0, head_hash="0" * 64).ok

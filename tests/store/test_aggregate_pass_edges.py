@@ -5,7 +5,9 @@ head wherever their names sort, and aggregates that moved on after it."""
 
 from __future__ import annotations
 
+import sqlite3
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -82,3 +84,19 @@ def test_events_of_an_aggregate_the_table_misses_are_still_counted(store: EventS
         found = check_aggregates(versions, table, 5)
         assert found.problem == "the aggregates table misses aggregates found in the log"
         assert found.events == 5
+
+
+def test_verify_names_a_table_row_without_events_that_sorts_first(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    with EventStore(str(path)) as es:
+        _append(es, "m", 2)
+    conn = sqlite3.connect(path)
+    with conn:
+        conn.execute(
+            "INSERT INTO aggregates SELECT 'a-ghost', aggregate_type, 1, 1, 1, created_at, "
+            "created_at FROM aggregates WHERE aggregate_id = 'm'"
+        )
+    conn.close()
+    with EventStore(str(path), readonly=True) as es:
+        report = es.verify()
+    assert not report.ok and "a-ghost, which has no events" in (report.reason or ""), report

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from store import ERASED, EventStore, NewEvent, StoreError
+from store import ERASED, EventStore, NewEvent, StoreError, ValidationError
 from store.integrity import ChainVerifier
 
 
@@ -235,3 +235,68 @@ def test_a_walk_trusted_from_position_0_must_start_at_the_chain_start(store: Eve
     assert not report.ok and report.first_bad_position == 0 and report.checked == 0, report
     assert report.reason == "the hash trusted at position 0 is not the chain's start"
     assert store.verify(from_position=0, head_hash="0" * 64).ok
+
+
+@pytest.mark.parametrize("head_readable", [True, False])
+def test_a_row_that_cannot_be_read_alone_is_named(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch, head_readable: bool
+) -> None:
+    for i in range(7):
+        store.append([NewEvent("Noted", {"i": i})])
+    backend = store.backend
+    whole = backend.chain_page
+
+    def no_head() -> Any:
+        raise StoreError("the head cannot be read")
+
+    def third_row_broken(after: int, limit: int) -> Any:
+        if limit > 1 or after == 2:
+            raise StoreError("malformed")
+        return whole(after, limit)
+
+    if not head_readable:
+        monkeypatch.setattr(backend, "kept_counts", no_head)
+        monkeypatch.setattr(backend, "head", no_head)
+    monkeypatch.setattr(backend, "chain_page", third_row_broken)
+    report = store.verify(storage="off")
+    assert not report.ok and report.first_bad_position == 3 and report.checked == 2, report
+    assert report.reason == "the row cannot be read: malformed"
+
+
+def test_an_aggregates_table_that_cannot_be_read_fails_verify(
+    store: EventStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store.append([NewEvent("Noted", {})], aggregate_id="a")
+
+    def unreadable(*args: Any) -> Any:
+        raise StoreError("no table")
+
+    monkeypatch.setattr(store.backend, "aggregates", unreadable)
+    report = store.verify(storage="off")
+    assert not report.ok and report.checked == 1 and report.first_bad_position is None, report
+    assert report.reason == "the aggregates table cannot be read: no table"
+
+
+@pytest.mark.parametrize("storage", ["bogus", "", 1, None])
+def test_the_storage_check_must_be_one_of_three(store: EventStore, storage: Any) -> None:
+    store.append([NewEvent("Noted", {})])
+    if storage is None:
+        assert store.verify(storage=storage).ok  # the default
+        return
+    with pytest.raises(ValidationError, match="storage must be one of full, quick, off, not "):
+        store.verify(storage=storage)
+
+
+def test_a_walk_from_a_trusted_point_checks_only_the_snapshots_after_it(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    with EventStore(str(path), snapshot_every=2) as es:
+        for k in range(6):
+            es.append([NewEvent("Set", {"k": k})], aggregate_id="a")
+        trusted = {p: es.get(p).hash for p in (2, 3)}
+    _edit(path, "UPDATE snapshots SET state = '{\"forged\": true}' WHERE version = 2")
+    with EventStore(str(path), snapshot_every=2, readonly=True) as es:
+        lying = "the snapshot of a at version 2 differs from its events"
+        assert es.verify().reason == lying
+        assert es.verify(from_position=2, head_hash=trusted[2]).ok
+        assert es.verify(from_position=3, head_hash=trusted[3]).ok
+        assert es.verify(from_position=1, head_hash=es.get(1).hash).reason == lying

@@ -275,6 +275,7 @@ def test_an_aggregates_table_that_cannot_be_read_fails_verify(
     report = store.verify(storage="off")
     assert not report.ok and report.checked == 1 and report.first_bad_position is None, report
     assert report.reason == "the aggregates table cannot be read: no table"
+    assert report.head_position == 1 and report.head_hash == store.get(1).hash
 
 
 @pytest.mark.parametrize("storage", ["bogus", "", 1, None])
@@ -300,3 +301,22 @@ def test_a_walk_from_a_trusted_point_checks_only_the_snapshots_after_it(tmp_path
         assert es.verify(from_position=2, head_hash=trusted[2]).ok
         assert es.verify(from_position=3, head_hash=trusted[3]).ok
         assert es.verify(from_position=1, head_hash=es.get(1).hash).reason == lying
+
+
+def test_a_key_needs_a_checkpoint(store: EventStore) -> None:
+    store.append([NewEvent("Noted", {})])
+    with pytest.raises(ValidationError, match="key checks a checkpoint's signature: give the"):
+        store.verify(key="a key")
+
+
+def test_a_trusted_position_that_is_missing_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "events.db"
+    with EventStore(str(path)) as es:
+        for i in range(5):
+            es.append([NewEvent("Noted", {"i": i})])
+        trusted = es.get(3).hash
+    _edit(path, "DROP TRIGGER events_refuse_delete", "DELETE FROM events WHERE position = 3")
+    with EventStore(str(path), readonly=True) as es:
+        report = es.verify(from_position=3, head_hash=trusted)
+    assert not report.ok and report.first_bad_position == 3, report
+    assert report.reason == "position 3 is missing"

@@ -320,3 +320,27 @@ def test_a_trusted_position_that_is_missing_is_named(tmp_path: Path) -> None:
         report = es.verify(from_position=3, head_hash=trusted)
     assert not report.ok and report.first_bad_position == 3, report
     assert report.reason == "position 3 is missing"
+
+
+def test_a_reducer_that_fails_on_the_snapshot_refold_fails_verify(make_store: Any) -> None:
+    from store import Reducers
+
+    failing = {"now": False}
+    reducers = Reducers()
+
+    @reducers.on(None, "Set")
+    def set_(state: dict[str, Any], event: Any) -> dict[str, Any]:
+        if failing["now"] and event.version == 2:
+            raise ValueError("no longer")
+        return {**state, **event.data}
+
+    store = make_store(reducers=reducers)
+    for k in range(3):
+        store.append([NewEvent("Set", {"k": k})], aggregate_id="a")
+    store.snapshot("a")
+    failing["now"] = True
+    report = store.verify(storage="off")
+    assert not report.ok and report.checked == 3, report
+    assert report.reason == (
+        "the reducer for Set failed on a version 2 (position 2): ValueError: no longer"
+    )

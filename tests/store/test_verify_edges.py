@@ -344,3 +344,11 @@ def test_a_reducer_that_fails_on_the_snapshot_refold_fails_verify(make_store: An
     assert report.reason == (
         "the reducer for Set failed on a version 2 (position 2): ValueError: no longer"
     )
+
+
+def test_a_checkpoint_cannot_go_with_from_position(store: EventStore) -> None:
+    store.append([NewEvent("Noted", {})])
+    checkpoint = store.checkpoint()
+    with pytest.raises(ValidationError, match="it cannot go with from_position"):
+        store.verify(checkpoint=checkpoint, from_position=1, head_hash=store.get(1).hash)
+    assert store.verify(checkpoint=checkpoint).ok

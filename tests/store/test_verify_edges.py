@@ -352,3 +352,17 @@ def test_a_checkpoint_cannot_go_with_from_position(store: EventStore) -> None:
     with pytest.raises(ValidationError, match="it cannot go with from_position"):
         store.verify(checkpoint=checkpoint, from_position=1, head_hash=store.get(1).hash)
     assert store.verify(checkpoint=checkpoint).ok
+
+
+@pytest.mark.parametrize("named", [1, 2])
+def test_an_erased_payload_must_name_a_later_receipt(store: EventStore, named: int) -> None:
+    for i in range(4):
+        store.append([NewEvent("Noted", {"i": i})])
+    store.erase(positions=[2], reason="asked to")
+    rows = list(store.backend.chain_page(0, 10))
+    rows[1] = (*rows[1][:13], named)  # the erased payload names itself or an earlier event
+    verifier = ChainVerifier()
+    assert verifier.feed(rows) is False
+    failure = verifier.failure
+    assert failure is not None and failure.first_bad_position == 2, failure
+    assert failure.reason == f"the payload is erased by position {named}, not a later one"

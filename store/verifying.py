@@ -222,7 +222,7 @@ def _against(
         return report
     try:
         return compare(es, report, walked[0], against, public)
-    except StoreError as e:
+    except (StoreError, ValueError, TypeError) as e:  # a damaged sss_tree, too
         return replace(report, ok=False, checkpoint=against, reason=f"the tree cannot be read: {e}")
 
 

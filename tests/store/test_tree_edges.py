@@ -1,0 +1,72 @@
+"""The store's Merkle tree when its inputs are damaged: a stored subtree hash
+that is no hash (or is gone) is recomputed from the events, and a hole in the
+events is named by its position."""
+
+from __future__ import annotations
+
+import base64
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from store import CorruptStoreError, EventStore, NewEvent, verify_proof
+from store.merkle import MemoryTree, inclusion_proof, leaf_hash
+from store.tree import CHUNK, leaf_of_row
+
+EVENTS = 2 * CHUNK + 40
+
+
+def fill(path: str, count: int) -> list[bytes]:
+    """``count`` events; the leaf hashes of their stored rows."""
+    with EventStore(path) as es:
+        with es.transaction():
+            for i in range(count):
+                es.append([NewEvent("Noted", {"i": i})], aggregate_id=f"a{i % 3}")
+        rows = es.backend.chain_page(0, count)
+    return [leaf_hash(leaf_of_row(row)) for row in rows]
+
+
+def raw(path: str, *statements: str) -> None:
+    conn = sqlite3.connect(path)
+    for statement in statements:
+        conn.execute(statement)
+    conn.commit()
+    conn.close()
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "UPDATE sss_tree SET hash = 'not hex at all' WHERE level = 8 AND idx = 1",
+        "UPDATE sss_tree SET hash = 'abcd' WHERE level = 8 AND idx = 1",
+        "DELETE FROM sss_tree WHERE level = 8 AND idx = 1",
+    ],
+)
+def test_a_stored_chunk_hash_that_is_no_hash_is_recomputed(tmp_path: Path, damage: str) -> None:
+    path = str(tmp_path / "events.db")
+    leaves = fill(path, EVENTS)
+    with EventStore(path) as es:
+        es.checkpoint()  # stores the chunks and the node above them
+        assert es.backend.tree_filled(8) == 2
+    raw(path, damage)
+    reference = MemoryTree(leaves)
+    with EventStore(path) as es:  # a fresh open: nothing in memory
+        bundle = es.prove(1)
+        assert bundle["path"] == [
+            base64.b64encode(p).decode() for p in inclusion_proof(reference.subtree, 0, EVENTS)
+        ]
+        assert verify_proof(bundle).ok
+        cp = es.checkpoint()
+        assert cp.root_bytes == reference.root()
+
+
+def test_a_hole_inside_the_events_is_named_by_its_position(tmp_path: Path) -> None:
+    path = str(tmp_path / "events.db")
+    fill(path, 5)
+    raw(path, "DROP TRIGGER events_refuse_delete", "DELETE FROM events WHERE position = 3")
+    with EventStore(path, readonly=True) as es:
+        with pytest.raises(CorruptStoreError, match="position 3 is missing; run sss verify"):
+            es.checkpoint()
+        with pytest.raises(CorruptStoreError, match="position 3 is missing"):
+            es.prove(1)

@@ -11,6 +11,7 @@ import hashlib
 import pytest
 
 from store import Checkpoint, ValidationError, generate_key
+from store.notes import MAX_NOTE
 
 ROOT = base64.b64encode(hashlib.sha256(b"some root").digest()).decode()
 HEAD = hashlib.sha256(b"some head").hexdigest()
@@ -53,3 +54,23 @@ def test_a_checkpoint_is_an_immutable_hashable_value() -> None:
     same = Checkpoint.parse(cp.text)
     assert same == cp and hash(same) == hash(cp)
     assert len({cp, same, cp.signed(generate_key("audit"))}) == 2
+
+
+def test_a_note_of_up_to_64_kib_is_read_and_a_longer_one_refused() -> None:
+    # The first blank line at the very end: the length check is what speaks.
+    longest = "x" * (MAX_NOTE - 2) + "\n\n"
+    with pytest.raises(ValidationError, match="needs an origin, a size and a root"):
+        Checkpoint.parse(longest)
+    for text in ("x" * (MAX_NOTE - 1) + "\n\n", "y" * 100_000 + "\n\n"):
+        with pytest.raises(ValidationError, match=f"this is {len(text)} characters"):
+            Checkpoint.parse(text)
+
+
+def test_a_checkpoint_without_chain_head_or_time_has_only_the_three_lines() -> None:
+    cp = Checkpoint("store-1", 7, ROOT, None, None)
+    assert cp.body == f"store-1\n7\n{ROOT}\n"
+    assert cp.text == f"store-1\n7\n{ROOT}\n\n"
+    again = Checkpoint.parse(cp.text)
+    assert again.chain_head is None and again.created_at is None and again.signature is None
+    with_head = Checkpoint("store-1", 7, ROOT, HEAD, None)
+    assert with_head.body == f"store-1\n7\n{ROOT}\nsss-chain-head {HEAD}\n"

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from store import EventStore, NewEvent, StoreError, ValidationError, verify_proof
+from store import EventStore, NewEvent, NotFoundError, StoreError, ValidationError, verify_proof
 
 
 @pytest.mark.parametrize("bundle", ["[1, 2]", '"text"', "42", "null", b"[]", [1, 2], 42, None])
@@ -118,3 +118,41 @@ def test_a_proof_report_is_an_immutable_hashable_value() -> None:
         report.ok = False  # type: ignore[misc]
     assert report == verify_proof(bundle)
     assert len({report, verify_proof(bundle), verify_proof("[]")}) == 2
+
+
+def test_a_leaf_that_is_not_json_is_named() -> None:
+    bundle = good_bundle()
+    bundle["leaf"] = "[3, not json"
+    report = verify_proof(bundle)
+    assert not report.ok and report.reason == "the leaf is not JSON"
+    assert report.position == 3 and report.tree_size == 5
+
+
+@pytest.mark.parametrize("item", ["!!!!", 1, None, "QUJD"[:3]])
+def test_a_path_item_that_is_not_base64_is_named(item: object) -> None:
+    bundle = good_bundle()
+    bundle["path"] = [*bundle["path"][:1], item, *bundle["path"][1:]]
+    report = verify_proof(bundle)
+    assert not report.ok
+    assert report.reason == "the path holds something that is not a base64 hash"
+
+
+def test_a_path_item_with_a_character_outside_base64_is_refused() -> None:
+    """Lenient decoding would drop the stray character and accept the proof."""
+    bundle = good_bundle()
+    first = bundle["path"][0]
+    bundle["path"][0] = first[:4] + "*" + first[4:]
+    report = verify_proof(bundle)
+    assert not report.ok
+    assert report.reason == "the path holds something that is not a base64 hash"
+
+
+def test_prove_names_what_the_store_holds_for_a_position_it_lacks() -> None:
+    with EventStore(":memory:") as es:
+        with pytest.raises(NotFoundError, match=r"no event at position 1: the store is empty$"):
+            es.prove(1)
+        es.append([NewEvent("Noted", {"i": 0})])
+        with pytest.raises(NotFoundError, match=r"position 2: the store holds positions 1 to 1$"):
+            es.prove(2)
+        with pytest.raises(NotFoundError, match=r"position 0: the store holds positions 1 to 1$"):
+            es.prove(0)

@@ -38,18 +38,25 @@ def raw(path: str, *statements: str) -> None:
 @pytest.mark.parametrize(
     "damage",
     [
-        "UPDATE sss_tree SET hash = 'not hex at all' WHERE level = 8 AND idx = 1",
-        "UPDATE sss_tree SET hash = 'abcd' WHERE level = 8 AND idx = 1",
-        "DELETE FROM sss_tree WHERE level = 8 AND idx = 1",
+        ["UPDATE sss_tree SET hash = 'not hex at all' WHERE level = 8 AND idx = 1"],
+        ["UPDATE sss_tree SET hash = 'abcd' WHERE level = 8 AND idx = 1"],
+        ["DELETE FROM sss_tree WHERE level = 8 AND idx = 1"],
+        [
+            "UPDATE sss_tree SET hash = 'not hex' WHERE level = 9",
+            "DELETE FROM sss_tree WHERE idx = 1",
+        ],
+        ["DELETE FROM sss_tree WHERE level = 9"],
     ],
 )
-def test_a_stored_chunk_hash_that_is_no_hash_is_recomputed(tmp_path: Path, damage: str) -> None:
+def test_a_stored_subtree_hash_that_is_no_hash_is_recomputed(
+    tmp_path: Path, damage: list[str]
+) -> None:
     path = str(tmp_path / "events.db")
     leaves = fill(path, EVENTS)
     with EventStore(path) as es:
         es.checkpoint()  # stores the chunks and the node above them
         assert es.backend.tree_filled(8) == 2
-    raw(path, damage)
+    raw(path, *damage)
     reference = MemoryTree(leaves)
     with EventStore(path) as es:  # a fresh open: nothing in memory
         bundle = es.prove(1)

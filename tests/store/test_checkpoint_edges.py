@@ -1,18 +1,32 @@
-"""verify(checkpoint=...) when the checkpoint's root differs: the reason adds
-that the chain's hash differs too only when it does (and only when the
-checkpoint states one)."""
+"""verify(checkpoint=...) at its edges: a root that differs (the reason adds
+that the chain's hash differs too only when it does), a chain head that
+differs alone, a checkpoint larger than the store, the empty checkpoint,
+stored subtree hashes that disagree with the events, keys of every accepted
+kind and a signature that fails, and a broken chain."""
 
 from __future__ import annotations
 
 import base64
 import dataclasses
 import hashlib
+import sqlite3
+from pathlib import Path
 
-from store import EventStore, NewEvent
+import pytest
+
+from store import EventStore, NewEvent, ValidationError, generate_key
+from store.codec import GENESIS_HASH
+from store.merkle import EMPTY_ROOT
 
 OTHER_ROOT = base64.b64encode(hashlib.sha256(b"another history").digest()).decode()
 OTHER_HEAD = hashlib.sha256(b"another chain").hexdigest()
 CHAIN_TOO = ", and the chain's hash at 5 is not the checkpoint's"
+
+
+def fill(es: EventStore, count: int) -> None:
+    with es.transaction():
+        for i in range(count):
+            es.append([NewEvent("Noted", {"i": i})], aggregate_id=f"a{i % 3}")
 
 
 def five_events() -> EventStore:
@@ -49,3 +63,118 @@ def test_a_root_that_differs_in_a_checkpoint_without_chain_head_says_only_the_ro
         assert not report.ok
         assert report.reason is not None
         assert "(its root differs): history" in report.reason
+
+
+def test_a_checkpoint_larger_than_the_store_names_the_cut_tail() -> None:
+    with five_events() as es:
+        report = es.verify(checkpoint=dataclasses.replace(es.checkpoint(), size=8))
+        assert not report.ok and report.first_bad_position == 6
+        assert report.reason == (
+            "the checkpoint is of 8 events, the store holds 5: the last 3 were cut off "
+            "(positions 6 to 8)"
+        )
+
+
+def test_the_empty_checkpoint_is_extended_by_every_store() -> None:
+    with EventStore(":memory:") as es:
+        empty = es.checkpoint()
+        assert (empty.size, empty.chain_head) == (0, GENESIS_HASH)
+        assert empty.root_bytes == EMPTY_ROOT
+        assert es.verify(checkpoint=empty).ok
+        for i in range(3):
+            es.append([NewEvent("Noted", {"i": i})])
+        report = es.verify(checkpoint=empty)
+        assert report.ok and report.checkpoint == empty
+        forged = es.verify(checkpoint=dataclasses.replace(empty, root=OTHER_ROOT))
+        assert not forged.ok and forged.first_bad_position is None
+        assert forged.reason is not None and forged.reason.startswith(
+            "the first 0 events are not those the checkpoint was taken of (its root differs)"
+        )
+        chain = es.verify(checkpoint=dataclasses.replace(empty, chain_head=OTHER_HEAD))
+        assert not chain.ok and chain.first_bad_position == 0
+        assert chain.reason == "the chain's hash at position 0 is not the checkpoint's"
+
+
+def test_a_chain_head_that_differs_alone_is_named_at_the_checkpoint_size() -> None:
+    with five_events() as es:
+        cp = es.checkpoint()
+        assert cp.chain_head == es.get(5).hash
+        for i in range(3):
+            es.append([NewEvent("Noted", {"i": i})])
+        report = es.verify(checkpoint=dataclasses.replace(cp, chain_head=OTHER_HEAD))
+        assert not report.ok and report.first_bad_position == 5
+        assert report.reason == "the chain's hash at position 5 is not the checkpoint's"
+        assert es.verify(checkpoint=dataclasses.replace(cp, chain_head=None)).ok
+        assert es.verify(checkpoint=cp).ok
+
+
+def test_a_stored_subtree_hash_that_disagrees_with_the_events_is_named(tmp_path: Path) -> None:
+    path = str(tmp_path / "events.db")
+    with EventStore(path) as es:
+        fill(es, 300)
+        old = es.checkpoint()
+        fill(es, 300)
+        es.checkpoint()  # stores the chunks of the 600 events
+    conn = sqlite3.connect(path)
+    conn.execute("UPDATE sss_tree SET hash = ? WHERE level = 8 AND idx = 0", (OTHER_HEAD,))
+    conn.commit()
+    conn.close()
+    with EventStore(path) as es:
+        report = es.verify(checkpoint=old)
+        assert not report.ok and report.first_bad_position is None
+        assert report.reason is not None
+        assert report.reason.startswith(
+            "the events extend the checkpoint, but the stored subtree hashes (table sss_tree"
+        )
+        assert es.verify().ok
+
+
+def test_keys_are_taken_as_objects_or_text_and_anything_else_is_refused() -> None:
+    key = generate_key("audit")
+    with five_events() as es:
+        with pytest.raises(ValidationError, match="key must be a private key's text, not int"):
+            es.checkpoint(key=42)  # type: ignore[arg-type]
+        with pytest.raises(ValidationError, match="not a private key"):
+            es.checkpoint(key=key.verifier.text)
+        by_text = es.checkpoint(key=key.text)
+        by_object = es.checkpoint(key=key)  # type: ignore[arg-type]
+        for cp in (by_text, by_object):
+            assert cp.signers == ["audit"]
+            for public in (key.verifier.text, key.verifier, key):
+                assert es.verify(checkpoint=cp, key=public).ok  # type: ignore[arg-type]
+        with pytest.raises(ValidationError, match="key must be a public key's text, not int"):
+            es.verify(checkpoint=by_text, key=42)  # type: ignore[arg-type]
+        with pytest.raises(ValidationError, match="not a public key"):
+            es.verify(checkpoint=by_text, key=key.text)
+
+
+def test_a_signature_that_fails_fails_the_report_without_a_position() -> None:
+    key, other = generate_key("audit"), generate_key("audit")
+    with five_events() as es:
+        unsigned = es.checkpoint()
+        report = es.verify(checkpoint=unsigned, key=key.verifier.text)
+        assert not report.ok and report.first_bad_position is None
+        assert report.reason == "the checkpoint is unsigned" and report.checkpoint == unsigned
+        signed = es.checkpoint(key=key.text)
+        wrong = es.verify(checkpoint=signed, key=other.verifier.text)
+        assert not wrong.ok and wrong.first_bad_position is None
+        assert wrong.reason is not None and "does not verify with this key" in wrong.reason
+        assert es.verify(checkpoint=signed).ok  # no key: the signature is not checked
+
+
+def test_a_broken_chain_is_reported_as_such_with_a_checkpoint(tmp_path: Path) -> None:
+    path = str(tmp_path / "events.db")
+    with EventStore(path) as es:
+        fill(es, 5)
+        cp = es.checkpoint()
+    conn = sqlite3.connect(path)
+    conn.execute("DROP TRIGGER events_guard_update")
+    conn.execute("UPDATE events SET type = 'Forged' WHERE position = 2")
+    conn.commit()
+    conn.close()
+    with EventStore(path) as es:
+        plain = es.verify()
+        report = es.verify(checkpoint=cp)
+        assert not plain.ok and plain.first_bad_position == 2
+        assert not report.ok and report.checkpoint == cp
+        assert (report.first_bad_position, report.reason) == (2, plain.reason)

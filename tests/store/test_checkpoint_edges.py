@@ -152,9 +152,10 @@ def test_a_signature_that_fails_fails_the_report_without_a_position() -> None:
     key, other = generate_key("audit"), generate_key("audit")
     with five_events() as es:
         unsigned = es.checkpoint()
-        report = es.verify(checkpoint=unsigned, key=key.verifier.text)
-        assert not report.ok and report.first_bad_position is None
-        assert report.reason == "the checkpoint is unsigned" and report.checkpoint == unsigned
+        for public in (key.verifier.text, key.verifier, key):
+            report = es.verify(checkpoint=unsigned, key=public)  # type: ignore[arg-type]
+            assert not report.ok and report.first_bad_position is None
+            assert report.reason == "the checkpoint is unsigned" and report.checkpoint == unsigned
         signed = es.checkpoint(key=key.text)
         wrong = es.verify(checkpoint=signed, key=other.verifier.text)
         assert not wrong.ok and wrong.first_bad_position is None

@@ -179,3 +179,14 @@ def test_a_broken_chain_is_reported_as_such_with_a_checkpoint(tmp_path: Path) ->
         assert not plain.ok and plain.first_bad_position == 2
         assert not report.ok and report.checkpoint == cp
         assert (report.first_bad_position, report.reason) == (2, plain.reason)
+
+
+def test_a_checkpoint_names_the_store_by_its_id(tmp_path: Path) -> None:
+    path = str(tmp_path / "events.db")
+    with EventStore(path) as es:
+        fill(es, 3)
+        store_id = es.info()["store_id"]
+        assert store_id and store_id != es.label
+        assert es.checkpoint().store_id == store_id
+    with EventStore(path, readonly=True) as es:
+        assert es.checkpoint().store_id == store_id

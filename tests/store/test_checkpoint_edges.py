@@ -10,6 +10,7 @@ import base64
 import dataclasses
 import hashlib
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -17,9 +18,11 @@ import pytest
 from store import EventStore, NewEvent, ValidationError, generate_key
 from store.codec import GENESIS_HASH
 from store.merkle import EMPTY_ROOT
+from tests.store.test_forged import SQLiteForger
 
 OTHER_ROOT = base64.b64encode(hashlib.sha256(b"another history").digest()).decode()
 OTHER_HEAD = hashlib.sha256(b"another chain").hexdigest()
+FIXED = datetime(2024, 1, 1, tzinfo=UTC)  # one recorded_at, as the forger keeps it
 CHAIN_TOO = ", and the chain's hash at 5 is not the checkpoint's"
 
 
@@ -190,3 +193,32 @@ def test_a_checkpoint_names_the_store_by_its_id(tmp_path: Path) -> None:
         assert es.checkpoint().store_id == store_id
     with EventStore(path, readonly=True) as es:
         assert es.checkpoint().store_id == store_id
+
+
+def test_only_chunks_inside_the_checkpoint_are_named_as_where_history_parts(
+    tmp_path: Path,
+) -> None:
+    """The checkpoint covers 300 events (one whole chunk). Position 280 is
+    rewritten and the stored tree caught up from the rewritten history; a
+    later rewrite at 600 leaves the chunk of 513 to 768 stored from before it.
+    That chunk lies past the checkpoint: it says nothing about where the first
+    300 events part, so no position is named."""
+    path = str(tmp_path / "events.db")
+    with EventStore(path, clock=lambda: FIXED) as es:
+        fill(es, 300)
+        cp = es.checkpoint()
+        fill(es, 500)
+    forger = SQLiteForger(path)
+    forger.execute("UPDATE events SET data = '{\"i\": -1}' WHERE position = 280")
+    forger.rechain()
+    with EventStore(path) as es:
+        es.checkpoint()  # stores the chunks 257-512 and 513-768 as rewritten
+    forger.execute("UPDATE events SET data = '{\"i\": -2}' WHERE position = 600")
+    forger.rechain()
+    with EventStore(path) as es:
+        assert es.verify().ok  # the chain alone cannot see it
+        report = es.verify(checkpoint=cp)
+        assert not report.ok and report.first_bad_position is None
+        assert report.reason is not None
+        assert "history before position 301 was rewritten" in report.reason
+        assert "first changed events" not in report.reason

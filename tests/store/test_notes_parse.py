@@ -5,6 +5,7 @@ variant is read back as it was written."""
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 from datetime import UTC, datetime
 
@@ -251,3 +252,13 @@ def test_a_generated_key_signs_what_its_verifier_checks() -> None:
 def test_a_public_key_that_is_no_curve_point_verifies_nothing() -> None:
     key = VerifierKey("odd", b"\x00" * 4, b"\xff" * 32)
     assert key.verifies(b"\x00" * 64, b"message") is False
+
+
+def test_keys_are_immutable_hashable_values() -> None:
+    again = SigningKey.parse(KEY.text)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        again.name = "other"  # type: ignore[misc]
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        again.verifier.name = "other"  # type: ignore[misc]
+    assert len({KEY, again, generate_key("audit")}) == 2
+    assert len({KEY.verifier, VerifierKey.parse(KEY.verifier.text)}) == 1

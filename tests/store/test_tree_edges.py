@@ -12,7 +12,7 @@ import pytest
 
 from store import CorruptStoreError, EventStore, NewEvent, verify_proof
 from store.merkle import MemoryTree, inclusion_proof, leaf_hash
-from store.tree import CHUNK, leaf_of_row
+from store.tree import CHUNK, leaf_of_row, tree_of
 
 EVENTS = 2 * CHUNK + 40
 
@@ -77,3 +77,26 @@ def test_a_hole_inside_the_events_is_named_by_its_position(tmp_path: Path) -> No
             es.checkpoint()
         with pytest.raises(CorruptStoreError, match="position 3 is missing"):
             es.prove(1)
+
+
+def test_a_tree_larger_than_the_events_names_the_first_missing_position() -> None:
+    with EventStore(":memory:") as es:
+        for i in range(5):
+            es.append([NewEvent("Noted", {"i": i})])
+        tree = tree_of(es)
+        with pytest.raises(CorruptStoreError, match="position 6 is missing; run sss verify"):
+            tree.root(8)
+        with pytest.raises(CorruptStoreError, match="position 6 is missing"):
+            tree.leaf(6)
+        assert tree.root(5) == es.checkpoint().root_bytes
+
+
+def test_an_open_store_has_one_tree_and_a_transaction_one_of_its_own() -> None:
+    with EventStore(":memory:") as es, EventStore(":memory:") as other:
+        es.append([NewEvent("Noted", {"i": 0})])
+        tree = tree_of(es)
+        assert tree_of(es) is tree and tree_of(other) is not tree
+        with es.transaction():
+            inside = tree_of(es)
+            assert inside is not tree and tree_of(es) is not inside
+        assert tree_of(es) is tree

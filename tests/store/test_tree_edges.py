@@ -14,7 +14,7 @@ from store import CorruptStoreError, EventStore, NewEvent, verify_proof
 from store.merkle import MemoryTree, inclusion_proof, leaf_hash
 from store.tree import CHUNK, leaf_of_row, tree_of
 
-EVENTS = 2 * CHUNK + 40
+EVENTS = 4 * CHUNK + 40  # four chunks: two nodes at level 9, one at level 10
 
 
 def fill(path: str, count: int) -> list[bytes]:
@@ -46,6 +46,7 @@ def raw(path: str, *statements: str) -> None:
             "DELETE FROM sss_tree WHERE idx = 1",
         ],
         ["DELETE FROM sss_tree WHERE level = 9"],
+        ["DELETE FROM sss_tree WHERE level >= 9"],
     ],
 )
 def test_a_stored_subtree_hash_that_is_no_hash_is_recomputed(
@@ -55,7 +56,7 @@ def test_a_stored_subtree_hash_that_is_no_hash_is_recomputed(
     leaves = fill(path, EVENTS)
     with EventStore(path) as es:
         es.checkpoint()  # stores the chunks and the node above them
-        assert es.backend.tree_filled(8) == 2
+        assert es.backend.tree_filled(8) == 4 and es.backend.tree_filled(9) == 2
     raw(path, *damage)
     reference = MemoryTree(leaves)
     with EventStore(path) as es:  # a fresh open: nothing in memory

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from store import EventStore, NewEvent, ReadOnlyError
+from store import EventStore, NewEvent, NotFoundError, ReadOnlyError
 
 
 def test_erase_on_a_read_only_store_is_refused_as_an_erasure(tmp_path: Path) -> None:
@@ -20,3 +20,14 @@ def test_erase_on_a_read_only_store_is_refused_as_an_erasure(tmp_path: Path) -> 
                 ro.erase(**kwargs, reason="asked")
     with EventStore(path) as es:
         assert es.head() == 1 and not es.get(1).erased
+
+
+def test_erase_takes_one_position_as_an_int_and_names_a_position_past_the_head() -> None:
+    with EventStore(":memory:") as es:
+        for i in range(3):
+            es.append([NewEvent("Registered", {"email": f"{i}@example.org"})], aggregate_id="p")
+        receipt = es.erase(positions=2, reason="asked")  # type: ignore[arg-type]
+        assert receipt.data["positions"] == [2] and es.get(2).erased
+        with pytest.raises(NotFoundError, match=r"there is no event at position 9 in .* head is 4"):
+            es.erase(positions=[1, 9], reason="asked")
+        assert not es.get(1).erased

@@ -262,3 +262,11 @@ def test_keys_are_immutable_hashable_values() -> None:
         again.verifier.name = "other"  # type: ignore[misc]
     assert len({KEY, again, generate_key("audit")}) == 2
     assert len({KEY.verifier, VerifierKey.parse(KEY.verifier.text)}) == 1
+
+
+def test_a_long_bad_size_is_quoted_by_its_first_40_characters() -> None:
+    refused(f"s\n{'x' * 50}\n{ROOT}\n\n", f"checkpoint line 2 is not a size: {'x' * 40!r}")
+
+
+def test_a_lone_newline_after_the_blank_line_is_a_malformed_signature_line() -> None:
+    refused(f"s\n1\n{ROOT}\n\n\n", "checkpoint signature line 1 is malformed")

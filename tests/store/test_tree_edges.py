@@ -5,12 +5,15 @@ events is named by its position."""
 from __future__ import annotations
 
 import base64
+import json
 import sqlite3
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from store import CorruptStoreError, EventStore, NewEvent, verify_proof
+from store.codec import format_time
 from store.merkle import MemoryTree, inclusion_proof, leaf_hash
 from store.tree import CHUNK, leaf_of_row, tree_of
 
@@ -101,3 +104,13 @@ def test_an_open_store_has_one_tree_and_a_transaction_one_of_its_own() -> None:
             inside = tree_of(es)
             assert inside is not tree and tree_of(es) is not inside
         assert tree_of(es) is tree
+
+
+def test_a_leaf_holds_when_the_event_occurred_and_when_it_was_recorded() -> None:
+    occurred = datetime(2020, 5, 6, 7, 8, 9, tzinfo=UTC)
+    with EventStore(":memory:") as es:
+        es.append([NewEvent("Noted", {"i": 0}, occurred_at=occurred)])
+        event = es.get(1)
+        fields = json.loads(es.prove(1)["leaf"])
+        assert fields[9] == format_time(occurred) != fields[10]
+        assert fields[10] == format_time(event.recorded_at)

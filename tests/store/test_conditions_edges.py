@@ -1,0 +1,170 @@
+"""Conditions against a plain reference evaluator written from the module's
+docstring: JSON Pointer lookup (RFC 6901), JSON equality by kind, order only
+between two numbers or two strings, ``exists``/``missing``, and ``and``
+binding tighter than ``or``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from store.conditions import parse
+
+MISSING = object()
+KEYS = ["a", "b", "0", "d e", "x/y", "t~"]
+TOKENS = [*KEYS, "1", "01", "2", "\u0661"]
+OPERATORS = ["==", "!=", "<", "<=", ">", ">=", "exists", "missing"]
+
+leaves = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-2, 2),
+    st.sampled_from([0.0, 1.0, 1.5, -2.0]),
+    st.sampled_from(["", "a", "b", "ab"]),
+)
+values = st.recursive(
+    leaves,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(KEYS), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+states = st.dictionaries(st.sampled_from(KEYS), values, max_size=4)
+
+
+def ref_resolve(value: Any, tokens: list[str]) -> Any:
+    for token in tokens:
+        if isinstance(value, dict):
+            if token not in value:
+                return MISSING
+            value = value[token]
+        elif isinstance(value, list):
+            canonical = token == "0" or (
+                token != "" and token[0] in "123456789" and all(c in "0123456789" for c in token)
+            )
+            if not canonical or int(token) >= len(value):
+                return MISSING
+            value = value[int(token)]
+        else:
+            return MISSING
+    return value
+
+
+def canon(value: Any) -> Any:
+    """A hashable form equal exactly when two JSON values are equal."""
+    if isinstance(value, bool):
+        return ("bool", value)
+    if isinstance(value, (int, float)):
+        return ("number", value)
+    if isinstance(value, list):
+        return ("list", tuple(canon(v) for v in value))
+    if isinstance(value, dict):
+        return ("object", frozenset((k, canon(v)) for k, v in value.items()))
+    return (type(value).__name__, value)
+
+
+def ref_clause(state: dict[str, Any], tokens: list[str], operator: str, literal: Any) -> bool:
+    value = ref_resolve(state, tokens)
+    if operator == "exists":
+        return value is not MISSING
+    if operator == "missing":
+        return value is MISSING
+    equal = value is not MISSING and canon(value) == canon(literal)
+    if operator == "==":
+        return equal
+    if operator == "!=":
+        return not equal
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (value, literal))
+    strings = isinstance(value, str) and isinstance(literal, str)
+    if not (numbers or strings):
+        return False
+    below, above = bool(value < literal), bool(value > literal)
+    return {"<": below, "<=": not above, ">": above, ">=": not below}[operator]
+
+
+def pointer_text(tokens: list[str], quoted: bool) -> str:
+    pointer = "".join("/" + t.replace("~", "~0").replace("/", "~1") for t in tokens)
+    if quoted or any(c in pointer for c in " ()=!<>"):
+        return json.dumps(pointer)
+    return pointer
+
+
+@st.composite
+def clauses(draw: st.DrawFn) -> tuple[str, Any]:
+    tokens = draw(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=3))
+    operator = draw(st.sampled_from(OPERATORS))
+    literal = draw(values)
+    text = pointer_text(tokens, draw(st.booleans()))
+    if operator in ("exists", "missing"):
+        text += " " + operator
+    else:
+        gap = draw(st.sampled_from(["", " "]))
+        text += f"{gap}{operator}{gap}{json.dumps(literal)}"
+    return text, lambda state: ref_clause(state, tokens, operator, literal)
+
+
+def expressions(depth: int) -> st.SearchStrategy[tuple[str, Any]]:
+    """``a and b or c ...`` over clauses and parenthesised expressions, with
+    the reference's any-of-all-of reading of the precedence."""
+    atom = (
+        clauses()
+        if depth == 0
+        else st.one_of(clauses(), expressions(depth - 1).map(lambda e: (f"( {e[0]})", e[1])))
+    )
+    groups = st.lists(st.lists(atom, min_size=1, max_size=3), min_size=1, max_size=3)
+
+    def build(chosen: list[list[tuple[str, Any]]]) -> tuple[str, Any]:
+        text = " or ".join(" and ".join(t for t, _ in group) for group in chosen)
+        tests = [[f for _, f in group] for group in chosen]
+        return text, lambda state: any(all(f(state) for f in group) for group in tests)
+
+    return groups.map(build)
+
+
+@settings(max_examples=400, deadline=None)
+@given(expression=expressions(2), state=states)
+def test_a_condition_equals_the_reference_reading(expression: Any, state: Any) -> None:
+    text, reference = expression
+    assert parse(text)(state) is reference(state), text
+
+
+@settings(max_examples=300, deadline=None)
+@given(clause=clauses(), state=states)
+def test_a_single_clause_equals_the_reference_reading(clause: Any, state: Any) -> None:
+    text, reference = clause
+    assert parse(text)(state) is reference(state), text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("/n != 5", True),  # present and different: not-equal holds
+        ("/n != 3", False),
+        ("/n != 3.0", False),  # 3 == 3.0
+        ("/n != true", True),  # a bool is not a number
+        ("/f != false", False),
+        ("/l != [1, 2]", False),
+        ("/l != [2, 1]", True),
+        ('/o != {"k": null}', False),
+        ("/gone != 3", True),  # missing: not-equal holds
+        ("/z != null", False),
+        ("/gone != null", True),
+    ],
+)
+def test_not_equal_to_a_literal_that_is_not_text(text: str, expected: bool) -> None:
+    state = {"n": 3, "f": False, "l": [1, 2], "o": {"k": None}, "z": None}
+    assert parse(text)(state) is expected
+
+
+@pytest.mark.parametrize("token", ["\u00b2", "\u0661", "\uff11"])
+def test_an_array_index_is_ascii_digits_only(token: str) -> None:
+    # RFC 6901: array-index = %x30 / ( %x31-39 *(%x30-39) ). Other Unicode
+    # digits name no element (and must not fail the condition).
+    state = {"items": [10, 20, 30]}
+    assert parse(f"/items/{token} exists")(state) is False
+    assert parse(f"/items/{token} missing")(state) is True
+    assert parse(f"/items/{token} != 20")(state) is True

@@ -13,9 +13,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from store.conditions import parse
+from store.errors import ValidationError
 
 MISSING = object()
-KEYS = ["a", "b", "0", "d e", "x/y", "t~"]
+KEYS = ["a", "b", "0", "", "d e", "x/y", "t~"]
 TOKENS = [*KEYS, "1", "01", "2", "\u0661"]
 OPERATORS = ["==", "!=", "<", "<=", ">", ">=", "exists", "missing"]
 
@@ -88,14 +89,14 @@ def ref_clause(state: dict[str, Any], tokens: list[str], operator: str, literal:
 
 def pointer_text(tokens: list[str], quoted: bool) -> str:
     pointer = "".join("/" + t.replace("~", "~0").replace("/", "~1") for t in tokens)
-    if quoted or any(c in pointer for c in " ()=!<>"):
+    if quoted or pointer == "" or any(c in pointer for c in " ()=!<>"):
         return json.dumps(pointer)
     return pointer
 
 
 @st.composite
 def clauses(draw: st.DrawFn) -> tuple[str, Any]:
-    tokens = draw(st.lists(st.sampled_from(TOKENS), min_size=1, max_size=3))
+    tokens = draw(st.lists(st.sampled_from(TOKENS), max_size=3))  # [] is the whole state
     operator = draw(st.sampled_from(OPERATORS))
     literal = draw(values)
     text = pointer_text(tokens, draw(st.booleans()))
@@ -168,3 +169,34 @@ def test_an_array_index_is_ascii_digits_only(token: str) -> None:
     assert parse(f"/items/{token} exists")(state) is False
     assert parse(f"/items/{token} missing")(state) is True
     assert parse(f"/items/{token} != 20")(state) is True
+
+
+def test_the_empty_pointer_is_the_whole_state() -> None:
+    assert parse('"" exists')({}) is True
+    assert parse('"" == {"a": 1}')({"a": 1}) is True
+    assert parse('"" == {}')({"a": 1}) is False
+    assert parse('"/" == 2')({"": 2}) is True  # "/" is the key ""
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('/o == {"k": true}', False),  # inside an object, true is not 1
+        ('/o == {"k": 1.0}', True),
+        ('/o != {"k": true}', True),
+        ("/l == [true, 0]", False),  # inside an array, true is not 1 and false not 0
+        ("/l == [1, 0.0]", True),
+        ("/l != [true, false]", True),
+        ('/n == [{"k": true}]', False),
+        ('/n == [{"k": 1}]', True),
+    ],
+)
+def test_equality_inside_arrays_and_objects_is_by_json_kind(text: str, expected: bool) -> None:
+    state = {"o": {"k": 1}, "l": [1, 0], "n": [{"k": 1}]}
+    assert parse(text)(state) is expected
+
+
+@pytest.mark.parametrize("text", [5, None, b"/a exists", ["/a exists"]])
+def test_an_expression_must_be_text(text: Any) -> None:
+    with pytest.raises(ValidationError, match=f"must be text, not {type(text).__name__}"):
+        parse(text)

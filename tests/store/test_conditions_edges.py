@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from store.conditions import parse
+from store.conditions import ExpressionError, parse
 from store.errors import ValidationError
 
 MISSING = object()
@@ -199,4 +199,10 @@ def test_equality_inside_arrays_and_objects_is_by_json_kind(text: str, expected:
 @pytest.mark.parametrize("text", [5, None, b"/a exists", ["/a exists"]])
 def test_an_expression_must_be_text(text: Any) -> None:
     with pytest.raises(ValidationError, match=f"must be text, not {type(text).__name__}"):
+        parse(text)
+
+
+@pytest.mark.parametrize("text", ['"status" == 1', '"" == 1 or "a/b" exists'])
+def test_a_quoted_pointer_starts_with_a_slash(text: str) -> None:
+    with pytest.raises(ExpressionError, match="a quoted pointer must be a string starting with /"):
         parse(text)

@@ -206,3 +206,15 @@ def test_an_expression_must_be_text(text: Any) -> None:
 def test_a_quoted_pointer_starts_with_a_slash(text: str) -> None:
     with pytest.raises(ExpressionError, match="a quoted pointer must be a string starting with /"):
         parse(text)
+
+
+@pytest.mark.parametrize("text", ["/a ==", "/a == ", "/a exists and /b <"])
+def test_a_literal_missing_at_the_end_is_named_plainly(text: str) -> None:
+    with pytest.raises(ExpressionError) as caught:
+        parse(text)
+    column = len(text) + 1
+    assert caught.value.column == column
+    assert str(caught.value) == (
+        f'bad expression at column {column}: expected a JSON value such as "cancelled", 3 or true'
+        f" (in {text!r})"
+    )

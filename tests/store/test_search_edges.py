@@ -50,3 +50,25 @@ def test_a_search_across_a_type_reports_progress_per_page_either_way() -> None:
 
         assert seen("/n == -1") == [(10_000, head), (head, head)]
         assert seen(lambda state: False) == [(10_000, head), (head, head)]
+
+
+def test_a_search_across_a_type_stops_at_the_head_it_started_from() -> None:
+    """Events appended while the search runs (here past its first page of
+    reads) are not searched: the answer is the log as of the first step."""
+    with EventStore(":memory:") as es:
+        es.append([NewEvent("Set", {"hit": True})], aggregate_id="first", aggregate_type="T")
+        es.append([NewEvent("Set", {"n": n}) for n in range(999)], "a", "T")
+
+        def search(where: Any, late: str) -> list[str]:
+            found = es.bisect_type("T", where)
+            names = [next(found).event.aggregate_id or ""]
+            es.append([NewEvent("Set", {"hit": True})], aggregate_id=late, aggregate_type="T")
+            return names + [step.event.aggregate_id or "" for step in found]
+
+        assert search("/hit == true", "late-1") == ["first"]
+        assert search(lambda state: state.get("hit") is True, "late-2") == ["first", "late-1"]
+        assert [s.event.aggregate_id for s in es.bisect_type("T", "/hit == true")] == [
+            "first",
+            "late-1",
+            "late-2",
+        ]

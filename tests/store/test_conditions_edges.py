@@ -5,6 +5,7 @@ binding tighter than ``or``."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from typing import Any
 
@@ -218,3 +219,11 @@ def test_a_literal_missing_at_the_end_is_named_plainly(text: str) -> None:
         f'bad expression at column {column}: expected a JSON value such as "cancelled", 3 or true'
         f" (in {text!r})"
     )
+
+
+def test_a_parsed_condition_is_an_immutable_value() -> None:
+    where = parse("/a == 1")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        where.text = "/a == 2"  # type: ignore[misc]
+    assert {where: "kept"}[where] == "kept"  # hashable: usable as a cache key
+    assert where.pointers == (("a",),) and where({"a": 1}) is True

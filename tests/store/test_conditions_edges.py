@@ -227,3 +227,50 @@ def test_a_parsed_condition_is_an_immutable_value() -> None:
         where.text = "/a == 2"  # type: ignore[misc]
     assert {where: "kept"}[where] == "kept"  # hashable: usable as a cache key
     assert where.pointers == (("a",),) and where({"a": 1}) is True
+
+
+def paths(value: Any, tokens: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    """Every pointer into ``value`` that names something, with what it names."""
+    found = [(tokens, value)]
+    if isinstance(value, dict):
+        for key, inner in value.items():
+            found += paths(inner, (*tokens, key))
+    elif isinstance(value, list):
+        for index, inner in enumerate(value):
+            found += paths(inner, (*tokens, str(index)))
+    return found
+
+
+@settings(max_examples=300, deadline=None)
+@given(state=states, data=st.data())
+def test_a_clause_on_a_present_field_equals_the_reference_reading(state: Any, data: Any) -> None:
+    # Pointers and literals taken from the state itself, so that equal and
+    # ordered pairs (not only missing fields) are met often.
+    tokens, _ = data.draw(st.sampled_from(paths(state)), label="pointer")
+    candidates = [value for _, value in paths(state)]
+    literal = data.draw(st.one_of(st.sampled_from(candidates), values), label="literal")
+    operator = data.draw(st.sampled_from(OPERATORS), label="operator")
+    text = pointer_text(list(tokens), data.draw(st.booleans(), label="quoted"))
+    text += (
+        f" {operator}"
+        if operator in ("exists", "missing")
+        else f" {operator} {json.dumps(literal)}"
+    )
+    assert parse(text)(state) is ref_clause(state, list(tokens), operator, literal), text
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('/s < "b"', False),
+        ('/s <= "b"', True),
+        ('/s > "b"', False),
+        ('/s >= "b"', True),
+        ('/s < "c"', True),
+        ('/s > "a"', True),
+        ('/s >= "c"', False),
+        ('/s <= "a"', False),
+    ],
+)
+def test_text_is_ordered_with_its_bounds(text: str, expected: bool) -> None:
+    assert parse(text)({"s": "b"}) is expected

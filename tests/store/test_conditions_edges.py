@@ -274,3 +274,11 @@ def test_a_clause_on_a_present_field_equals_the_reference_reading(state: Any, da
 )
 def test_text_is_ordered_with_its_bounds(text: str, expected: bool) -> None:
     assert parse(text)({"s": "b"}) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [('/s != "c"', True), ('/s != "b"', False), ('/n != "1"', True), ('/gone != "b"', True)],
+)
+def test_not_equal_to_a_text(text: str, expected: bool) -> None:
+    assert parse(text)({"s": "b", "n": 1}) is expected

@@ -282,3 +282,20 @@ def test_text_is_ordered_with_its_bounds(text: str, expected: bool) -> None:
 )
 def test_not_equal_to_a_text(text: str, expected: bool) -> None:
     assert parse(text)({"s": "b", "n": 1}) is expected
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "words"),
+    [
+        ("/a == 1 andy exists", 9, "expected 'and', 'or' or the end"),
+        ("/a == 1 or_x exists", 9, "expected 'and', 'or' or the end"),
+        ("/a existsx", 4, "expected an operator"),
+        ("/a missing_", 4, "expected an operator"),
+    ],
+)
+def test_a_word_ends_at_a_letter_digit_or_underscore_boundary(
+    text: str, column: int, words: str
+) -> None:
+    with pytest.raises(ExpressionError, match=words) as caught:
+        parse(text)
+    assert caught.value.column == column

@@ -49,6 +49,7 @@ _OPERATORS = ("==", "!=", "<=", ">=", "<", ">")
 _ORDER: dict[str, Callable[[Any, Any], bool]] = {"<": op.lt, "<=": op.le, ">": op.gt, ">=": op.ge}
 _WORDS = ("exists", "missing")
 _POINTER_END = re.compile(r"[\s()=!<>]")
+_INDEX = re.compile(r"0|[1-9][0-9]*")  # RFC 6901 array-index: ASCII digits only
 
 
 def _no_constant(name: str) -> Any:
@@ -88,7 +89,7 @@ def resolve(state: Any, tokens: tuple[str, ...]) -> Any:
     for token in tokens:
         if isinstance(value, dict):
             value = value.get(token, _MISSING)
-        elif isinstance(value, list) and token.isdigit() and (token == "0" or token[0] != "0"):
+        elif isinstance(value, list) and _INDEX.fullmatch(token):
             index = int(token)
             value = value[index] if index < len(value) else _MISSING
         else:

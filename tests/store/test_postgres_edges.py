@@ -1,0 +1,136 @@
+"""The PostgreSQL backend's own methods, called as a caller of the backend
+interface would: the one-statement append, the per-type event count and the
+tree node table.
+
+Needs ``SSS_TEST_POSTGRES_URL`` (deselected without it). Every test gets a
+schema of its own, dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from datetime import UTC, datetime
+
+import pytest
+
+from store import EventStore, NewEvent
+from store.appending import prepare
+from store.backend import DirectRow
+from store.codec import chain_middle, format_time
+from store.postgres import PostgresBackend
+from tests.store.pg import ENV, fresh_postgres_url
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def url(request: pytest.FixtureRequest) -> Iterator[str]:
+    if not os.environ.get(ENV):
+        pytest.fail(f"{ENV} is not set; tests marked postgres need it", pytrace=False)
+    yield from fresh_postgres_url(request.node.name)
+
+
+@pytest.fixture
+def backend(url: str) -> Iterator[PostgresBackend]:
+    be = PostgresBackend(url)
+    yield be
+    be.close()
+
+
+def direct_rows(*types: str) -> list[DirectRow]:
+    """Events as :meth:`Backend.append_direct` takes them."""
+    rows: list[DirectRow] = []
+    for i, type_ in enumerate(types):
+        p = prepare(NewEvent(type_, {"n": i}), i)
+        middle = chain_middle(type_, p.new.schema_version, p.data_hash, p.meta_obj)
+        rows.append(
+            (p.event_id, type_, p.new.schema_version, p.data, p.metadata, None, p.data_hash, middle)
+        )
+    return rows
+
+
+def now() -> str:
+    return format_time(datetime.now(UTC))
+
+
+def stored_types(url: str) -> list[str]:
+    es = EventStore(url)
+    try:
+        return [e.type for e in es.read()]
+    finally:
+        es.close()
+
+
+def test_append_direct_outside_a_transaction_stores_in_one_call(
+    url: str, backend: PostgresBackend
+) -> None:
+    """Called without ``joined``, outside any write, the backend appends the
+    batch itself and says where it went."""
+    assert backend.appends_direct
+    result = backend.append_direct(direct_rows("Opened", "Renamed"), "acc-1", "Account", 0, now())
+    assert result is not None
+    assert (result.status, result.first_position, result.version) == ("ok", 1, 0)
+    assert result.aggregate_type == "Account"
+    assert len(result.hashes) == 2
+    assert backend.head() == 2
+    es = EventStore(url)
+    try:
+        events = list(es.read())
+        assert [(e.type, e.aggregate_id, e.version) for e in events] == [
+            ("Opened", "acc-1", 1),
+            ("Renamed", "acc-1", 2),
+        ]
+        assert [e.hash for e in events] == result.hashes
+        assert es.verify().ok
+    finally:
+        es.close()
+
+
+def test_append_direct_declines_inside_an_open_write(url: str, backend: PostgresBackend) -> None:
+    """Inside an open write transaction, not joined to a group, the call
+    declines (the general path takes the append) and writes nothing."""
+    with backend.write():
+        assert backend.append_direct(direct_rows("Opened"), "acc-1", "Account", None, now()) is None
+    assert backend.head() == 0
+    assert stored_types(url) == []
+
+
+def test_append_direct_declines_once_switched_off(url: str, backend: PostgresBackend) -> None:
+    """A backend whose one-statement append is off declines, though the
+    server's function is installed, and writes nothing."""
+    backend.appends_direct = False
+    assert backend.append_direct(direct_rows("Opened"), "acc-1", "Account", None, now()) is None
+    assert backend.head() == 0
+    assert stored_types(url) == []
+
+
+def test_event_types_counts_each_type_in_a_position_range(
+    url: str, backend: PostgresBackend
+) -> None:
+    """``event_types(after, upto)`` counts the events in positions
+    ``after < position <= upto`` per type."""
+    es = EventStore(url)
+    try:
+        es.append([NewEvent("A", {}), NewEvent("B", {}), NewEvent("A", {})], "x-1", "X")
+        es.append([NewEvent("C", {}), NewEvent("A", {})], "x-2", "X")
+    finally:
+        es.close()
+    assert backend.event_types(0, 5) == {"A": 3, "B": 1, "C": 1}
+    assert backend.event_types(1, 4) == {"A": 1, "B": 1, "C": 1}
+    assert backend.event_types(5, 5) == {}
+
+
+def test_save_tree_nodes_reports_stored_nodes(url: str, backend: PostgresBackend) -> None:
+    """Saving tree nodes answers True and the nodes read back; a read-only
+    backend answers False and stores nothing."""
+    value = "ab" * 32
+    assert backend.save_tree_nodes([(4, 0, value), (4, 1, "cd" * 32)]) is True
+    assert backend.tree_nodes([(4, 0), (4, 1), (4, 2)]) == {(4, 0): value, (4, 1): "cd" * 32}
+    assert backend.tree_filled(4) == 2
+    reader = PostgresBackend(url, readonly=True)
+    try:
+        assert reader.save_tree_nodes([(4, 2, value)]) is False
+        assert reader.tree_filled(4) == 2
+    finally:
+        reader.close()

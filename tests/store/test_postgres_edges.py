@@ -12,9 +12,10 @@ import os
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
+import psycopg
 import pytest
 
-from store import EventStore, NewEvent
+from store import CorruptStoreError, EventStore, NewEvent, ValidationError
 from store.appending import prepare
 from store.backend import DirectRow
 from store.codec import chain_middle, format_time
@@ -125,6 +126,9 @@ def test_save_tree_nodes_reports_stored_nodes(url: str, backend: PostgresBackend
     """Saving tree nodes answers True and the nodes read back; a read-only
     backend answers False and stores nothing."""
     value = "ab" * 32
+    # No node saved yet: the table is not even there.
+    assert backend.tree_filled(4) == 0
+    assert backend.tree_nodes([(4, 0)]) == {}
     assert backend.save_tree_nodes([(4, 0, value), (4, 1, "cd" * 32)]) is True
     assert backend.tree_nodes([(4, 0), (4, 1), (4, 2)]) == {(4, 0): value, (4, 1): "cd" * 32}
     assert backend.tree_filled(4) == 2
@@ -134,3 +138,41 @@ def test_save_tree_nodes_reports_stored_nodes(url: str, backend: PostgresBackend
         assert reader.tree_filled(4) == 2
     finally:
         reader.close()
+
+
+def test_an_existing_store_opens_read_only_and_reads(url: str) -> None:
+    """A read-only open of a store in the current format reads it as it is:
+    no upgrade is attempted (it would need to write)."""
+    with EventStore(url) as es:
+        es.append([NewEvent("Opened", {"n": 1})], "acc-1", "Account")
+    with EventStore(url, readonly=True) as reader:
+        assert [(e.type, e.data) for e in reader.read()] == [("Opened", {"n": 1})]
+        assert reader.verify().ok
+
+
+def test_a_missing_table_reads_as_not_an_event_store(url: str, backend: PostgresBackend) -> None:
+    """A table dropped under an open store: the read that needs it fails as a
+    corrupt store naming it, not with a driver error."""
+    with psycopg.connect(url, autocommit=True) as raw:
+        raw.execute("DROP TABLE aggregates")
+    with pytest.raises(CorruptStoreError, match="is not a readable event store") as caught:
+        backend.aggregate("acc-1")
+    assert "aggregates" in str(caught.value)
+
+
+def test_an_unparsable_url_is_refused_without_echoing_it() -> None:
+    """A URL libpq cannot parse is refused as invalid; the message names the
+    store generically, since the URL might hold a password."""
+    url = "postgresql://sss:secret@localhost/test?bogus=1"
+    with pytest.raises(ValidationError, match="not a valid PostgreSQL URL") as caught:
+        EventStore(url)
+    assert "the PostgreSQL store" in str(caught.value)
+    assert "secret" not in str(caught.value)
+
+
+def test_the_pool_keeps_one_idle_connection(backend: PostgresBackend) -> None:
+    """The store uses one connection at a time, so an idle store's pool,
+    once filled, holds one server connection (it grows to two only on demand)."""
+    backend._pool.wait(timeout=10)
+    assert backend._pool.get_stats()["pool_size"] == 1
+    assert backend.head() == 0

@@ -9,6 +9,8 @@ schema of its own, dropped afterwards.
 from __future__ import annotations
 
 import os
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 
@@ -84,8 +86,13 @@ def test_append_direct_outside_a_transaction_stores_in_one_call(
         ]
         assert [e.hash for e in events] == result.hashes
         assert es.verify().ok
+        assert result.recorded_at == format_time(events[0].recorded_at)
     finally:
         es.close()
+    more = backend.append_direct(direct_rows("Closed"), "acc-1", "Account", 2, now())
+    assert more is not None
+    assert (more.status, more.first_position, more.version) == ("ok", 3, 2)
+    assert more.recorded_at >= result.recorded_at
 
 
 def test_append_direct_declines_inside_an_open_write(url: str, backend: PostgresBackend) -> None:
@@ -140,16 +147,6 @@ def test_save_tree_nodes_reports_stored_nodes(url: str, backend: PostgresBackend
         reader.close()
 
 
-def test_an_existing_store_opens_read_only_and_reads(url: str) -> None:
-    """A read-only open of a store in the current format reads it as it is:
-    no upgrade is attempted (it would need to write)."""
-    with EventStore(url) as es:
-        es.append([NewEvent("Opened", {"n": 1})], "acc-1", "Account")
-    with EventStore(url, readonly=True) as reader:
-        assert [(e.type, e.data) for e in reader.read()] == [("Opened", {"n": 1})]
-        assert reader.verify().ok
-
-
 def test_a_missing_table_reads_as_not_an_event_store(url: str, backend: PostgresBackend) -> None:
     """A table dropped under an open store: the read that needs it fails as a
     corrupt store naming it, not with a driver error."""
@@ -176,3 +173,18 @@ def test_the_pool_keeps_one_idle_connection(backend: PostgresBackend) -> None:
     backend._pool.wait(timeout=10)
     assert backend._pool.get_stats()["pool_size"] == 1
     assert backend.head() == 0
+
+
+def test_waiting_returns_at_once_for_an_append_before_listening(
+    url: str, backend: PostgresBackend
+) -> None:
+    """An append committed after the caller's token but before the backend
+    listens sends no notification it could receive: the first wait compares
+    the head by hand and returns at once instead of waiting out its timeout."""
+    token = backend.change_token()
+    with EventStore(url) as es:
+        es.append([NewEvent("Opened", {})], "acc-1", "Account")
+    started = time.monotonic()
+    backend.wait_for_change(token, 12.0, threading.Event())
+    assert time.monotonic() - started < 6.0
+    assert backend.change_token() == token + 1

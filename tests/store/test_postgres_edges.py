@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 import psycopg
 import pytest
 
-from store import CorruptStoreError, EventStore, NewEvent, ValidationError
+from store import CorruptStoreError, EventStore, NewEvent, StoreError, ValidationError
 from store.appending import prepare
 from store.backend import DirectRow
 from store.codec import chain_middle, format_time
@@ -188,3 +188,19 @@ def test_waiting_returns_at_once_for_an_append_before_listening(
     backend.wait_for_change(token, 12.0, threading.Event())
     assert time.monotonic() - started < 6.0
     assert backend.change_token() == token + 1
+
+
+def test_an_erasure_without_its_receipt_is_refused_in_the_guards_words(
+    url: str, backend: PostgresBackend
+) -> None:
+    """A payload replaced without an ``sss.Erased`` receipt listing it: the
+    server's guard refuses, the error is the guard's own sentence (it names
+    what is refused, so no location is put before it), and nothing changes."""
+    with EventStore(url) as es:
+        es.append([NewEvent("Opened", {"name": "Ada"})], "acc-1", "Account")
+    with pytest.raises(StoreError) as caught, backend.write() as tx:
+        tx.erase([1], 1, "asked")
+    assert str(caught.value).startswith("events are append-only: UPDATE is refused")
+    with EventStore(url) as es:
+        assert [e.data for e in es.read()] == [{"name": "Ada"}]
+        assert es.verify().ok

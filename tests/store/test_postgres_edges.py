@@ -204,3 +204,13 @@ def test_an_erasure_without_its_receipt_is_refused_in_the_guards_words(
     with EventStore(url) as es:
         assert [e.data for e in es.read()] == [{"name": "Ada"}]
         assert es.verify().ok
+
+
+def test_waiting_without_a_change_lasts_its_timeout(backend: PostgresBackend) -> None:
+    """No append: the wait blocks on LISTEN for its whole timeout (callers
+    rely on it not to spin), then returns with the head unchanged."""
+    token = backend.change_token()
+    started = time.monotonic()
+    backend.wait_for_change(token, 1.0, threading.Event())
+    assert time.monotonic() - started >= 0.9
+    assert backend.change_token() == token

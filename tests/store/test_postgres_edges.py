@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psycopg
 import pytest
@@ -21,6 +22,7 @@ from store import CorruptStoreError, EventStore, NewEvent, StoreError, Validatio
 from store.appending import prepare
 from store.backend import DirectRow
 from store.codec import chain_middle, format_time
+from store.copying import copy_store
 from store.postgres import PostgresBackend
 from tests.store.pg import ENV, fresh_postgres_url
 
@@ -214,3 +216,20 @@ def test_waiting_without_a_change_lasts_its_timeout(backend: PostgresBackend) ->
     backend.wait_for_change(token, 1.0, threading.Event())
     assert time.monotonic() - started >= 0.9
     assert backend.change_token() == token
+
+
+def test_a_copy_into_postgres_keeps_every_row_and_moves_the_head(url: str, tmp_path: Path) -> None:
+    """Copying a store into a PostgreSQL store: every row and hash arrives,
+    the head is the last copied row, and appends continue the chain."""
+    with EventStore(str(tmp_path / "source.db")) as source:
+        for i in range(5):
+            source.append([NewEvent("T", {"i": i}), NewEvent("U", {"i": i})], f"a-{i}", "A")
+        with EventStore(url) as target:
+            report = copy_store(source, target)
+            assert (report.events, report.head_position) == (10, 10)
+            assert target.head() == 10
+            assert target.verify().head_hash == source.verify().head_hash
+            rows = target.backend.chain_page(0, 100)
+            assert rows == source.backend.chain_page(0, 100)
+            target.append([NewEvent("V", {})], "a-0", "A")
+            assert target.head() == 11 and target.verify().ok

@@ -233,3 +233,19 @@ def test_a_copy_into_postgres_keeps_every_row_and_moves_the_head(url: str, tmp_p
             assert rows == source.backend.chain_page(0, 100)
             target.append([NewEvent("V", {})], "a-0", "A")
             assert target.head() == 11 and target.verify().ok
+
+
+def test_a_refused_connection_asks_whether_the_server_runs() -> None:
+    """Nothing listens on the port: the error says the connection was
+    refused and asks whether the server is running."""
+    with pytest.raises(StoreError, match="cannot connect to") as caught:
+        PostgresBackend("postgresql://postgres@127.0.0.1:1/test", timeout=2.0)
+    assert "refused" in str(caught.value)
+    assert str(caught.value).endswith("; is the server running?")
+
+
+def test_a_value_the_server_rejects_is_a_validation_error(backend: PostgresBackend) -> None:
+    """A value PostgreSQL refuses as data (here a negative LIMIT) comes back
+    as a ValidationError naming the store, not as a driver error."""
+    with pytest.raises(ValidationError, match="cannot store this value"):
+        backend.chain_page(0, -1)

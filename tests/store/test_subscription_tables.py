@@ -1,0 +1,43 @@
+"""Durable consumers and their tables, on every backend: a subscription
+needs a name; the parked events are listed whole, by name and position."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import pytest
+
+from store import EventStore, NewEvent, ParkedEvent, ValidationError
+
+NOON = datetime(2030, 6, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def test_a_subscription_needs_a_name(store: EventStore) -> None:
+    store.append([NewEvent("Placed", {"i": 1})])
+    seen: list[int] = []
+    with pytest.raises(ValidationError, match="name must be a non-empty string, not None"):
+        store.subscribe(None, seen.append, follow=False)  # type: ignore[arg-type]
+    assert seen == []
+    assert store.subscriptions() == []
+
+
+def test_parked_events_are_listed_with_every_field(make_store: Callable[..., EventStore]) -> None:
+    es = make_store(clock=lambda: NOON)
+    events = es.append([NewEvent("Placed", {"i": i}) for i in range(3)], aggregate_id="o-1")
+    for name in ("b", "a"):
+        es.subscribe(name, lambda e: None, follow=False)
+    es.park_event("b", 3, "poison")
+    es.park_event("a", 2, "bad total")
+    es.park_event("a", 1, "bad id")
+
+    def expected(name: str, event_index: int, reason: str) -> ParkedEvent:
+        event = events[event_index]
+        return ParkedEvent(name, event.position, event.event_id, "Placed", reason, NOON)
+
+    a = [expected("a", 0, "bad id"), expected("a", 1, "bad total")]
+    b = [expected("b", 2, "poison")]
+    assert es.parked_events() == a + b  # by name, then position
+    assert es.parked_events("a") == a
+    assert es.parked_events("b") == b
+    assert es.parked_events("nobody") == []

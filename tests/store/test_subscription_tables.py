@@ -41,3 +41,27 @@ def test_parked_events_are_listed_with_every_field(make_store: Callable[..., Eve
     assert es.parked_events("a") == a
     assert es.parked_events("b") == b
     assert es.parked_events("nobody") == []
+
+
+def test_a_following_subscription_that_is_idle_does_not_touch_its_row(
+    make_store: Callable[..., EventStore],
+) -> None:
+    """While it waits for new events with nothing unsaved, a subscription's row
+    stays as it was: ``updated_at`` is when the position last moved."""
+    later = datetime(2030, 6, 1, 13, 0, 0, tzinfo=UTC)
+    now = [NOON]
+    es = make_store(clock=lambda: now[0])
+    es.append([NewEvent("Placed", {"i": 1})], aggregate_id="o-1")
+    seen: list[int] = []
+    polls = [0]
+
+    def stop() -> bool:
+        if seen:  # handled and saved at NOON: from now on the clock says later
+            now[0] = later
+            polls[0] += 1
+        return polls[0] > 8
+
+    es.subscribe("s", lambda e: seen.append(e.position), stop=stop, poll_interval=0.001)
+    assert seen == [1] and polls[0] > 8
+    (info,) = es.subscriptions()
+    assert (info.position, info.lag, info.updated_at) == (1, 0, NOON)

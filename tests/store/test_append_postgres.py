@@ -34,12 +34,13 @@ def test_a_snapshot_the_server_cannot_write_is_a_warning_naming_the_last_version
         assert es.backend.appends_direct
         with psycopg.connect(url) as other:
             other.execute("LOCK TABLE snapshots IN EXCLUSIVE MODE")
-            with pytest.warns(RuntimeWarning, match="no snapshot of a at version 3: "):
+            with pytest.warns(RuntimeWarning, match="no snapshot of a at version 3: ") as caught:
                 appended = es.append(
                     [NewEvent("Ticked", {"i": i}) for i in range(3)], aggregate_id="a"
                 )
             other.rollback()
         assert [e.version for e in appended] == [1, 2, 3]
+        assert [w.filename for w in caught] == [__file__]  # at the caller's line
         assert list(es.read()) == appended
         assert list(es.backend.snapshots(es._fingerprint)) == []
         assert es.state_at("a").state == {"i": 2}

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from store import EventStore, NewEvent, ParkedEvent, ValidationError
+from store import EventStore, NewEvent, ParkedEvent, ReadOnlyError, ValidationError
 
 NOON = datetime(2030, 6, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -65,3 +65,29 @@ def test_a_following_subscription_that_is_idle_does_not_touch_its_row(
     assert seen == [1] and polls[0] > 8
     (info,) = es.subscriptions()
     assert (info.position, info.lag, info.updated_at) == (1, 0, NOON)
+
+
+def test_a_read_only_store_names_each_edit_it_refuses(
+    make_store: Callable[..., EventStore], location: str
+) -> None:
+    writer = make_store()
+    if location == ":memory:":  # private to its connection: no second, read-only open
+        with pytest.raises(ReadOnlyError):
+            make_store(readonly=True)
+        return
+    writer.append([NewEvent("Placed", {"i": i}) for i in range(3)], aggregate_id="o-1")
+    writer.subscribe("s", lambda e: None, follow=False)
+    writer.park_event("s", 1, "by hand")
+    before = (writer.subscriptions(), writer.parked_events())
+    reader = make_store(readonly=True)
+    refusals: list[tuple[Callable[[], object], str]] = [
+        (lambda: reader.park_event("s", 2, "poison"), "parking is refused"),
+        (lambda: reader.reset_subscription("s", 0), "resets are refused"),
+        (lambda: reader.delete_subscription("s"), "deletes are refused"),
+        (lambda: reader.subscribe("s", lambda e: None), "a subscription saves its position"),
+    ]
+    for call, message in refusals:
+        with pytest.raises(ReadOnlyError, match=f"open read-only; {message}"):
+            call()
+    assert (writer.subscriptions(), writer.parked_events()) == before
+    assert (reader.subscriptions(), reader.parked_events()) == before

@@ -1,8 +1,11 @@
 """Durable consumers and their tables, on every backend: a subscription
-needs a name; the parked events are listed whole, by name and position."""
+needs a name; the parked events are listed whole, by name and position; an
+idle follower leaves its row alone and waits between polls; a read-only
+store names each edit it refuses."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
@@ -91,3 +94,24 @@ def test_a_read_only_store_names_each_edit_it_refuses(
             call()
     assert (writer.subscriptions(), writer.parked_events()) == before
     assert (reader.subscriptions(), reader.parked_events()) == before
+
+
+def test_an_idle_follower_waits_between_polls(store: EventStore) -> None:
+    """Caught up, a following subscription waits ``poll_interval`` for a change
+    before it looks again: it does not spin."""
+    store.append([NewEvent("Placed", {"i": 1})], aggregate_id="o-1")
+    seen: list[int] = []
+    polls = [0]
+    idle_since = [0.0]
+
+    def stop() -> bool:
+        if seen:
+            if not polls[0]:
+                idle_since[0] = time.monotonic()
+            polls[0] += 1
+        return polls[0] > 8
+
+    store.subscribe("s", lambda e: seen.append(e.position), stop=stop, poll_interval=0.05)
+    waited = time.monotonic() - idle_since[0]
+    assert seen == [1]
+    assert waited >= 6 * 0.05  # at least six waits of a full interval: no new event came

@@ -11,7 +11,15 @@ from datetime import UTC, datetime
 
 import pytest
 
-from store import EventStore, NewEvent, ParkedEvent, ReadOnlyError, ValidationError
+from store import (
+    EventStore,
+    HandlerError,
+    NewEvent,
+    ParkedEvent,
+    ReadOnlyError,
+    ValidationError,
+    group_member,
+)
 
 NOON = datetime(2030, 6, 1, 12, 0, 0, tzinfo=UTC)
 
@@ -115,3 +123,23 @@ def test_an_idle_follower_waits_between_polls(store: EventStore) -> None:
     waited = time.monotonic() - idle_since[0]
     assert seen == [1]
     assert waited >= 6 * 0.05  # at least six waits of a full interval: no new event came
+
+
+def test_a_handler_error_names_the_subscription_and_only_a_group_member_by_number(
+    store: EventStore,
+) -> None:
+    store.append([NewEvent("Placed", {"i": 1})], aggregate_id="o-1")
+    member = group_member("o-1", 2)
+
+    def fail(event: object) -> None:
+        raise ValueError("no such customer")
+
+    with pytest.raises(HandlerError) as alone:
+        store.subscribe("s", fail, follow=False)
+    assert str(alone.value).startswith("subscription 's' stopped: its handler raised on position 1")
+    with pytest.raises(HandlerError) as grouped:
+        store.subscribe("g", fail, follow=False, group_member=member, group_size=2)
+    assert str(grouped.value).startswith(
+        f"subscription 'g (member {member} of 2)' stopped: its handler raised on position 1"
+    )
+    assert (alone.value.subscription, grouped.value.subscription) == ("s", "g")

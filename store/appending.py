@@ -14,6 +14,7 @@ through both paths, and a test compares their rows.
 
 from __future__ import annotations
 
+import sys
 import threading
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
@@ -442,11 +443,7 @@ def _append_direct(
                 for version in plan.snapshots_due:
                     _take_snapshot(es, tx, aggregate_id, version, plan.recorded_at)
         except StoreError as e:
-            warnings.warn(
-                f"no snapshot of {aggregate_id} at version {plan.snapshots_due[-1]}: {e}",
-                RuntimeWarning,
-                stacklevel=4,
-            )
+            _warn_caller(f"no snapshot of {aggregate_id} at version {plan.snapshots_due[-1]}: {e}")
     return [es._upcast(event) for event in plan.recorded]
 
 
@@ -519,11 +516,7 @@ def _take_snapshot(
         taken = replay.fold(es, aggregate_id, version, committed=False)
         tx.save_snapshot(taken, es._fingerprint, created_at)
     except (ReducerError, ValidationError) as e:
-        warnings.warn(
-            f"no snapshot of {aggregate_id} at version {version}: {e}",
-            RuntimeWarning,
-            stacklevel=5,
-        )
+        _warn_caller(f"no snapshot of {aggregate_id} at version {version}: {e}")
 
 
 def snapshot(es: StoreCore, aggregate_id: str) -> AggregateState:
@@ -540,3 +533,22 @@ def snapshot(es: StoreCore, aggregate_id: str) -> AggregateState:
             aggregate_id, info.aggregate_type, info.version, info.last_position,
             info.updated_at, taken.state,
         )  # fmt: skip
+
+
+_PACKAGE = __name__.partition(".")[0]
+
+
+def _warn_caller(message: str) -> None:
+    """A RuntimeWarning at the first frame outside this package: the line of
+    the caller's own append (a group's leader warns for every batch it
+    writes, at its own line), however many frames the path took (group
+    commit, a receipt, a transaction)."""
+    frame = sys._getframe(1)
+    level = 2  # 1 is this function's own frame
+    while (
+        frame.f_back is not None
+        and frame.f_globals.get("__name__", "").partition(".")[0] == _PACKAGE
+    ):
+        frame = frame.f_back
+        level += 1
+    warnings.warn(message, RuntimeWarning, stacklevel=level)

@@ -27,7 +27,7 @@ from ..errors import (
 from ..models import AggregateInfo, ReadStatement, RecordedEvent
 from ..sql import SQLITE
 from .errors import busy, errorname, translated
-from .rows import SQLiteWrite, aggregate_row, events, lenient_text
+from .rows import SQLiteWrite, aggregate_row, events, lenient_text, tree_filled
 from .schema import COLUMNS, COUNT_EVENTS, TREE_SCHEMA, ensure_schema, read_columns
 
 __all__ = ["SQLiteBackend"]
@@ -568,7 +568,7 @@ class SQLiteBackend(Backend):
             row = self.conn.execute(
                 "SELECT max(idx) FROM sss_tree WHERE level = ?", (level,)
             ).fetchone()
-        return 0 if row[0] is None else int(row[0]) + 1
+        return 0 if row[0] is None else tree_filled(row[0], self.location)
 
     def save_tree_nodes(self, nodes: Sequence[tuple[int, int, str]]) -> bool:
         if self.readonly:

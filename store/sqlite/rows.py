@@ -11,6 +11,7 @@ from typing import Any
 from ..backend import ChainRow, Head, Row, Snapshot, WriteTransaction
 from ..codec import GENESIS_HASH, encode_object, format_time, loads_stored, parse_time
 from ..counting import batch_counts
+from ..errors import CorruptStoreError
 from ..models import AggregateInfo, RecordedEvent, _RecordedEventBuilder
 from .schema import ADD_COUNTS, CHAIN_COLUMNS, ERASE, read_columns
 
@@ -200,3 +201,14 @@ class SQLiteWrite(WriteTransaction):
                 created_at,
             ),
         )
+
+
+def tree_filled(top: object, location: str) -> int:
+    """One past the highest stored index of a level of ``sss_tree`` (derived
+    data: a damaged table is named, and can be dropped to be made again)."""
+    if type(top) is not int or top < 0:
+        raise CorruptStoreError(
+            f"{location}: the table sss_tree holds an index that is not a position of the "
+            "tree; it is derived from the events: drop it and it is made again"
+        )
+    return top + 1

@@ -70,3 +70,14 @@ def make_store(location: str, backend_name: str) -> Iterator[Callable[..., Event
 @pytest.fixture
 def store(make_store: Callable[..., EventStore]) -> EventStore:
     return make_store()
+
+
+@pytest.fixture
+def url(request: pytest.FixtureRequest) -> Iterator[str]:
+    """For a test marked ``postgres``: the URL of a fresh schema, dropped after
+    it (the test fails when ``SSS_TEST_POSTGRES_URL`` is not set)."""
+    from tests.store.pg import ENV, fresh_postgres_url
+
+    if not os.environ.get(ENV):
+        pytest.fail(f"{ENV} is not set; tests marked postgres need it", pytrace=False)
+    yield from fresh_postgres_url(request.node.name)

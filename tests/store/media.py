@@ -17,16 +17,23 @@ import pytest
 
 
 @contextlib.contextmanager
+def tmpfs(target: Path, size: str) -> Iterator[Path]:
+    """A tmpfs of ``size`` (``16m``) mounted on ``target`` (as root), then unmounted."""
+    subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(target)], check=True)
+    try:
+        yield target
+    finally:
+        subprocess.run(["umount", str(target)], check=True)
+
+
+@contextlib.contextmanager
 def read_only_directory(where: Path) -> Iterator[Path]:
     """A directory to fill, then :func:`seal`; cleaned up afterwards."""
     target = where / "media"
     target.mkdir()
     if os.geteuid() == 0:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m", "tmpfs", str(target)], check=True)
-        try:
+        with tmpfs(target, "16m"):
             yield target
-        finally:
-            subprocess.run(["umount", str(target)], check=True)
     else:
         try:
             yield target

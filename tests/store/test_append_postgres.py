@@ -5,23 +5,12 @@ Needs ``SSS_TEST_POSTGRES_URL`` (deselected without it)."""
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterator
-
 import psycopg
 import pytest
 
 from store import EventStore, NewEvent
-from tests.store.pg import ENV, fresh_postgres_url
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def url(request: pytest.FixtureRequest) -> Iterator[str]:
-    if not os.environ.get(ENV):
-        pytest.fail(f"{ENV} is not set; tests marked postgres need it", pytrace=False)
-    yield from fresh_postgres_url(request.node.name)
 
 
 def test_a_snapshot_the_server_cannot_write_is_a_warning_naming_the_last_version(

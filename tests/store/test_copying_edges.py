@@ -10,7 +10,6 @@ from __future__ import annotations
 import dataclasses
 import sqlite3
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -21,13 +20,12 @@ from store import (
     HistoryMismatchError,
     NewEvent,
     ReadOnlyError,
-    RecordedEvent,
-    Reducers,
     StoreError,
     ValidationError,
     copy_store,
 )
 from tests.store.test_forged import SQLiteForger
+from tests.store.test_replay import _counting
 
 
 def _fill(es: EventStore, count: int) -> None:
@@ -119,19 +117,6 @@ def test_a_snapshot_at_the_bound_comes_with_the_prefix(tmp_path: Path) -> None:
                 assert more.snapshots == len(taken) - len(kept), bound
                 copied = sorted(s.position for _, s, _ in target.backend.snapshot_page(None, 100))
                 assert copied == taken
-
-
-def _counting() -> tuple[Reducers, list[int]]:
-    """Reducers that note the version of every event they fold."""
-    folded: list[int] = []
-    reducers = Reducers()
-
-    @reducers.on(None, "Set")
-    def set_(state: dict[str, Any], event: RecordedEvent) -> dict[str, Any]:
-        folded.append(event.version or 0)
-        return {**state, **event.data}
-
-    return reducers, folded
 
 
 def _source_with_sets(path: Path) -> None:

@@ -59,13 +59,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def url(request: pytest.FixtureRequest) -> Iterator[str]:
-    if not os.environ.get(ENV):
-        pytest.fail(f"{ENV} is not set; tests marked postgres need it", pytrace=False)
-    yield from fresh_postgres_url(request.node.name)
-
-
-@pytest.fixture
 def raw(url: str) -> Iterator[psycopg.Connection[tuple[Any, ...]]]:
     """A plain connection to the test's schema, standing for any SQL client."""
     with psycopg.connect(url, autocommit=True) as conn:

@@ -8,7 +8,6 @@ schema of its own, dropped afterwards.
 
 from __future__ import annotations
 
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -24,16 +23,8 @@ from store.backend import DirectRow
 from store.codec import chain_middle, format_time
 from store.copying import copy_store
 from store.postgres import PostgresBackend
-from tests.store.pg import ENV, fresh_postgres_url
 
 pytestmark = pytest.mark.postgres
-
-
-@pytest.fixture
-def url(request: pytest.FixtureRequest) -> Iterator[str]:
-    if not os.environ.get(ENV):
-        pytest.fail(f"{ENV} is not set; tests marked postgres need it", pytrace=False)
-    yield from fresh_postgres_url(request.node.name)
 
 
 @pytest.fixture

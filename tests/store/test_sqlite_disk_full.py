@@ -9,13 +9,14 @@ import contextlib
 import os
 import resource
 import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from store import EventStore, NewEvent, StoreError
+
+from .media import tmpfs
 
 DISK_ERROR = r"(database or disk is full|disk I/O error)$"
 
@@ -28,11 +29,8 @@ def small_disk(where: Path) -> Iterator[Path]:
     target = where / "small"
     target.mkdir()
     if os.geteuid() == 0:
-        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(target)], check=True)
-        try:
+        with tmpfs(target, "1m"):
             yield target
-        finally:
-            subprocess.run(["umount", str(target)], check=True)
         return
     limit = resource.getrlimit(resource.RLIMIT_FSIZE)
     previous = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)

@@ -51,6 +51,9 @@ How it works:
    ``2 * sqrt(p * (1 - p) / n)``). ``--skip`` resumes a sample without
    repeating what earlier JSON lines hold; ``--only`` re-runs named mutants,
    for instance to check that a new test kills them.
+   A mutant killed for a timeout is killed with its whole process group,
+   so with ``--postgres`` its test's schema (``t_...``) is not dropped: drop
+   those schemas after such a run.
 
 The score per module is killed / (killed + survived). Surviving mutants are
 printed with their line; ``benchmarks/README.md`` lists each one of the last

@@ -88,13 +88,10 @@ UPGRADE_1 = (
     "DROP TRIGGER IF EXISTS events_guard_update ON events;\n"
     "DROP TRIGGER IF EXISTS events_refuse_delete ON events;\n"
     "CREATE TRIGGER events_refuse_delete BEFORE DELETE ON events\n"
-    "    FOR EACH ROW EXECUTE FUNCTION sss_refuse_change();\n"
-    + GUARD_UPDATE
-    + "INSERT INTO sss_meta VALUES ('format_version', '2') "
-    "ON CONFLICT (key) DO UPDATE SET value = EXCLUDED.value;\n"
+    "    FOR EACH ROW EXECUTE FUNCTION sss_refuse_change();\n" + GUARD_UPDATE
 )
 """Version 1 to 2: the column, and the guard in place of the trigger that
-refused every UPDATE."""
+refused every UPDATE (``_upgrade`` records the format)."""
 
 # Text columns compare in code point order (COLLATE "C"), as in SQLite and
 # Python, whatever the database's collation.

@@ -132,11 +132,10 @@ CREATE TABLE IF NOT EXISTS snapshots (
 )
 
 # Version 1 to 2, in one transaction: the column, and the guard in place of
-# the trigger that refused every UPDATE.
+# the trigger that refused every UPDATE (``_upgrade`` records the format).
 UPGRADE_1 = (
     "ALTER TABLE events ADD COLUMN erased_by INTEGER;\n"
     "DROP TRIGGER IF EXISTS events_refuse_update;\n" + GUARD_UPDATE + ";\n"
-    "UPDATE sss_meta SET value = '2' WHERE key = 'format_version';\n"
 )
 
 COUNTS_TABLE = SCHEMA[SCHEMA.index("CREATE TABLE IF NOT EXISTS sss_counts") :].split(";\n")[0]

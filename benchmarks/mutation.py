@@ -351,6 +351,25 @@ def _forked(
     return os.waitstatus_to_exitcode(status), output
 
 
+def copy_project(prefix: str, names: list[str] = COPIED) -> Path:
+    """A copy of the project's ``names`` in a new temporary directory, in
+    ``/dev/shm`` when there is one (the tests' fsyncs then cost nothing)."""
+    shm = Path("/dev/shm")
+    scratch = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
+    work = Path(tempfile.mkdtemp(prefix=prefix, dir=scratch))
+    try:
+        for name in names:
+            source = ROOT / name
+            if source.is_dir():
+                shutil.copytree(source, work / name, ignore=shutil.ignore_patterns("__pycache__"))
+            else:
+                shutil.copy2(source, work / name)
+    except BaseException:
+        shutil.rmtree(work, ignore_errors=True)
+        raise
+    return work
+
+
 def coverage_map(work: Path, env: dict[str, str], tests: list[str], marker: str) -> Path:
     data = work / ".mutation-coverage"
     env = {**env, "MUTATION_COVERAGE_FILE": str(data), "MUTATION_SOURCE": str(work)}
@@ -455,18 +474,10 @@ def main() -> None:
 
     # A plain kill must still restore nothing and remove the copy: finally runs.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
-    shm = Path("/dev/shm")
-    scratch = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
-    work = Path(tempfile.mkdtemp(prefix="sss-mutation-", dir=scratch))
+    work = copy_project("sss-mutation-")
     results: dict[str, dict[str, int]] = {}
     out = open(args.json, "a") if args.json else None  # noqa: SIM115
     try:
-        for name in COPIED:
-            source = ROOT / name
-            if source.is_dir():
-                shutil.copytree(source, work / name, ignore=shutil.ignore_patterns("__pycache__"))
-            else:
-                shutil.copy2(source, work / name)
         (work / "_mutation_plugin.py").write_text(PLUGIN)
         (work / "tmp").mkdir()
         env = {**os.environ, "PYTHONPATH": str(work), "PYTHONDONTWRITEBYTECODE": "1"}

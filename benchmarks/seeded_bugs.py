@@ -18,10 +18,9 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from mutation import copy_project  # this directory is the script's sys.path[0]
+
 COPIED = ["store", "workbench", "tests", "notebooks", "pyproject.toml", "README.md"]
 
 # (what the bug does, file, original text, the bug, tests that must catch it)
@@ -89,20 +88,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--all", action="store_true", help="run every chosen test, not -x")
     args = parser.parse_args()
-    shm = Path("/dev/shm")
-    scratch = str(shm) if shm.is_dir() and os.access(shm, os.W_OK) else None
     missed = 0
     for name, module, old, new, tests in BUGS:
-        work = Path(tempfile.mkdtemp(prefix="sss-bug-", dir=scratch))
+        work = copy_project("sss-bug-", COPIED)
         try:
-            for part in COPIED:
-                source = ROOT / part
-                if source.is_dir():
-                    shutil.copytree(
-                        source, work / part, ignore=shutil.ignore_patterns("__pycache__")
-                    )
-                else:
-                    shutil.copy2(source, work / part)
             text = (work / module).read_text()
             if text.count(old) != 1:
                 print(f"STALE    {name}: {module} no longer holds the original text once")
